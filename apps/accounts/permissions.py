@@ -1,0 +1,114 @@
+"""The one answer to "may this user do this?", asked by pages, API, tasks and admin alike."""
+
+from enum import StrEnum
+from typing import Any
+
+from apps.core.errors import NotAllowed
+
+from .roles import Role
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    CREATE_RELEASE = "create_release"
+    EDIT_RELEASE = "edit_release"
+    MOVE_PHASE = "move_phase"
+    OVERRIDE_GATE = "override_gate"
+    MANAGE_STAKEHOLDERS = "manage_stakeholders"
+    SET_POLICY = "set_policy"
+    SIGN_OFF = "sign_off"
+    UPDATE_CHECKLIST = "update_checklist"
+    RECORD_TEST = "record_test"
+    MANAGE_DEFECTS = "manage_defects"
+    WRITE_REVIEW = "write_review"
+    MANAGE_ANNOUNCEMENTS = "manage_announcements"
+    PLAN_ROLLOUT = "plan_rollout"
+    OPERATE_WAVES = "operate_waves"
+    MANAGE_ENVIRONMENTS = "manage_environments"
+    STOP_THE_LINE = "stop_the_line"
+
+
+RM, APPROVER, OPERATOR, VIEWER = (
+    Role.RELEASE_MANAGER.value,
+    Role.APPROVER.value,
+    Role.OPERATOR.value,
+    Role.VIEWER.value,
+)
+
+# Which user roles may take each action. Sign-off has further per-release conditions below.
+ACTION_ROLES: dict[Action, frozenset[str]] = {
+    Action.VIEW: frozenset({RM, APPROVER, OPERATOR, VIEWER}),
+    Action.CREATE_RELEASE: frozenset({RM}),
+    Action.EDIT_RELEASE: frozenset({RM}),
+    Action.MOVE_PHASE: frozenset({RM}),
+    Action.OVERRIDE_GATE: frozenset(),  # administrators only
+    Action.MANAGE_STAKEHOLDERS: frozenset({RM}),
+    Action.SET_POLICY: frozenset({RM}),
+    Action.SIGN_OFF: frozenset({APPROVER}),
+    Action.UPDATE_CHECKLIST: frozenset({RM, OPERATOR}),
+    Action.RECORD_TEST: frozenset({RM, APPROVER}),
+    Action.MANAGE_DEFECTS: frozenset({RM, APPROVER, OPERATOR}),
+    Action.WRITE_REVIEW: frozenset({RM}),
+    Action.MANAGE_ANNOUNCEMENTS: frozenset({RM}),
+    Action.PLAN_ROLLOUT: frozenset({RM}),
+    Action.OPERATE_WAVES: frozenset({OPERATOR}),
+    Action.MANAGE_ENVIRONMENTS: frozenset({RM, OPERATOR}),
+    Action.STOP_THE_LINE: frozenset({RM, OPERATOR}),
+}
+
+
+def user_roles(user: Any) -> frozenset[str]:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_releasedeck_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._releasedeck_roles = cached
+    return cached
+
+
+def signoff_roles(user: Any, release: Any) -> list[str]:
+    """The policy roles `user` may sign `release` off as; empty when they may not sign at all."""
+    from apps.signoffs.models import SignoffRequirement
+    from apps.stakeholders.models import Stakeholder
+
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.pk in (release.owner_id, release.created_by_id):
+        return []  # separation of duties
+    if APPROVER not in user_roles(user) and not user.is_superuser:
+        return []
+    policy_roles = set(
+        SignoffRequirement.objects.filter(release=release).values_list("role__slug", flat=True)
+    )
+    held = Stakeholder.objects.filter(release=release, user=user).values_list(
+        "role__slug", flat=True
+    )
+    return sorted(set(held) & policy_roles)
+
+
+def can(user: Any, action: Action, release: Any = None) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if action is Action.SIGN_OFF and release is not None:
+        return bool(signoff_roles(user, release))
+    if user.is_superuser:
+        return True
+    return bool(user_roles(user) & ACTION_ROLES[action])
+
+
+def require(user: Any, action: Action, release: Any = None) -> None:
+    """Raise NotAllowed unless `user` may take `action` (on `release`)."""
+    if not can(user, action, release):
+        raise NotAllowed(_refusal(user, action, release))
+
+
+def _refusal(user: Any, action: Action, release: Any) -> str:
+    if user is None or not user.is_authenticated:
+        return "Sign in first."
+    if action is Action.SIGN_OFF and release is not None:
+        if user.pk in (release.owner_id, release.created_by_id):
+            return "You own or created this release, so you cannot sign it off."
+        return "Only a stakeholder whose role the sign-off policy names can sign this release off."
+    needed = ", ".join(sorted(ACTION_ROLES[action])) or "administrator"
+    return f"You need one of these roles to {action.value.replace('_', ' ')}: {needed}."

@@ -1,0 +1,136 @@
+"""Reads that gather what the gates, pages and API need about a release."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.permissions import Action, can
+
+from . import rules
+from .models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
+
+
+def releases_visible_to(user: Any) -> QuerySet[Release]:
+    if not can(user, Action.VIEW):
+        return Release.objects.none()
+    return Release.objects.select_related("application", "owner")
+
+
+def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
+    """Read everything the gates need, in a fixed handful of queries."""
+    from apps.rollouts.models import RolloutPlan, Wave
+    from apps.signoffs.models import SignOff, SignoffRequirement
+    from apps.stakeholders.models import Stakeholder
+
+    now = now or timezone.now()
+    checklist = tuple(
+        rules.ChecklistFact(environment=env, title=title, status=status, waive_reason=reason)
+        for env, title, status, reason in ChecklistItem.objects.filter(release=release).values_list(
+            "environment__name", "title", "status", "waive_reason"
+        )
+    )
+    signoffs = tuple(
+        rules.SignoffFact(
+            signer_id=signer, role=role, decision=decision, fingerprint=fp, created_at=created
+        )
+        for signer, role, decision, fp, created in SignOff.objects.filter(
+            release=release
+        ).values_list("signer_id", "role__slug", "decision", "fingerprint", "created_at")
+    )
+    policy = tuple(
+        SignoffRequirement.objects.filter(release=release, wave__isnull=True)
+        .order_by("role__slug")
+        .values_list("role__slug", "count")
+    )
+    stakeholder_roles = frozenset(
+        Stakeholder.objects.filter(release=release).values_list("role__slug", flat=True)
+    )
+    defects = tuple(
+        rules.DefectFact(title=t, severity=sev, status=st)
+        for t, sev, st in Defect.objects.filter(release=release).values_list(
+            "title", "severity", "status"
+        )
+    )
+    test_cases = tuple(
+        rules.TestCaseFact(title=t, status=st)
+        for t, st in TestCase.objects.filter(release=release).values_list("title", "status")
+    )
+    waves = tuple(
+        rules.WaveFact(name=n, environment=env, state=st, skip_reason=sr)
+        for n, env, st, sr in Wave.objects.filter(plan__release=release)
+        .order_by("position")
+        .values_list("name", "environment__name", "state", "skip_reason")
+    )
+    has_plan = RolloutPlan.objects.filter(release=release).exists()
+    review = PostReleaseReview.objects.filter(release=release).first()
+    return rules.ReleaseFacts(
+        phase=release.phase,
+        now=now,
+        scope=release.scope,
+        planned_start=release.planned_start,
+        planned_end=release.planned_end,
+        fingerprint=release.fingerprint,
+        stakeholder_roles=stakeholder_roles,
+        policy=policy,
+        signoff_expiry_days=release.signoff_expiry_days,
+        signoffs=signoffs,
+        checklist=checklist,
+        defects=defects,
+        test_cases=test_cases,
+        waves=waves,
+        hypercare_until=release.hypercare_until,
+        review_complete=bool(review and review.is_complete),
+        has_plan=has_plan,
+    )
+
+
+def next_move_blockers(release: Release, facts: rules.ReleaseFacts | None = None) -> list:
+    """Blockers of the next forward move; empty for a release at the end of its road."""
+    to = rules.next_phase(release.phase)
+    if to is None:
+        return []
+    return rules.move_blockers(facts or release_facts(release), to)
+
+
+def release_status(release: Release) -> dict[str, Any]:
+    """The status document clients rely on (PRODUCT.md, REST API)."""
+    from apps.rollouts.models import Wave
+
+    facts = release_facts(release)
+    tally = rules.signoff_tally(facts)
+    waves = list(
+        Wave.objects.filter(plan__release=release)
+        .select_related("environment")
+        .order_by("position")
+    )
+    return {
+        "id": release.pk,
+        "name": release.name,
+        "version": release.version,
+        "application": release.application.name,
+        "phase": release.phase,
+        "phase_entered_at": release.phase_entered_at,
+        "blockers": [b.as_dict() for b in next_move_blockers(release, facts)],
+        "signoffs": {
+            "required": tally.required,
+            "approved": tally.approved,
+            "rejected": tally.rejected,
+            "stale": tally.stale,
+        },
+        "waves": [
+            {
+                "id": w.pk,
+                "name": w.name,
+                "environment": w.environment.name,
+                "percentage": w.percentage,
+                "state": w.state,
+                "scheduled_at": w.scheduled_at,
+                "started_at": w.started_at,
+                "finished_at": w.finished_at,
+            }
+            for w in waves
+        ],
+        "progress": rules.progress(release.phase, facts.waves),
+        "updated_at": release.updated_at,
+    }

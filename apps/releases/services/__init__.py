@@ -1,0 +1,37 @@
+from .lifecycle import (
+    get_release,
+    phase_move_carry_out,
+    record_change,
+    release_create,
+    release_move,
+    release_request_move,
+    release_update,
+    releases_tick,
+)
+from .uat import (
+    checklist_item_add,
+    checklist_item_set,
+    defect_close,
+    defect_open,
+    review_write,
+    test_case_add,
+    test_case_record,
+)
+
+__all__ = [
+    "checklist_item_add",
+    "checklist_item_set",
+    "defect_close",
+    "defect_open",
+    "get_release",
+    "phase_move_carry_out",
+    "record_change",
+    "release_create",
+    "release_move",
+    "release_request_move",
+    "release_update",
+    "releases_tick",
+    "review_write",
+    "test_case_add",
+    "test_case_record",
+]

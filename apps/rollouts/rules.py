@@ -1,0 +1,21 @@
+"""Wave state moves: which exist. Pure."""
+
+ALLOWED_WAVE_MOVES: dict[str, frozenset[str]] = {
+    "pending": frozenset({"scheduled", "waiting", "deploying", "skipped"}),
+    "scheduled": frozenset({"pending", "waiting", "deploying", "skipped"}),
+    "waiting": frozenset({"scheduled", "deploying", "halted", "skipped"}),
+    "deploying": frozenset({"verifying", "failed", "halted", "rolled_back"}),
+    "verifying": frozenset({"succeeded", "failed", "halted", "rolled_back"}),
+    "halted": frozenset({"deploying", "verifying", "failed", "rolled_back", "skipped"}),
+    "failed": frozenset({"rolled_back"}),
+    "succeeded": frozenset({"rolled_back"}),
+    "rolled_back": frozenset(),
+    "skipped": frozenset(),
+}
+# Moves that put traffic on a wave need the release to be rolling out.
+LIVE_STATES = frozenset({"deploying", "verifying", "succeeded"})
+REASON_REQUIRED = frozenset({"skipped", "halted", "failed", "rolled_back"})
+
+
+def wave_move_allowed(current: str, to: str) -> bool:
+    return to in ALLOWED_WAVE_MOVES.get(current, frozenset())

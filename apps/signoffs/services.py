@@ -1,0 +1,128 @@
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from apps.accounts.permissions import Action, require, signoff_roles
+from apps.core.errors import Conflict, ServiceError
+from apps.core.validation import clean_choice, clean_int, clean_text
+from apps.releases import rules
+from apps.releases.services import get_release, record_change
+from apps.stakeholders.models import StakeholderRole
+
+from .models import Decision, SignOff, SignoffRequirement
+
+SIGNING_PHASES = frozenset({rules.PREPARATION, rules.TESTING})
+POLICY_PHASES = frozenset({rules.PLANNING, rules.PREPARATION, rules.TESTING})
+
+
+def policy_set(
+    *, release_id: Any, requirements: Any, actor: Any, expiry_days: Any = None
+) -> list[SignoffRequirement]:
+    """Replace a release's sign-off policy: `requirements` is [{"role": slug, "count": n}, ...]."""
+    if not isinstance(requirements, list | tuple):
+        raise ServiceError("requirements must be a list.", field="requirements")
+    wanted: dict[str, int] = {}
+    for entry in requirements:
+        if not isinstance(entry, dict):
+            raise ServiceError("Each requirement is {role, count}.", field="requirements")
+        slug = clean_text(entry.get("role"), field="role", max_length=32, required=True)
+        count = clean_int(entry.get("count", 1), field="count", minimum=1, maximum=50)
+        if slug in wanted:
+            raise ServiceError(f"Role {slug!r} is named twice.", field="requirements")
+        wanted[slug] = count
+    if expiry_days is not None:
+        expiry_days = clean_int(expiry_days, field="expiry_days", minimum=1, maximum=3650)
+    roles = {r.slug: r for r in StakeholderRole.objects.filter(slug__in=wanted)}
+    unknown = sorted(set(wanted) - set(roles))
+    if unknown:
+        raise ServiceError(f"Unknown stakeholder role(s): {', '.join(unknown)}.", field="role")
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.SET_POLICY, release)
+        if release.phase not in POLICY_PHASES:
+            raise Conflict("The sign-off policy is fixed once the release is rolling out.")
+        current = {
+            r.role.slug: r.count
+            for r in SignoffRequirement.objects.filter(
+                release=release, wave__isnull=True
+            ).select_related("role")
+        }
+        if current == wanted and release.signoff_expiry_days == expiry_days:
+            return list(SignoffRequirement.objects.filter(release=release, wave__isnull=True))
+        SignoffRequirement.objects.filter(release=release, wave__isnull=True).delete()
+        created = [
+            SignoffRequirement.objects.create(release=release, role=roles[slug], count=count)
+            for slug, count in sorted(wanted.items())
+        ]
+        before_expiry = release.signoff_expiry_days
+        release.signoff_expiry_days = expiry_days
+        release.save(update_fields=["signoff_expiry_days", "updated_at"])
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb="policy.set",
+            obj=release,
+            before={"requirements": current, "expiry_days": before_expiry},
+            after={"requirements": wanted, "expiry_days": expiry_days},
+        )
+    return created
+
+
+def signoff_give(
+    *, release_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+) -> SignOff:
+    """Approve or reject the release's current content. One verdict per person per content;
+    repeating the same verdict is a no-op. A rejection needs a comment."""
+    decision = clean_choice(decision, field="decision", choices=Decision)
+    comment = clean_text(comment, field="comment", max_length=5000)
+    if role is not None:
+        role = clean_text(role, field="role", max_length=32, required=True)
+    if decision == Decision.REJECT and not comment:
+        raise ServiceError("Say why you reject: a rejection needs a comment.", field="comment")
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.SIGN_OFF, release)
+        if release.phase not in SIGNING_PHASES:
+            raise Conflict(
+                f"Sign-offs are given in preparation or testing, not in {release.phase}."
+            )
+        eligible = signoff_roles(actor, release)
+        if role is None:
+            if len(eligible) > 1:
+                raise ServiceError(
+                    f"You hold several roles here; say which one you sign as: {', '.join(eligible)}.",
+                    field="role",
+                )
+            role = eligible[0]
+        elif role not in eligible:
+            raise ServiceError(f"You cannot sign off as {role!r} on this release.", field="role")
+        existing = SignOff.objects.filter(
+            release=release, signer=actor, fingerprint=release.fingerprint
+        ).first()
+        if existing is not None:
+            if existing.decision == decision:
+                return existing
+            raise Conflict("You have already given your verdict on this content of the release.")
+        try:
+            with transaction.atomic():
+                signoff = SignOff.objects.create(
+                    release=release,
+                    signer=actor,
+                    role=StakeholderRole.objects.get(slug=role),
+                    decision=decision,
+                    comment=comment,
+                    fingerprint=release.fingerprint,
+                )
+        except IntegrityError:
+            raise Conflict(
+                "You have already given your verdict on this content of the release."
+            ) from None
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb="signoff.approved" if decision == Decision.APPROVE else "signoff.rejected",
+            obj=signoff,
+            after={"decision": decision, "role": role, "fingerprint": release.fingerprint},
+            reason=comment,
+        )
+    return signoff

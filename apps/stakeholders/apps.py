@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class StakeholdersConfig(AppConfig):
+    name = "apps.stakeholders"
+    label = "stakeholders"

@@ -1,0 +1,70 @@
+"""Personas and shared fixtures.
+
+rita (release manager) owns releases; alice (approver, qa) and bob (approver, business owner)
+sign off; oscar operates rollouts; vera only looks; charlie has no role at all; root is an
+administrator.
+"""
+
+import os
+
+import pytest
+from django.contrib.auth.models import Group
+
+from apps.accounts.roles import ensure_groups
+from apps.stakeholders.models import ensure_default_roles
+
+from .factories import UserFactory
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls tests make
+# alongside it are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _persona(username: str, *roles: str, **extra: object):
+    ensure_groups()
+    user = UserFactory(username=username, **extra)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def roles_seeded(db):
+    # Transactional tests truncate tables, taking migration-seeded rows with them.
+    ensure_groups()
+    ensure_default_roles()
+
+
+@pytest.fixture
+def rita(roles_seeded):
+    return _persona("rita", "release_manager")
+
+
+@pytest.fixture
+def alice(roles_seeded):
+    return _persona("alice", "approver")
+
+
+@pytest.fixture
+def bob(roles_seeded):
+    return _persona("bob", "approver")
+
+
+@pytest.fixture
+def oscar(roles_seeded):
+    return _persona("oscar", "operator")
+
+
+@pytest.fixture
+def vera(roles_seeded):
+    return _persona("vera", "viewer")
+
+
+@pytest.fixture
+def charlie(roles_seeded):
+    return _persona("charlie")
+
+
+@pytest.fixture
+def root(roles_seeded):
+    return _persona("root", is_superuser=True, is_staff=True)
