@@ -11,3 +11,6 @@ urlpatterns = [
     path("api/v1/", include((release_api, "api"), namespace="api")),
     path("", include("apps.releases.urls")),
 ]
+
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.error"
