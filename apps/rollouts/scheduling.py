@@ -1,0 +1,162 @@
+"""When a wave may start: deployment windows, freezes and time zones. Pure: no ORM, no I/O.
+
+Windows are local hours of the environment's IANA zone. A local time that does not exist
+(spring-forward gap) is read with the offset before the change, i.e. it moves forward by the
+gap (02:30 on the spring day in Berlin is 03:30 CEST); a local time that happens twice
+(fall-back) means its first occurrence.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+# How far ahead a start is searched for before a calendar is declared impossible.
+HORIZON = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Window:
+    weekdays: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Freeze:
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """One environment's rules: its zone, its windows (none = always open) and its freezes."""
+
+    name: str
+    time_zone: str
+    windows: tuple[Window, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
+
+
+@dataclass(frozen=True)
+class Slot:
+    at: datetime | None  # None: no start possible within the horizon
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+def local_to_utc(local: datetime, time_zone: str) -> datetime:
+    """A naive local wall-clock time in `time_zone` as an aware UTC datetime."""
+    if local.tzinfo is not None:
+        raise ValueError("expected a naive local time")
+    return local.replace(tzinfo=ZoneInfo(time_zone), fold=0).astimezone(UTC)
+
+
+def utc_to_local(at: datetime, time_zone: str) -> datetime:
+    return at.astimezone(ZoneInfo(time_zone))
+
+
+def describe(at: datetime, time_zone: str) -> str:
+    """`Tue 09:00 Europe/Paris`: how reasons name a moment, in the environment's own zone."""
+    return f"{utc_to_local(at, time_zone):%a %d %b %H:%M} {time_zone}"
+
+
+def active_freeze(at: datetime, freezes: tuple[Freeze, ...]) -> Freeze | None:
+    """The freeze covering `at` that ends last (so one jump clears overlapping freezes)."""
+    covering = [f for f in freezes if f.start <= at < f.end]
+    return max(covering, key=lambda f: f.end) if covering else None
+
+
+def _window_spans(day: date, calendar: Calendar) -> list[tuple[datetime, datetime]]:
+    spans = []
+    for window in calendar.windows:
+        if day.weekday() in window.weekdays:
+            start = local_to_utc(datetime.combine(day, window.start), calendar.time_zone)
+            end = local_to_utc(datetime.combine(day, window.end), calendar.time_zone)
+            if end > start:
+                spans.append((start, end))
+    return spans
+
+
+def in_window(at: datetime, calendar: Calendar) -> bool:
+    if not calendar.windows:
+        return True
+    day = utc_to_local(at, calendar.time_zone).date()
+    return any(start <= at < end for start, end in _window_spans(day, calendar))
+
+
+def next_window_open(at: datetime, calendar: Calendar) -> datetime | None:
+    """The first moment at or after `at` inside a deployment window (within a fortnight)."""
+    if not calendar.windows:
+        return at
+    first_day = utc_to_local(at, calendar.time_zone).date() - timedelta(days=1)
+    for offset in range(16):
+        day = first_day + timedelta(days=offset)
+        candidates = [max(at, start) for start, end in _window_spans(day, calendar) if end > at]
+        if candidates:
+            return min(candidates)
+    return None
+
+
+def earliest_start(not_before: datetime, calendar: Calendar) -> Slot:
+    """The first moment at or after `not_before` outside every freeze and inside a window,
+    with a sentence for each thing that pushed it later."""
+    at = not_before
+    reasons: list[str] = []
+    limit = not_before + HORIZON
+    while at < limit:
+        freeze = active_freeze(at, calendar.freezes)
+        if freeze is not None:
+            reasons.append(
+                f"{calendar.name}: freeze until {describe(freeze.end, calendar.time_zone)} ({freeze.reason})"
+            )
+            at = freeze.end
+            continue
+        if not in_window(at, calendar):
+            opens = next_window_open(at, calendar)
+            if opens is None:
+                break
+            reasons.append(
+                f"{calendar.name}: outside deployment hours until {describe(opens, calendar.time_zone)}"
+            )
+            at = opens
+            continue
+        return Slot(at=at, reasons=tuple(reasons))
+    reasons.append(f"{calendar.name}: no deployment window free of freezes within a year")
+    return Slot(at=None, reasons=tuple(reasons))
+
+
+@dataclass(frozen=True)
+class PlannedWave:
+    name: str
+    calendar: Calendar
+    planned_start: datetime | None
+    bake: timedelta
+
+
+@dataclass(frozen=True)
+class DryRunLine:
+    name: str
+    earliest: datetime | None
+    reasons: tuple[str, ...]
+
+
+def dry_run(waves: list[PlannedWave], now: datetime) -> list[DryRunLine]:
+    """For each wave in order, the earliest it could start given windows, freezes and the
+    bake time of the wave before it."""
+    lines = []
+    previous_end: datetime | None = now
+    for wave in waves:
+        if previous_end is None:
+            lines.append(DryRunLine(wave.name, None, ("an earlier wave cannot start",)))
+            continue
+        not_before = max(previous_end, wave.planned_start or previous_end)
+        slot = earliest_start(not_before, wave.calendar)
+        reasons = slot.reasons
+        if wave.planned_start and slot.at and slot.at > wave.planned_start:
+            # Only worth saying when the plan asked for something earlier.
+            reasons = reasons or (
+                f"{wave.name}: starts after the previous wave has baked, {describe(slot.at, wave.calendar.time_zone)}",
+            )
+        lines.append(DryRunLine(wave.name, slot.at, reasons))
+        previous_end = slot.at + wave.bake if slot.at else None
+    return lines

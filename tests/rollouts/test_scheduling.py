@@ -1,0 +1,209 @@
+"""Pure scheduling rules: local time, daylight saving, windows and freezes."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from apps.rollouts.scheduling import (
+    Calendar,
+    Freeze,
+    PlannedWave,
+    Window,
+    _window_spans,
+    active_freeze,
+    dry_run,
+    earliest_start,
+    in_window,
+    local_to_utc,
+)
+
+EVERY_DAY = frozenset(range(7))
+WEEKDAYS = frozenset(range(5))
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "expected"),
+    [
+        # Europe/Berlin springs forward on 2026-03-29 at 02:00 → 03:00.
+        (datetime(2026, 3, 28, 9, 0), "Europe/Berlin", utc(2026, 3, 28, 8, 0)),
+        (datetime(2026, 3, 29, 9, 0), "Europe/Berlin", utc(2026, 3, 29, 7, 0)),
+        (datetime(2026, 3, 29, 2, 30), "Europe/Berlin", utc(2026, 3, 29, 1, 30)),  # gap: 03:30 CEST
+        # ...and falls back on 2026-10-25 at 03:00 → 02:00; 02:30 happens twice, the first counts.
+        (datetime(2026, 10, 24, 9, 0), "Europe/Berlin", utc(2026, 10, 24, 7, 0)),
+        (datetime(2026, 10, 25, 9, 0), "Europe/Berlin", utc(2026, 10, 25, 8, 0)),
+        (datetime(2026, 10, 25, 2, 30), "Europe/Berlin", utc(2026, 10, 25, 0, 30)),
+        # America/New_York springs forward on 2026-03-08 at 02:00 → 03:00.
+        (datetime(2026, 3, 7, 9, 0), "America/New_York", utc(2026, 3, 7, 14, 0)),
+        (datetime(2026, 3, 8, 9, 0), "America/New_York", utc(2026, 3, 8, 13, 0)),
+        (datetime(2026, 3, 8, 2, 30), "America/New_York", utc(2026, 3, 8, 7, 30)),  # gap: 03:30 EDT
+        # ...and falls back on 2026-11-01 at 02:00 → 01:00.
+        (datetime(2026, 10, 31, 9, 0), "America/New_York", utc(2026, 10, 31, 13, 0)),
+        (datetime(2026, 11, 1, 9, 0), "America/New_York", utc(2026, 11, 1, 14, 0)),
+        (datetime(2026, 11, 1, 1, 30), "America/New_York", utc(2026, 11, 1, 5, 30)),
+    ],
+)
+def test_local_wave_start_is_stored_in_utc_across_daylight_saving(local, zone, expected):
+    assert local_to_utc(local, zone) == expected
+
+
+def test_local_to_utc_refuses_an_aware_time():
+    with pytest.raises(ValueError):
+        local_to_utc(utc(2026, 1, 1), "Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("at", "inside"),
+    [
+        (utc(2026, 3, 28, 15, 30), True),  # 16:30 CET, the day before the change
+        (utc(2026, 3, 29, 15, 30), False),  # 17:30 CEST on the spring day: hours closed
+        (utc(2026, 3, 29, 7, 0), True),  # 09:00 CEST: just opened
+        (utc(2026, 3, 29, 6, 59), False),
+        (utc(2026, 10, 25, 15, 30), True),  # 16:30 CET on the autumn day
+        (utc(2026, 10, 25, 7, 30), False),  # 08:30 CET
+    ],
+)
+def test_deployment_hours_follow_local_time_through_dst(at, inside):
+    calendar = Calendar("prod-eu", "Europe/Berlin", windows=(Window(EVERY_DAY, time(9), time(17)),))
+    assert in_window(at, calendar) is inside
+
+
+def test_start_waits_for_the_window_to_open_and_says_why():
+    calendar = Calendar(
+        "prod-us", "America/New_York", windows=(Window(WEEKDAYS, time(9), time(17)),)
+    )
+    slot = earliest_start(utc(2026, 11, 28, 12, 0), calendar)  # Saturday
+    assert slot.at == utc(2026, 11, 30, 14, 0)  # Monday 09:00 EST
+    assert slot.reasons == (
+        "prod-us: outside deployment hours until Mon 30 Nov 09:00 America/New_York",
+    )
+
+
+def test_start_is_pushed_past_a_freeze_and_the_reason_names_it():
+    freeze = Freeze(utc(2026, 12, 1, 0), utc(2026, 12, 2, 8), "Quarter close")
+    calendar = Calendar(
+        "prod-eu",
+        "Europe/Paris",
+        windows=(Window(EVERY_DAY, time(9), time(17)),),
+        freezes=(freeze,),
+    )
+    slot = earliest_start(utc(2026, 12, 1, 10), calendar)
+    assert slot.at == utc(2026, 12, 2, 8)  # 09:00 Paris, the freeze ends exactly then
+    assert slot.reasons == ("prod-eu: freeze until Wed 02 Dec 09:00 Europe/Paris (Quarter close)",)
+
+
+def test_overlapping_freezes_are_cleared_in_one_jump():
+    freezes = (
+        Freeze(utc(2026, 1, 1), utc(2026, 1, 5), "a"),
+        Freeze(utc(2026, 1, 2), utc(2026, 1, 9), "b"),
+    )
+    assert active_freeze(utc(2026, 1, 3), freezes).reason == "b"
+    assert earliest_start(utc(2026, 1, 3), Calendar("x", "UTC", freezes=freezes)).at == utc(
+        2026, 1, 9
+    )
+
+
+def test_no_window_at_all_gives_no_start():
+    calendar = Calendar(
+        "dev",
+        "UTC",
+        windows=(Window(EVERY_DAY, time(9), time(17)),),
+        freezes=(Freeze(utc(2026, 1, 1), utc(2028, 1, 1), "forever"),),
+    )
+    slot = earliest_start(utc(2026, 1, 1), calendar)
+    assert slot.at is None
+    assert "no deployment window" in slot.reasons[-1]
+
+
+def test_dry_run_chains_bake_times_and_reports_freezes():
+    eu = Calendar(
+        "prod-eu",
+        "Europe/Berlin",
+        freezes=(Freeze(utc(2026, 12, 1, 10), utc(2026, 12, 3, 8), "Sale"),),
+    )
+    us = Calendar("prod-us", "America/New_York", windows=(Window(EVERY_DAY, time(9), time(17)),))
+    now = utc(2026, 12, 1, 9)
+    lines = dry_run(
+        [
+            PlannedWave("canary", Calendar("staging", "UTC"), None, timedelta(hours=2)),
+            PlannedWave("eu", eu, None, timedelta(hours=1)),
+            PlannedWave("us", us, None, timedelta(hours=1)),
+        ],
+        now,
+    )
+    assert lines[0].earliest == now and lines[0].reasons == ()
+    assert lines[1].earliest == utc(2026, 12, 3, 8)
+    assert lines[1].reasons == ("prod-eu: freeze until Thu 03 Dec 09:00 Europe/Berlin (Sale)",)
+    assert lines[2].earliest == utc(2026, 12, 3, 14)  # 09:00 New York, after eu has baked
+    assert "outside deployment hours" in lines[2].reasons[0]
+
+
+# --- property: over random calendars no start falls in a freeze or outside a window ----------
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Singapore", "Australia/Sydney"]
+BASE = utc(2026, 1, 1)
+
+windows_st = st.lists(
+    st.builds(
+        lambda days, start_minute, length: Window(
+            frozenset(days),
+            time(start_minute // 60, start_minute % 60),
+            time(
+                min(23, (start_minute + length) // 60),
+                (start_minute + length) % 60 if (start_minute + length) < 24 * 60 else 59,
+            ),
+        ),
+        st.sets(st.integers(0, 6), min_size=1),
+        st.integers(0, 22 * 60),
+        st.integers(15, 8 * 60),
+    ),
+    max_size=3,
+)
+freezes_st = st.lists(
+    st.builds(
+        lambda start_h, length_h: Freeze(
+            BASE + timedelta(hours=start_h), BASE + timedelta(hours=start_h + length_h), "f"
+        ),
+        st.integers(0, 24 * 400),
+        st.integers(1, 24 * 10),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    windows=windows_st,
+    freezes=freezes_st,
+    offset_minutes=st.integers(0, 60 * 24 * 400),
+)
+def test_no_start_ever_falls_inside_a_freeze_or_outside_a_window(
+    zone, windows, freezes, offset_minutes
+):
+    windows = tuple(w for w in windows if w.end > w.start)
+    calendar = Calendar("env", zone, windows=windows, freezes=tuple(freezes))
+    not_before = BASE + timedelta(minutes=offset_minutes)
+    slot = earliest_start(not_before, calendar)
+    if slot.at is None:
+        return
+    assert slot.at >= not_before
+    assert active_freeze(slot.at, calendar.freezes) is None
+    assert in_window(slot.at, calendar)
+    # Earliest: no moment where a start could begin (the asked time, a freeze end, a window
+    # opening) lies between the asked time and the answer while being allowed.
+    candidates = {not_before} | {f.end for f in freezes}
+    day = not_before.date() - timedelta(days=1)
+    while day <= slot.at.date() + timedelta(days=1):
+        candidates |= {start for start, _ in _window_spans(day, calendar)}
+        day += timedelta(days=1)
+    for moment in candidates:
+        if not_before <= moment < slot.at:
+            assert active_freeze(moment, calendar.freezes) is not None or not in_window(
+                moment, calendar
+            )
