@@ -15,6 +15,8 @@ from apps.stakeholders.models import ensure_default_roles
 
 from .factories import UserFactory
 
+pytest_plugins = ["tests.celery_worker"]
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make
 # alongside it are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -82,8 +82,8 @@ TEMPLATES = [
 ]
 
 
-def database_from_env(default_url: str) -> dict:
-    url = os.environ.get("DATABASE_URL", default_url)
+def database_from_env(default_url: str, variable: str = "DATABASE_URL") -> dict:
+    url = os.environ.get(variable, default_url)
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web, worker and beat share one file in the demo: wait for locks instead of failing,
@@ -134,7 +134,8 @@ REST_FRAMEWORK = {
 # one message at a time per process so a long step never holds others hostage.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+# The host part means nothing to the filesystem transport; naming one keeps kombu from warning.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost//")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -142,6 +143,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Broadcasts (worker remote control); kombu's default is ./control in the working dir.
+        "control_folder": str(BROKER_DIR / "control"),
     }
 else:
     # Redelivery of unacknowledged messages after a worker dies.

@@ -8,8 +8,9 @@ from .base import database_from_env
 SECRET_KEY = "test-only-key"
 DEBUG = False
 DATABASES = {
+    # Its own variable, so an exported DATABASE_URL never points the tests elsewhere.
     "default": database_from_env(
-        os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/releasedeck")
+        "postgres://postgres@127.0.0.1:5432/releasedeck", variable="TEST_DATABASE_URL"
     )
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0

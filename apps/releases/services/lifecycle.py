@@ -30,6 +30,11 @@ def record_change(
     reason: str = "",
 ) -> None:
     """Audit a change to a release (or something it holds) and bump its revision for live pages."""
+    # Row lock on the release first, audit chain lock second: writers that lock the release up
+    # front (release_move, sign-offs) take them in this order, and the reverse would deadlock.
+    Release.objects.filter(pk=release_id).update(
+        revision=F("revision") + 1, updated_at=timezone.now()
+    )
     audit_record(
         actor=actor,
         verb=verb,
@@ -39,9 +44,6 @@ def record_change(
         after=after,
         reason=reason,
     )
-    Release.objects.filter(pk=release_id).update(
-        revision=F("revision") + 1, updated_at=timezone.now()
-    )
 
 
 def get_release(release_id: Any, *, lock: bool = False) -> Release:
@@ -50,7 +52,7 @@ def get_release(release_id: Any, *, lock: bool = False) -> Release:
     try:
         return qs.get(pk=release_id)
     except Release.DoesNotExist:
-        raise NotFound("No such release.") from None
+        raise NotFound("No such release.", field="release") from None
 
 
 def _clean_window(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
@@ -207,6 +209,14 @@ def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
             cleaned["planned_start"], cleaned["planned_end"] = start, end
         if release.phase in rules.TERMINAL:
             raise Conflict(f"A {release.phase} release cannot be edited.")
+        if cleaned.get("owner_id", release.owner_id) != release.owner_id:
+            from apps.signoffs.models import SignOff
+
+            # Separation of duties: an owner's own sign-off would otherwise count for the gate.
+            if SignOff.objects.filter(release=release, signer_id=cleaned["owner_id"]).exists():
+                raise ServiceError(
+                    "That person has signed this release off and cannot own it.", field="owner"
+                )
         content_changes = {
             f for f in _CONTENT_FIELDS if f in cleaned and cleaned[f] != getattr(release, f)
         }
@@ -270,10 +280,10 @@ def release_move(
     to, reason, override = _check_move_request(to, reason, override)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
-        if release.phase == to:
-            return release
         if actor is not None:
             require(actor, Action.OVERRIDE_GATE if override else Action.MOVE_PHASE, release)
+        if release.phase == to:
+            return release
         now = timezone.now()
         blockers = rules.move_blockers(release_facts(release, now=now), to)
         not_allowed = [b for b in blockers if b.code == "move_not_allowed"]
@@ -369,7 +379,8 @@ def phase_move_carry_out(*, move_id: int) -> PhaseMove | None:
     """Worker side of a requested move: claim the row, re-check under the lock, record the outcome."""
     with transaction.atomic():
         move = (
-            PhaseMove.objects.select_for_update(skip_locked=True)
+            # of=("self",): the requester join is nullable, and only the move row needs the lock.
+            PhaseMove.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk=move_id, state=MoveState.PENDING)
             .select_related("requested_by")
             .first()
