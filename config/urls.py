@@ -2,13 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from apps.releases.urls import api_urlpatterns as release_api
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/v1/", include((release_api, "api"), namespace="api")),
+    path("api/", include("config.api_urls")),
     path("", include("apps.releases.urls")),
 ]
 

@@ -1,9 +1,22 @@
 from django.contrib import admin
 
-from .models import Profile
+from .models import ApiToken, Profile
 
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "time_zone"]
     search_fields = ["user__username"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Administrators see and revoke tokens; keys are never shown (only their hash is stored)."""
+
+    list_display = ["name", "user", "prefix", "read_only", "created_at", "last_used_at"]
+    list_filter = ["read_only"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["user", "key_hash", "prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # a key must be shown to its owner once; the API and a command do that

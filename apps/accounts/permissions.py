@@ -67,8 +67,9 @@ def user_roles(user: Any) -> frozenset[str]:
     return cached
 
 
-def signoff_roles(user: Any, release: Any) -> list[str]:
-    """The policy roles `user` may sign `release` off as; empty when they may not sign at all."""
+def signoff_roles(user: Any, release: Any, wave: Any = None) -> list[str]:
+    """The policy roles `user` may sign `release` (or one of its waves) off as; empty when
+    they may not sign at all."""
     from apps.signoffs.models import SignoffRequirement
     from apps.stakeholders.models import Stakeholder
 
@@ -78,9 +79,13 @@ def signoff_roles(user: Any, release: Any) -> list[str]:
         return []  # separation of duties
     if APPROVER not in user_roles(user) and not user.is_superuser:
         return []
-    policy_roles = set(
-        SignoffRequirement.objects.filter(release=release).values_list("role__slug", flat=True)
+    requirements = SignoffRequirement.objects.filter(release=release)
+    requirements = (
+        requirements.filter(wave=wave)
+        if wave is not None
+        else requirements.filter(wave__isnull=True)
     )
+    policy_roles = set(requirements.values_list("role__slug", flat=True))
     held = Stakeholder.objects.filter(release=release, user=user).values_list(
         "role__slug", flat=True
     )

@@ -17,6 +17,12 @@ def clean_text(
         raise ServiceError(f"{field} must be text.", field=field)
     if "\x00" in value:
         raise ServiceError(f"{field} must not contain NUL characters.", field=field)
+    # JSON escapes can carry lone surrogates, which no database encoding accepts.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ServiceError(f"{field} must be valid Unicode text.", field=field) from None
     value = value.strip()
     if required and not value:
         raise ServiceError(f"{field} is required.", field=field)

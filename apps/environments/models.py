@@ -20,6 +20,10 @@ class Environment(TimeStampedModel):
     region = models.CharField(max_length=64, blank=True)
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     health_url = models.URLField(blank=True)
+    # The team's own deploy tool for this environment (webhook deployer) and the secret that
+    # signs what we send it.
+    deploy_url = models.URLField(blank=True)
+    deploy_secret = models.CharField(max_length=128, blank=True)
 
     class Meta:
         ordering = ["tier", "name"]

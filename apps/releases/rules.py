@@ -56,6 +56,7 @@ class SignoffFact:
     decision: str  # approve | reject
     fingerprint: str
     created_at: datetime
+    role_held: bool = True  # False once the signer no longer holds the role on the release
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class WaveFact:
     environment: str
     state: str
     skip_reason: str = ""
+    shadow: bool = False  # mirrors traffic only: never user exposure
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class SignoffTally:
 
 def is_current(signoff: SignoffFact, facts: ReleaseFacts) -> bool:
     """A sign-off counts only for today's content and while it has not expired."""
-    if signoff.fingerprint != facts.fingerprint:
+    if signoff.fingerprint != facts.fingerprint or not signoff.role_held:
         return False
     if facts.signoff_expiry_days is not None:
         return facts.now - signoff.created_at <= timedelta(days=facts.signoff_expiry_days)
@@ -219,6 +221,15 @@ def gate_rollout_to_support(facts: ReleaseFacts) -> list[Blocker]:
             continue
         blockers.append(
             Blocker("wave_not_succeeded", f"Wave {wave.name} is {wave.state.replace('_', ' ')}.")
+        )
+    shadows = [w for w in facts.waves if w.shadow]
+    if shadows and not any(w.state == "succeeded" for w in facts.waves if not w.shadow):
+        blockers.append(
+            Blocker(
+                "shadow_only",
+                "A shadow wave is never user-visible; add a real wave after "
+                f"{shadows[-1].name} and let it succeed before the rollout is complete.",
+            )
         )
     return blockers
 

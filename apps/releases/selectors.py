@@ -30,12 +30,19 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
             "environment__name", "title", "status", "waive_reason"
         )
     )
+    # A sign-off counts only while its signer still holds the role it was given in.
+    held = set(Stakeholder.objects.filter(release=release).values_list("user_id", "role__slug"))
     signoffs = tuple(
         rules.SignoffFact(
-            signer_id=signer, role=role, decision=decision, fingerprint=fp, created_at=created
+            signer_id=signer,
+            role=role,
+            decision=decision,
+            fingerprint=fp,
+            created_at=created,
+            role_held=(signer, role) in held,
         )
         for signer, role, decision, fp, created in SignOff.objects.filter(
-            release=release
+            release=release, wave__isnull=True
         ).values_list("signer_id", "role__slug", "decision", "fingerprint", "created_at")
     )
     policy = tuple(
@@ -43,9 +50,7 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         .order_by("role__slug")
         .values_list("role__slug", "count")
     )
-    stakeholder_roles = frozenset(
-        Stakeholder.objects.filter(release=release).values_list("role__slug", flat=True)
-    )
+    stakeholder_roles = frozenset(role for _, role in held)
     defects = tuple(
         rules.DefectFact(title=t, severity=sev, status=st)
         for t, sev, st in Defect.objects.filter(release=release).values_list(
@@ -57,10 +62,10 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         for t, st in TestCase.objects.filter(release=release).values_list("title", "status")
     )
     waves = tuple(
-        rules.WaveFact(name=n, environment=env, state=st, skip_reason=sr)
-        for n, env, st, sr in Wave.objects.filter(plan__release=release)
+        rules.WaveFact(name=n, environment=env, state=st, skip_reason=sr, shadow=shadow)
+        for n, env, st, sr, shadow in Wave.objects.filter(plan__release=release)
         .order_by("position")
-        .values_list("name", "environment__name", "state", "skip_reason")
+        .values_list("name", "environment__name", "state", "skip_reason", "shadow")
     )
     has_plan = RolloutPlan.objects.filter(release=release).exists()
     review = PostReleaseReview.objects.filter(release=release).first()

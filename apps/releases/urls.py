@@ -1,11 +1,13 @@
 from django.urls import path
 
-from . import api
+from . import views
 
 app_name = "releases"
 
-api_urlpatterns = [
-    path("releases/<int:release_id>/status/", api.release_status_view, name="api-status"),
+urlpatterns: list = [
+    path("", views.release_list, name="list"),
+    path("releases/<int:release_id>/", views.release_detail, name="detail"),
+    path("releases/<int:release_id>/live/", views.release_live, name="live"),
+    path("releases/<int:release_id>/signoff/", views.signoff_submit, name="signoff"),
+    path("releases/<int:release_id>/move/", views.move_submit, name="move"),
 ]
-
-urlpatterns: list = []

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Check, RolloutPlan, Wave
+from .models import Check, CheckResult, DeployCall, RolloutPlan, Wave
 
 
 class WaveInline(admin.TabularInline):
@@ -26,3 +26,17 @@ class WaveAdmin(admin.ModelAdmin):
 @admin.register(Check)
 class CheckAdmin(admin.ModelAdmin):
     list_display = ["name", "wave", "kind", "interval_seconds", "failures_to_fail"]
+
+
+@admin.register(CheckResult)
+class CheckResultAdmin(admin.ModelAdmin):
+    list_display = ["wave_check", "wave", "at", "ok", "value"]
+    list_filter = ["ok"]
+    readonly_fields = [f.name for f in CheckResult._meta.fields]
+
+
+@admin.register(DeployCall)
+class DeployCallAdmin(admin.ModelAdmin):
+    list_display = ["wave", "action", "round", "state", "attempts", "response_status", "sent_at"]
+    list_filter = ["state", "action"]
+    readonly_fields = [f.name for f in DeployCall._meta.fields]

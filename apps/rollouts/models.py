@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -77,7 +78,12 @@ class Wave(TimeStampedModel):
     scheduled_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Engine bookkeeping: when the next step is due, when the bake began, what a pause interrupted.
     next_step_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    bake_started_at = models.DateTimeField(null=True, blank=True)
+    paused_from = models.CharField(max_length=16, blank=True)
+    halted_by_stop_line = models.BooleanField(default=False)
+    deploy_round = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["plan", "position"]
@@ -114,9 +120,90 @@ class Check(models.Model):
     config = models.JSONField(default=dict, blank=True)
     interval_seconds = models.PositiveIntegerField(default=60)
     failures_to_fail = models.PositiveSmallIntegerField(default=3)
+    consecutive_failures = models.PositiveSmallIntegerField(default=0)
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["wave", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(interval_seconds__gte=1), name="check_interval_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(failures_to_fail__gte=1), name="check_failures_positive"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} check {self.name}"
+
+
+class CheckResult(models.Model):
+    """One run of a check, with what it saw: the evidence behind every automatic verdict."""
+
+    wave_check = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="results")
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="check_results")
+    at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    value = models.CharField(max_length=200, blank=True)
+    detail = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["wave", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.wave_check}: {'ok' if self.ok else 'failed'} ({self.value})"
+
+
+class DeployAction(models.TextChoices):
+    DEPLOY = "deploy", "Deploy"
+    ROLLBACK = "rollback", "Roll back"
+
+
+class ReportStatus(models.TextChoices):
+    """What a deploy tool may report about a call."""
+
+    IN_PROGRESS = "in_progress", "In progress"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class CallState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DeployCall(TimeStampedModel):
+    """One request to a deploy tool: a row first, sent by a worker after commit, retried with
+    backoff, reported on by the tool. The key lets the tool drop a repeat of the same call."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="deploy_calls")
+    action = models.CharField(max_length=8, choices=DeployAction.choices)
+    round = models.PositiveSmallIntegerField(default=1)
+    key = models.UUIDField(unique=True)
+    state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    report_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wave", "action", "round"], name="one_call_per_wave_action_round"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.wave} (round {self.round}): {self.state}"

@@ -1,12 +1,12 @@
 """Wave state moves: which exist. Pure."""
 
 ALLOWED_WAVE_MOVES: dict[str, frozenset[str]] = {
-    "pending": frozenset({"scheduled", "waiting", "deploying", "skipped"}),
-    "scheduled": frozenset({"pending", "waiting", "deploying", "skipped"}),
-    "waiting": frozenset({"scheduled", "deploying", "halted", "skipped"}),
+    "pending": frozenset({"scheduled", "waiting", "deploying", "halted", "skipped"}),
+    "scheduled": frozenset({"pending", "waiting", "deploying", "halted", "skipped"}),
+    "waiting": frozenset({"scheduled", "deploying", "halted", "failed", "skipped"}),
     "deploying": frozenset({"verifying", "failed", "halted", "rolled_back"}),
     "verifying": frozenset({"succeeded", "failed", "halted", "rolled_back"}),
-    "halted": frozenset({"deploying", "verifying", "failed", "rolled_back", "skipped"}),
+    "halted": frozenset({"waiting", "deploying", "verifying", "failed", "rolled_back", "skipped"}),
     "failed": frozenset({"rolled_back"}),
     "succeeded": frozenset({"rolled_back"}),
     "rolled_back": frozenset(),

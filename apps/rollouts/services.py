@@ -106,36 +106,69 @@ def wave_add(
 
 
 def wave_transition(
-    *, wave_id: Any, to: Any, actor: Any, reason: Any = "", now: datetime | None = None
+    *,
+    wave_id: Any,
+    to: Any,
+    actor: Any,
+    reason: Any = "",
+    now: datetime | None = None,
+    by_stop_line: bool = False,
 ) -> Wave:
-    """Move a wave to `to`; a no-op when it is already there. `actor` None is the engine."""
+    """Move a wave to `to`; a no-op when it is already there with the same reason.
+
+    `actor` None is the engine. Locks the release row before the wave, the order every writer
+    of a release and its waves follows.
+    """
     to = clean_choice(to, field="to", choices=WaveState)
     reason = clean_text(reason, field="reason", max_length=2000)
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
     now = now or timezone.now()
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
     with transaction.atomic():
-        try:
-            wave = (
-                Wave.objects.select_for_update()
-                .select_related("plan__release", "environment")
-                .get(pk=clean_id(wave_id, field="wave"))
-            )
-        except Wave.DoesNotExist:
-            raise NotFound("No such wave.") from None
-        release = wave.plan.release
+        release = get_release(release_id, lock=True)
+        wave = (
+            Wave.objects.select_for_update(of=("self",))
+            .select_related("environment")
+            .get(pk=wave_id)
+        )
         if actor is not None:
             require(actor, Action.OPERATE_WAVES, release)
         if wave.state == to:
+            if wave.state_reason != reason and reason:
+                # Same state, new explanation (a waiting wave now waits for something else).
+                before = {"state": wave.state, "state_reason": wave.state_reason}
+                wave.state_reason = reason
+                wave.save(update_fields=["state_reason", "updated_at"])
+                record_change(
+                    release_id=release.pk,
+                    actor=actor,
+                    verb="wave.reason_changed",
+                    obj=wave,
+                    before=before,
+                    after={"state": to, "state_reason": reason},
+                    reason=reason,
+                )
             return wave
         if not rules.wave_move_allowed(wave.state, to):
             raise Conflict(f"A {wave.state} wave cannot become {to}.")
         if to in rules.LIVE_STATES and release.phase != release_rules.ROLLOUT:
             raise Conflict(f"The release is in {release.phase}; waves run only during rollout.")
         before = {"state": wave.state, "state_reason": wave.state_reason}
+        fields = ["state", "state_reason", "updated_at"]
+        if to == WaveState.HALTED:
+            wave.paused_from = wave.state
+            wave.halted_by_stop_line = by_stop_line
+            fields += ["paused_from", "halted_by_stop_line"]
+        elif wave.state == WaveState.HALTED:
+            wave.paused_from = ""
+            wave.halted_by_stop_line = False
+            fields += ["paused_from", "halted_by_stop_line"]
         wave.state = to
         wave.state_reason = reason
-        fields = ["state", "state_reason", "updated_at"]
         if to == WaveState.SKIPPED:
             wave.skip_reason = reason
             fields.append("skip_reason")
@@ -145,9 +178,13 @@ def wave_transition(
         if to == WaveState.DEPLOYING and wave.started_at is None:
             wave.started_at = now
             fields.append("started_at")
+        if to == WaveState.VERIFYING and before["state"] != WaveState.HALTED:
+            wave.bake_started_at = now
+            fields.append("bake_started_at")
         if to in ("succeeded", "failed", "rolled_back", "skipped"):
             wave.finished_at = now
-            fields.append("finished_at")
+            wave.next_step_at = None
+            fields += ["finished_at", "next_step_at"]
         wave.save(update_fields=fields)
         record_change(
             release_id=release.pk,
@@ -159,3 +196,327 @@ def wave_transition(
             reason=reason,
         )
     return wave
+
+
+def _local_start(value: Any, time_zone: str, field: str) -> datetime | None:
+    """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC."""
+    from . import scheduling
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(clean_text(value, field=field, max_length=40))
+        except ValueError:
+            raise ServiceError(
+                f"{field} must be a local date and time like 2026-12-01T09:00.", field=field
+            ) from None
+    if not isinstance(value, datetime):
+        raise ServiceError(f"{field} must be a local date and time.", field=field)
+    if value.tzinfo is not None:
+        raise ServiceError(
+            f"{field} is local time in the environment's zone; give it without an offset.",
+            field=field,
+        )
+    if not 1970 <= value.year <= 9998:
+        raise ServiceError(f"{field} is out of range.", field=field)
+    return scheduling.local_to_utc(value, time_zone)
+
+
+def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
+    """Edit a wave that has not started. `planned_start_local` is the environment's local time."""
+    from apps.environments.models import Environment
+
+    allowed = {
+        "name",
+        "environment_id",
+        "percentage",
+        "planned_start_local",
+        "bake_minutes",
+        "failure_policy",
+        "deployer",
+        "shadow",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.PLAN_ROLLOUT, release)
+        wave = (
+            Wave.objects.select_for_update(of=("self",))
+            .select_related("environment")
+            .get(pk=wave_id)
+        )
+        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+            raise Conflict(f"A {wave.state} wave can no longer be edited.")
+        before = {
+            "name": wave.name,
+            "environment": wave.environment.name,
+            "percentage": wave.percentage,
+            "planned_start": wave.planned_start.isoformat() if wave.planned_start else None,
+            "bake_minutes": wave.bake_minutes,
+            "failure_policy": wave.failure_policy,
+            "deployer": wave.deployer,
+            "shadow": wave.shadow,
+        }
+        if "name" in changes:
+            wave.name = clean_text(changes["name"], field="name", max_length=100, required=True)
+        if "environment_id" in changes:
+            try:
+                wave.environment = Environment.objects.get(
+                    pk=clean_id(changes["environment_id"], field="environment")
+                )
+            except Environment.DoesNotExist:
+                raise ServiceError("No such environment.", field="environment") from None
+        if "percentage" in changes:
+            wave.percentage = clean_int(
+                changes["percentage"], field="percentage", minimum=0, maximum=100
+            )
+        if "planned_start_local" in changes:
+            wave.planned_start = _local_start(
+                changes["planned_start_local"], wave.environment.time_zone, "planned_start_local"
+            )
+        if "bake_minutes" in changes:
+            wave.bake_minutes = clean_int(
+                changes["bake_minutes"], field="bake_minutes", minimum=0, maximum=60 * 24 * 14
+            )
+        if "failure_policy" in changes:
+            wave.failure_policy = clean_choice(
+                changes["failure_policy"], field="failure_policy", choices=FailurePolicy
+            )
+        if "deployer" in changes:
+            wave.deployer = clean_choice(changes["deployer"], field="deployer", choices=Deployer)
+        if "shadow" in changes:
+            if not isinstance(changes["shadow"], bool):
+                raise ServiceError("shadow must be true or false.", field="shadow")
+            wave.shadow = changes["shadow"]
+        wave.save()
+        after = {
+            "name": wave.name,
+            "environment": wave.environment.name,
+            "percentage": wave.percentage,
+            "planned_start": wave.planned_start.isoformat() if wave.planned_start else None,
+            "bake_minutes": wave.bake_minutes,
+            "failure_policy": wave.failure_policy,
+            "deployer": wave.deployer,
+            "shadow": wave.shadow,
+        }
+        diff = {k for k in after if after[k] != before[k]}
+        if diff:
+            record_change(
+                release_id=release.pk,
+                actor=actor,
+                verb="wave.updated",
+                obj=wave,
+                before={k: before[k] for k in diff},
+                after={k: after[k] for k in diff},
+            )
+            if release.phase == release_rules.ROLLOUT:
+                from .engine import wake_wave
+
+                wake_wave(wave)  # a waiting wave looks at its new time or place at once
+    return wave
+
+
+def plan_apply_strategy(
+    *, release_id: Any, strategy: Any, environment_ids: Any, actor: Any
+) -> list[Wave]:
+    """Set the plan's strategy and replace its waves with the strategy's defaults for the
+    named environments, in that order. Waves can be edited afterwards."""
+    from apps.environments.models import Environment
+
+    from .strategies import default_waves
+
+    strategy = clean_choice(strategy, field="strategy", choices=Strategy)
+    if not isinstance(environment_ids, list | tuple) or not environment_ids:
+        raise ServiceError("Name the environments, in rollout order.", field="environments")
+    ids = [clean_id(e, field="environments") for e in environment_ids]
+    found = {e.pk: e for e in Environment.objects.filter(pk__in=ids)}
+    if len(found) != len(set(ids)):
+        raise ServiceError("An environment does not exist.", field="environments")
+    envs = [found[i] for i in ids]
+    specs = default_waves(strategy, [e.name for e in envs])
+    by_name = {e.name: e for e in envs}
+    with transaction.atomic():
+        plan = plan_set(release_id=release_id, strategy=strategy, actor=actor)
+        release = get_release(plan.release_id, lock=True)
+        if plan.waves.exclude(state=WaveState.PENDING).exists():
+            raise Conflict("Some waves have already moved; edit them one by one.")
+        plan.waves.all().delete()
+        waves = [
+            Wave.objects.create(
+                plan=plan,
+                position=i,
+                name=spec.name,
+                environment=by_name[spec.environment],
+                percentage=spec.percentage,
+                bake_minutes=spec.bake_minutes,
+                shadow=spec.shadow,
+            )
+            for i, spec in enumerate(specs, start=1)
+        ]
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb="plan.defaults_applied",
+            obj=plan,
+            after={"strategy": strategy, "waves": [w.name for w in waves]},
+        )
+    return waves
+
+
+def check_add(
+    *,
+    wave_id: Any,
+    name: Any,
+    kind: Any,
+    actor: Any,
+    config: Any = None,
+    interval_seconds: Any = 60,
+    failures_to_fail: Any = 3,
+) -> Any:
+    """Attach a verification check to a wave that has not started."""
+    from . import checks
+    from .models import Check, CheckKind
+
+    name = clean_text(name, field="name", max_length=100, required=True)
+    kind = clean_choice(kind, field="kind", choices=CheckKind)
+    config = checks.validate_config(kind, config if config is not None else {})
+    interval_seconds = clean_int(
+        interval_seconds, field="interval_seconds", minimum=1, maximum=86400
+    )
+    failures_to_fail = clean_int(failures_to_fail, field="failures_to_fail", minimum=1, maximum=100)
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.PLAN_ROLLOUT, release)
+        wave = Wave.objects.select_for_update(of=("self",)).get(pk=wave_id)
+        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+            raise Conflict(f"Checks of a {wave.state} wave can no longer change.")
+        check = Check.objects.create(
+            wave=wave,
+            name=name,
+            kind=kind,
+            config=config,
+            interval_seconds=interval_seconds,
+            failures_to_fail=failures_to_fail,
+        )
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb="check.added",
+            obj=check,
+            after={
+                "wave": wave.name,
+                "name": name,
+                "kind": kind,
+                "config": config,
+                "interval_seconds": interval_seconds,
+                "failures_to_fail": failures_to_fail,
+            },
+        )
+    return check
+
+
+def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> Any:
+    """A wave's own sign-off requirement (count 0 removes it): N approvals from a role before it starts."""
+    from apps.signoffs.models import SignoffRequirement
+    from apps.stakeholders.models import StakeholderRole
+
+    slug = clean_text(role, field="role", max_length=32, required=True)
+    count = clean_int(count, field="count", minimum=0, maximum=50)
+    role_obj = StakeholderRole.objects.filter(slug=slug).first()
+    if role_obj is None:
+        raise ServiceError(f"Unknown stakeholder role {slug!r}.", field="role")
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.SET_POLICY, release)
+        wave = Wave.objects.select_for_update(of=("self",)).get(pk=wave_id)
+        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+            raise Conflict(f"The sign-off of a {wave.state} wave can no longer change.")
+        existing = SignoffRequirement.objects.filter(wave=wave, role=role_obj).first()
+        before = existing.count if existing else 0
+        if before == count:
+            return existing
+        if count == 0:
+            existing.delete()
+            requirement = None
+        elif existing:
+            existing.count = count
+            existing.save(update_fields=["count"])
+            requirement = existing
+        else:
+            requirement = SignoffRequirement.objects.create(
+                release=release, wave=wave, role=role_obj, count=count
+            )
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb="wave.requirement_set",
+            obj=wave,
+            before={"role": slug, "count": before},
+            after={"role": slug, "count": count},
+        )
+        if release.phase == release_rules.ROLLOUT:
+            from .engine import wake_wave
+
+            wake_wave(wave)
+    return requirement
+
+
+def plan_dry_run(
+    *, release_id: Any, actor: Any, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """For each wave of the plan, the earliest start windows, freezes and earlier bake times allow,
+    with the reason when it is pushed later."""
+    from datetime import timedelta
+
+    from . import engine, scheduling
+
+    release = get_release(release_id)
+    require(actor, Action.VIEW, release)
+    now = now or timezone.now()
+    waves = list(
+        Wave.objects.filter(plan__release=release)
+        .select_related("environment")
+        .order_by("position")
+    )
+    planned = [
+        scheduling.PlannedWave(
+            w.name,
+            engine.calendar_for(w.environment, now),
+            w.planned_start,
+            timedelta(minutes=w.bake_minutes),
+        )
+        for w in waves
+    ]
+    lines = scheduling.dry_run(planned, now)
+    return [
+        {
+            "wave": w.pk,
+            "name": w.name,
+            "environment": w.environment.name,
+            "time_zone": w.environment.time_zone,
+            "planned_start": w.planned_start,
+            "earliest_start": line.earliest,
+            "earliest_start_local": (
+                scheduling.utc_to_local(line.earliest, w.environment.time_zone).isoformat()
+                if line.earliest
+                else None
+            ),
+            "warnings": list(line.reasons),
+        }
+        for w, line in zip(waves, lines, strict=True)
+    ]

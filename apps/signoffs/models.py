@@ -62,13 +62,23 @@ class SignOff(TimeStampedModel):
     comment = models.TextField(blank=True)
     fingerprint = models.CharField(max_length=64)
     override_reason = models.TextField(blank=True)
+    # Set for a verdict on one wave's own requirement (e.g. business owner before prod-eu).
+    wave = models.ForeignKey(
+        "rollouts.Wave", null=True, blank=True, on_delete=models.CASCADE, related_name="signoffs"
+    )
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["release", "signer", "fingerprint"],
+                condition=Q(wave__isnull=True),
                 name="one_signoff_per_person_per_content",
+            ),
+            models.UniqueConstraint(
+                fields=["wave", "signer", "fingerprint"],
+                condition=Q(wave__isnull=False),
+                name="one_wave_signoff_per_person_per_content",
             ),
             models.CheckConstraint(
                 condition=Q(decision__in=["approve", "reject"]), name="signoff_decision_valid"

@@ -3,8 +3,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from apps.accounts.permissions import Action, require, signoff_roles
-from apps.core.errors import Conflict, ServiceError
-from apps.core.validation import clean_choice, clean_int, clean_text
+from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from apps.core.validation import clean_choice, clean_id, clean_int, clean_text
 from apps.releases import rules
 from apps.releases.services import get_release, record_change
 from apps.stakeholders.models import StakeholderRole
@@ -69,24 +69,43 @@ def policy_set(
 
 
 def signoff_give(
-    *, release_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+    *,
+    release_id: Any,
+    decision: Any,
+    actor: Any,
+    comment: Any = "",
+    role: Any = None,
+    wave_id: Any = None,
 ) -> SignOff:
-    """Approve or reject the release's current content. One verdict per person per content;
-    repeating the same verdict is a no-op. A rejection needs a comment."""
+    """Approve or reject the release's current content, or with `wave_id` one wave's own
+    requirement before it starts. One verdict per person per content (and wave); repeating
+    the same verdict is a no-op. A rejection needs a comment."""
     decision = clean_choice(decision, field="decision", choices=Decision)
     comment = clean_text(comment, field="comment", max_length=5000)
     if role is not None:
         role = clean_text(role, field="role", max_length=32, required=True)
     if decision == Decision.REJECT and not comment:
         raise ServiceError("Say why you reject: a rejection needs a comment.", field="comment")
+    if wave_id is not None:
+        wave_id = clean_id(wave_id, field="wave")
     with transaction.atomic():
         release = get_release(release_id, lock=True)
-        require(actor, Action.SIGN_OFF, release)
-        if release.phase not in SIGNING_PHASES:
-            raise Conflict(
-                f"Sign-offs are given in preparation or testing, not in {release.phase}."
-            )
-        eligible = signoff_roles(actor, release)
+        wave = None
+        if wave_id is None:
+            require(actor, Action.SIGN_OFF, release)
+            if release.phase not in SIGNING_PHASES:
+                raise Conflict(
+                    f"Sign-offs are given in preparation or testing, not in {release.phase}."
+                )
+            eligible = signoff_roles(actor, release)
+        else:
+            wave = _wave_to_sign(release, wave_id)
+            eligible = signoff_roles(actor, release, wave)
+            if not eligible:
+                raise NotAllowed(
+                    "Only a stakeholder whose role this wave's sign-off names can sign it, "
+                    "and never the release's owner or creator."
+                )
         if role is None:
             if len(eligible) > 1:
                 raise ServiceError(
@@ -97,7 +116,7 @@ def signoff_give(
         elif role not in eligible:
             raise ServiceError(f"You cannot sign off as {role!r} on this release.", field="role")
         existing = SignOff.objects.filter(
-            release=release, signer=actor, fingerprint=release.fingerprint
+            release=release, signer=actor, fingerprint=release.fingerprint, wave=wave
         ).first()
         if existing is not None:
             if existing.decision == decision:
@@ -112,6 +131,7 @@ def signoff_give(
                     decision=decision,
                     comment=comment,
                     fingerprint=release.fingerprint,
+                    wave=wave,
                 )
         except IntegrityError:
             raise Conflict(
@@ -122,7 +142,29 @@ def signoff_give(
             actor=actor,
             verb="signoff.approved" if decision == Decision.APPROVE else "signoff.rejected",
             obj=signoff,
-            after={"decision": decision, "role": role, "fingerprint": release.fingerprint},
+            after={
+                "decision": decision,
+                "role": role,
+                "fingerprint": release.fingerprint,
+                "wave": wave.name if wave else None,
+            },
             reason=comment,
         )
+        if wave is not None:
+            from apps.rollouts.engine import wake_wave
+
+            wake_wave(wave)
     return signoff
+
+
+def _wave_to_sign(release: Any, wave_id: int) -> Any:
+    from apps.rollouts.models import Wave, WaveState
+
+    wave = Wave.objects.filter(pk=wave_id, plan__release=release).first()
+    if wave is None:
+        raise NotFound("No such wave in this release.", field="wave")
+    if release.phase not in (rules.TESTING, rules.ROLLOUT):
+        raise Conflict("A wave is signed off during testing or rollout.")
+    if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+        raise Conflict(f"The wave is {wave.state}; its sign-off no longer matters.")
+    return wave

@@ -61,7 +61,7 @@ def stakeholder_remove(*, stakeholder_id: Any, actor: Any) -> None:
                 pk=clean_id(stakeholder_id, field="stakeholder")
             )
         except Stakeholder.DoesNotExist:
-            raise NotFound("No such stakeholder.") from None
+            raise NotFound("No such stakeholder.", field="stakeholder") from None
         release = get_release(stakeholder.release_id, lock=True)
         require(actor, Action.MANAGE_STAKEHOLDERS, release)
         if release.phase in rules.TERMINAL:

@@ -35,7 +35,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_htmx",
     "template_partials",
     "apps.core",
@@ -121,7 +120,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -145,7 +144,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         # Broadcasts (worker remote control); kombu's default is ./control in the working dir.
         "control_folder": str(BROKER_DIR / "control"),
+        # The worker sleeps this long whenever it holds its one-message prefetch; kombu's 1 s
+        # default caps it near two tasks a second. A poll is a cheap directory listing.
+        "polling_interval": 0.1,
     }
+    # Any process may publish (web, worker, beat, manage.py), and kombu neither creates these
+    # folders nor works without them.
+    for _folder in ("out", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redelivery of unacknowledged messages after a worker dies.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
@@ -169,12 +175,41 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS),
         "options": {"expires": RELEASEDECK_TICK_SECONDS * 2},
     },
+    "rollouts-tick": {
+        "task": "apps.rollouts.tasks.tick",
+        "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS),
+        "options": {"expires": RELEASEDECK_TICK_SECONDS * 2},
+    },
+    "notifications-tick": {
+        "task": "apps.notifications.tasks.tick",
+        "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS * 6),
+        "options": {"expires": RELEASEDECK_TICK_SECONDS * 6},
+    },
 }
 
 # A requested phase move whose message has not been picked up after this long is re-enqueued.
 RELEASEDECK_MOVE_RETRY_AFTER = timedelta(seconds=30)
 # Hypercare after a release enters support, unless the release sets its own.
 RELEASEDECK_DEFAULT_HYPERCARE = timedelta(days=7)
+
+# Rollout engine.
+# A waiting wave (stop the line, its own sign-off) looks again this often.
+RELEASEDECK_RECHECK = timedelta(seconds=float(os.environ.get("RELEASEDECK_RECHECK_SECONDS", "10")))
+# The webhook deployer fails a wave whose deploy tool has not reported within this time.
+RELEASEDECK_DEPLOY_TIMEOUT = timedelta(
+    minutes=float(os.environ.get("RELEASEDECK_DEPLOY_TIMEOUT_MINUTES", "30"))
+)
+RELEASEDECK_DEPLOY_ATTEMPTS = 6
+RELEASEDECK_HTTP_TIMEOUT = 5.0
+# How long the simulated deployer pretends to deploy (demo realism; zero in tests).
+RELEASEDECK_SIMULATED_DEPLOY = timedelta(
+    seconds=float(os.environ.get("RELEASEDECK_SIMULATED_DEPLOY_SECONDS", "3"))
+)
+# A flapping check must not roll back release after release: past this many automatic
+# rollbacks in an hour the engine halts for an operator instead.
+RELEASEDECK_MAX_AUTO_ROLLBACKS_PER_HOUR = 3
+# Where deploy tools send their reports; included in every deploy request.
+RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "releasedeck@localhost")
@@ -185,3 +220,88 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# REST API: JSON in and out, role-checked by apps.accounts.permissions, documented by OpenAPI.
+INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar", "axes"]
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.access.ActionPermission"],
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "DEFAULT_PAGINATION_CLASS": "apps.core.lists.Pagination",
+        "PAGE_SIZE": 50,
+        "DEFAULT_FILTER_BACKENDS": [
+            "apps.core.lists.FilterBackend",
+            "rest_framework.filters.OrderingFilter",
+        ],
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_THROTTLE_CLASSES": [
+            "apps.accounts.access.TokenRateThrottle",
+            "apps.accounts.access.AnonymousRateThrottle",
+        ],
+        "DEFAULT_THROTTLE_RATES": {
+            "token": os.environ.get("RELEASEDECK_API_TOKEN_RATE", "1200/minute"),
+            "anon": os.environ.get("RELEASEDECK_API_ANON_RATE", "120/minute"),
+        },
+    }
+)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ReleaseDeck API",
+    "DESCRIPTION": (
+        "Releases through gated phases, UAT sign-off and progressive rollout. Authenticate with "
+        "`Authorization: Token <key>` (create keys at /api/v1/tokens/ or with "
+        "`manage.py create_api_token`) or a signed-in session with its CSRF token. Every error "
+        "is JSON with a `detail`; a refused phase move is 409 with its `blockers`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.postprocess_schema",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "PhaseEnum": "apps.releases.models.Phase",
+        "WaveStateEnum": "apps.rollouts.models.WaveState",
+        "ChecklistStatusEnum": "apps.releases.models.ItemStatus",
+        "TestStatusEnum": "apps.releases.models.TestStatus",
+        "DefectStatusEnum": "apps.releases.models.DefectStatus",
+    },
+    # Served from our own static files: the docs page needs no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# A release's status document is cached per revision this long: changes show at once (they bump
+# the revision); what time alone changes (sign-off expiry, hypercare) shows within this.
+RELEASEDECK_STATUS_CACHE_SECONDS = float(os.environ.get("RELEASEDECK_STATUS_CACHE_SECONDS", "2"))
+
+# The cache holds API throttling counters and status documents; shared through Redis when there
+# is one.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "releasedeck",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Failed sign-ins: after 5 wrong passwords for one username from one address, that pair is
+# locked out for 15 minutes (django-axes; its middleware must come last).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False

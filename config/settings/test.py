@@ -1,6 +1,7 @@
 """Tests: real PostgreSQL and Redis on loopback, overridable through the environment."""
 
 import os
+from datetime import timedelta
 
 from .base import *  # noqa: F403
 from .base import database_from_env
@@ -24,3 +25,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 RELEASEDECK_TICK_SECONDS = 1.0
+RELEASEDECK_RECHECK = timedelta(seconds=1)
+RELEASEDECK_SIMULATED_DEPLOY = timedelta(0)

@@ -4,8 +4,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 
+from apps.accounts.authentication import hash_key
+from apps.accounts.models import ApiToken
 from tests.builders import planned_release
 
 pytestmark = pytest.mark.django_db
@@ -28,13 +29,23 @@ def test_printed_token_authenticates_against_the_status_endpoint(client, rita, a
 
     key = create_token("rita")
 
-    assert Token.objects.get(user=rita).key == key
+    token = ApiToken.objects.get(user=rita)
+    assert token.key_hash == hash_key(key) and key not in token.key_hash
     assert status(client, release.pk, key) == 200
 
 
-def test_running_it_again_prints_the_same_token(rita) -> None:
-    assert create_token("rita") == create_token("rita")
-    assert Token.objects.filter(user=rita).count() == 1
+def test_running_it_again_refuses_instead_of_multiplying_tokens(rita) -> None:
+    create_token("rita")
+
+    with pytest.raises(CommandError, match="--rotate"):
+        create_token("rita")
+    assert ApiToken.objects.filter(user=rita).count() == 1
+
+
+def test_read_only_flag_makes_a_read_only_token(rita) -> None:
+    key = create_token("rita", "--read-only")
+
+    assert ApiToken.objects.get(key_hash=hash_key(key)).read_only
 
 
 def test_rotate_replaces_the_key_and_the_old_one_stops_working(client, rita, alice, bob) -> None:
@@ -46,12 +57,13 @@ def test_rotate_replaces_the_key_and_the_old_one_stops_working(client, rita, ali
     assert new != old
     assert status(client, release.pk, new) == 200
     assert status(client, release.pk, old) == 401
+    assert ApiToken.objects.filter(user=rita).count() == 1
 
 
 def test_unknown_user_is_refused(db) -> None:
     with pytest.raises(CommandError, match="nobody"):
         create_token("nobody")
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_inactive_user_is_refused(rita) -> None:

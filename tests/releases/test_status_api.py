@@ -5,8 +5,8 @@ from datetime import datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 
+from apps.accounts.services import api_token_create
 from apps.releases import services as rs
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
@@ -49,7 +49,8 @@ def url(release_id: object) -> str:
 
 
 def token_header(user: object) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=user).key}"}
+    _, key = api_token_create(actor=user, name="test")
+    return {"HTTP_AUTHORIZATION": f"Token {key}"}
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+from .catalog import application_create, application_update
 from .lifecycle import (
     get_release,
     phase_move_carry_out,
@@ -19,6 +20,8 @@ from .uat import (
 )
 
 __all__ = [
+    "application_create",
+    "application_update",
     "checklist_item_add",
     "checklist_item_set",
     "defect_close",

@@ -242,7 +242,14 @@ def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
         for f in changed:
             setattr(release, f, cleaned[f])
         release.fingerprint = release.compute_fingerprint()
-        release.save(update_fields=[*changed, "fingerprint", "updated_at"])
+        extra = []
+        if "hypercare_days" in changed and release.phase == rules.SUPPORT:
+            # Hypercare is counted from entering support; a new length moves its end.
+            release.hypercare_until = release.phase_entered_at + timedelta(
+                days=release.hypercare_days
+            )
+            extra.append("hypercare_until")
+        release.save(update_fields=[*changed, *extra, "fingerprint", "updated_at"])
         after = _snapshot(release)
         reason = "Content changed: earlier sign-offs are stale." if content_changes else ""
         record_change(
@@ -309,7 +316,20 @@ def release_move(
             after=after,
             reason=reason,
         )
+        _notify_moved(release, reason)
     return release
+
+
+def _notify_moved(release: Release, reason: str) -> None:
+    from apps.notifications.outbox import notify
+    from apps.signoffs.models import SignoffRequirement
+
+    notify(release=release, event="release.moved", text=reason)
+    if release.phase == rules.TESTING:
+        roles = SignoffRequirement.objects.filter(release=release).values_list(
+            "role__slug", flat=True
+        )
+        notify(release=release, event="signoff.requested", roles=set(roles))
 
 
 def _enqueue_move(move_id: int) -> None:

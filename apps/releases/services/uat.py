@@ -37,7 +37,7 @@ def _locked(model: Any, obj_id: Any, field: str) -> Any:
             .get(pk=clean_id(obj_id, field=field))
         )
     except model.DoesNotExist:
-        raise NotFound(f"No such {model._meta.verbose_name}.") from None
+        raise NotFound(f"No such {model._meta.verbose_name}.", field=field) from None
 
 
 def checklist_item_add(
@@ -215,6 +215,12 @@ def review_write(
             },
         )
         if not created:
+            if (review.went_well, review.went_badly, review.actions) == (
+                went_well,
+                went_badly,
+                actions,
+            ):
+                return review
             review.went_well, review.went_badly, review.actions = went_well, went_badly, actions
             review.written_by = actor
             review.save(

@@ -1,0 +1,161 @@
+"""Audit endpoints: read the append-only event stream, export it, and a release's evidence pack."""
+
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import ApiMixin, ApiView, DateTimeRangeFilter, IdFilter
+from apps.core.lists import FilterBackend
+from apps.releases.models import Release
+
+from .exports import csv_rows, evidence_pack, json_chunks
+from .models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label", read_only=True)
+    before = serializers.JSONField(read_only=True, allow_null=True)
+    after = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "verb",
+            "object_type",
+            "object_id",
+            "release_id",
+            "before",
+            "after",
+            "reason",
+            "prev_hash",
+            "hash",
+        ]
+        read_only_fields = fields
+
+
+class AuditEventFilter(filters.FilterSet):
+    release = IdFilter(field_name="release_id")
+    verb = filters.CharFilter()
+    verb_prefix = filters.CharFilter(field_name="verb", lookup_expr="startswith")
+    actor = filters.CharFilter(field_name="actor_label", label="Username, or system.")
+    object_type = filters.CharFilter()
+    object_id = filters.CharFilter()
+    at = DateTimeRangeFilter()
+
+    class Meta:
+        model = AuditEvent
+        fields: list[str] = []
+
+
+class AuditEventListView(ApiMixin, generics.ListAPIView):
+    """Every change of state, oldest first: who, what, when, before/after, why. Read-only."""
+
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    ordering_fields = ["id", "at"]
+    ordering = ["id"]
+
+
+class AuditEventDetailView(ApiMixin, generics.RetrieveAPIView):
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    lookup_url_kwarg = "id"
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """Downloads choose their format by `?as=`; errors are always JSON, whatever Accept says."""
+
+    def select_parser(self, request: Request, parsers: list) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class AuditExportView(ApiView):
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    filter_backends = [FilterBackend]
+    pagination_class = None
+    content_negotiation_class = FirstRendererNegotiation
+
+    def get_queryset(self) -> Any:
+        return AuditEvent.objects.order_by("id")
+
+    @extend_schema(
+        operation_id="audit_events_export",
+        filters=True,
+        parameters=[
+            OpenApiParameter(
+                "as",
+                OpenApiTypes.STR,
+                enum=["csv", "json"],
+                default="json",
+                description="File format.",
+            )
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="One row per event, with a header row."
+            ),
+            (200, "application/json"): OpenApiResponse(
+                AuditEventSerializer(many=True), description="All matching events."
+            ),
+        },
+        description="Download the matching events (all of one release with `?release=`), "
+        "oldest first, with their hashes so the chain can be checked offline.",
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        fmt = request.query_params.get("as", "json")
+        if fmt not in ("csv", "json"):
+            raise serializers.ValidationError({"as": ["Must be csv or json."]})
+        events = self.filter_queryset(self.get_queryset())
+        if fmt == "csv":
+            response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
+        else:
+            response = StreamingHttpResponse(json_chunks(events), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
+        return response
+
+
+class EvidencePackSerializer(serializers.Serializer):
+    generated_at = serializers.DateTimeField()
+    release = serializers.DictField()
+    signoff_policy = serializers.DictField()
+    signoffs = serializers.ListField(child=serializers.DictField())
+    gates = serializers.DictField()
+    checklist = serializers.ListField(child=serializers.DictField())
+    test_cases = serializers.ListField(child=serializers.DictField())
+    defects = serializers.ListField(child=serializers.DictField())
+    waves = serializers.ListField(child=serializers.DictField())
+    decisions = AuditEventSerializer(many=True)
+    audit_trail = serializers.DictField()
+
+
+class EvidencePackView(ApiView):
+    """One release's evidence: sign-offs and the content they were for, gates and moves with
+    their blockers and overrides, checklist, tests, defects, checks with what they saw, and
+    every decision with its reason."""
+
+    serializer_class = EvidencePackSerializer
+
+    @extend_schema(operation_id="releases_evidence")
+    def get(self, request: Request, release_id: int) -> Response:
+        release = get_object_or_404(
+            Release.objects.select_related("application", "owner", "created_by"), pk=release_id
+        )
+        response = Response(evidence_pack(release))
+        response["Content-Disposition"] = f'inline; filename="evidence-release-{release.pk}.json"'
+        return response

@@ -1,0 +1,298 @@
+"""Environment endpoints: environments, their deployment and freeze windows, stop the line."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.permissions import Action
+from apps.core.api import (
+    ApiMixin,
+    ApiView,
+    DateTimeFilter,
+    DateTimeRangeFilter,
+    IdFilter,
+    error_responses,
+    no_content,
+    validated,
+)
+from apps.releases.api import EnvironmentRefSerializer, id_field, required_text, text, user_ref
+
+from . import services
+from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    health_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or empty.")
+
+    class Meta:
+        model = Environment
+        fields = [
+            "id",
+            "name",
+            "tier",
+            "region",
+            "time_zone",
+            "health_url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class EnvironmentWriteSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=64)
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    region = text(64, required=False)
+    time_zone = required_text(64, help_text="An IANA time zone, e.g. Europe/Berlin.")
+    health_url = text(200, required=False)
+
+
+class EnvironmentListView(ApiMixin, generics.ListCreateAPIView):
+    """Where releases are deployed; a region is an environment of its own."""
+
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+    filterset_fields = ["tier", "region", "name"]
+    ordering_fields = ["name", "tier", "region"]
+    write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
+
+    @extend_schema(
+        request=EnvironmentWriteSerializer,
+        responses={201: EnvironmentSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(EnvironmentWriteSerializer, request)
+        env = services.environment_create(actor=request.user, **data)
+        return Response(EnvironmentSerializer(env).data, status=status.HTTP_201_CREATED)
+
+
+class EnvironmentDetailView(ApiMixin, generics.RetrieveAPIView):
+    queryset = Environment.objects.all()
+    serializer_class = EnvironmentSerializer
+    lookup_url_kwarg = "id"
+    write_actions = {"PATCH": Action.MANAGE_ENVIRONMENTS}
+
+    @extend_schema(
+        request=EnvironmentWriteSerializer(partial=True),
+        responses={200: EnvironmentSerializer, **error_responses(400)},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        data = validated(EnvironmentWriteSerializer, request, partial=True)
+        env = services.environment_update(environment_id=id, actor=request.user, **data)
+        return Response(EnvironmentSerializer(env).data)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        "example": "09:00",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time in the environment's own time zone, without an offset."""
+
+
+class DeploymentWindowSerializer(serializers.ModelSerializer):
+    weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6))
+    start_time = LocalTimeField(read_only=True)
+    end_time = LocalTimeField(read_only=True)
+
+    class Meta:
+        model = DeploymentWindow
+        fields = ["id", "environment", "weekdays", "start_time", "end_time"]
+        read_only_fields = fields
+
+
+class DeploymentWindowWriteSerializer(serializers.Serializer):
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        min_length=1,
+        max_length=7,
+        help_text="0 = Monday … 6 = Sunday.",
+    )
+    start_time = LocalTimeField(help_text="Local time in the environment's time zone.")
+    end_time = LocalTimeField()
+
+
+class DeploymentWindowListView(ApiMixin, generics.ListCreateAPIView):
+    """When changes to an environment are allowed: weekdays and local hours."""
+
+    serializer_class = DeploymentWindowSerializer
+    write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
+    ordering_fields = ["id", "start_time"]
+
+    def get_queryset(self) -> QuerySet[DeploymentWindow]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request
+            return DeploymentWindow.objects.none()
+        env = get_object_or_404(Environment, pk=self.kwargs["environment_id"])
+        return DeploymentWindow.objects.filter(environment=env).order_by("id")
+
+    @extend_schema(
+        request=DeploymentWindowWriteSerializer,
+        responses={201: DeploymentWindowSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request, environment_id: int) -> Response:
+        data = validated(DeploymentWindowWriteSerializer, request)
+        window = services.deployment_window_add(
+            environment_id=environment_id, actor=request.user, **data
+        )
+        return Response(DeploymentWindowSerializer(window).data, status=status.HTTP_201_CREATED)
+
+
+class DeploymentWindowDetailView(ApiMixin, generics.RetrieveAPIView):
+    queryset = DeploymentWindow.objects.all()
+    serializer_class = DeploymentWindowSerializer
+    lookup_url_kwarg = "id"
+    write_actions = {"DELETE": Action.MANAGE_ENVIRONMENTS}
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, id: int) -> Response:
+        services.deployment_window_remove(window_id=id, actor=request.user)
+        return no_content()
+
+
+class FreezeWindowSerializer(serializers.ModelSerializer):
+    environment = EnvironmentRefSerializer(read_only=True, allow_null=True)
+    created_by = user_ref()
+
+    class Meta:
+        model = FreezeWindow
+        fields = [
+            "id",
+            "scope",
+            "environment",
+            "region",
+            "start",
+            "end",
+            "reason",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class FreezeWindowCreateSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=FreezeScope.choices)
+    environment = id_field(required=False, allow_null=True, help_text="For scope environment.")
+    region = text(64, required=False, help_text="For scope region.")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    reason = required_text(300)
+
+
+class FreezeWindowUpdateSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+    reason = required_text(300, required=False)
+
+
+class FreezeWindowFilter(filters.FilterSet):
+    scope = filters.ChoiceFilter(choices=FreezeScope.choices)
+    environment = IdFilter(field_name="environment_id")
+    region = filters.CharFilter()
+    start = DateTimeRangeFilter()
+    end = DateTimeRangeFilter()
+    active_at = extend_schema_field(OpenApiTypes.DATETIME)(
+        DateTimeFilter(method="filter_active_at", label="Freezes in force then.")
+    )
+
+    class Meta:
+        model = FreezeWindow
+        fields: list[str] = []
+
+    def filter_active_at(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(start__lte=value, end__gt=value)
+
+
+FREEZES = FreezeWindow.objects.select_related("environment", "created_by")
+
+
+class FreezeWindowListView(ApiMixin, generics.ListCreateAPIView):
+    """Blackouts: no wave starts in their scope between start and end."""
+
+    queryset = FREEZES
+    serializer_class = FreezeWindowSerializer
+    filterset_class = FreezeWindowFilter
+    ordering_fields = ["start", "end", "id"]
+    ordering = ["start", "id"]
+    write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
+
+    @extend_schema(
+        request=FreezeWindowCreateSerializer,
+        responses={201: FreezeWindowSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(FreezeWindowCreateSerializer, request)
+        freeze = services.freeze_create(
+            actor=request.user, environment_id=data.pop("environment", None), **data
+        )
+        return Response(
+            FreezeWindowSerializer(FREEZES.get(pk=freeze.pk)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class FreezeWindowDetailView(ApiMixin, generics.RetrieveAPIView):
+    queryset = FREEZES
+    serializer_class = FreezeWindowSerializer
+    lookup_url_kwarg = "id"
+    write_actions = {"PATCH": Action.MANAGE_ENVIRONMENTS, "DELETE": Action.MANAGE_ENVIRONMENTS}
+
+    @extend_schema(
+        request=FreezeWindowUpdateSerializer,
+        responses={200: FreezeWindowSerializer, **error_responses(400)},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        data = validated(FreezeWindowUpdateSerializer, request)
+        services.freeze_update(freeze_id=id, actor=request.user, **data)
+        return Response(FreezeWindowSerializer(FREEZES.get(pk=id)).data)
+
+    @extend_schema(responses={204: None}, description="Lift the freeze altogether.")
+    def delete(self, request: Request, id: int) -> Response:
+        services.freeze_remove(freeze_id=id, actor=request.user)
+        return no_content()
+
+
+class StopTheLineSerializer(serializers.ModelSerializer):
+    changed_by = user_ref()
+
+    class Meta:
+        model = StopTheLine
+        fields = ["active", "reason", "changed_by", "changed_at"]
+        read_only_fields = fields
+
+
+class StopTheLineWriteSerializer(serializers.Serializer):
+    active = serializers.BooleanField()
+    reason = text(300, required=False, help_text="Required to stop the line.")
+
+
+class StopTheLineView(ApiView):
+    """The global switch: while active, every running wave halts and none starts."""
+
+    serializer_class = StopTheLineSerializer
+    write_actions = {"PUT": Action.STOP_THE_LINE}
+
+    @extend_schema(operation_id="stop_the_line_retrieve")
+    def get(self, request: Request) -> Response:
+        switch = StopTheLine.objects.select_related("changed_by").filter(pk=1).first()
+        return Response(StopTheLineSerializer(switch or StopTheLine()).data)
+
+    @extend_schema(
+        operation_id="stop_the_line_set",
+        request=StopTheLineWriteSerializer,
+        responses={200: StopTheLineSerializer, **error_responses(400)},
+    )
+    def put(self, request: Request) -> Response:
+        data = validated(StopTheLineWriteSerializer, request)
+        services.stop_the_line_set(actor=request.user, **data)
+        switch = StopTheLine.objects.select_related("changed_by").get(pk=1)
+        return Response(StopTheLineSerializer(switch).data)

@@ -1,0 +1,63 @@
+"""Release endpoints of the REST API."""
+
+from .releases import (
+    ApplicationDetailView,
+    ApplicationListView,
+    MoveDetailView,
+    MoveListView,
+    ReleaseDetailView,
+    ReleaseListView,
+    ReleaseStatusSerializer,
+    ReleaseStatusView,
+    TransitionView,
+)
+from .shared import (
+    EnvironmentRefSerializer,
+    ReleaseScopedMixin,
+    UserRefSerializer,
+    id_field,
+    required_text,
+    text,
+    user_ref,
+)
+from .uat import (
+    ChecklistDetailView,
+    ChecklistListView,
+    ChecklistWaiveView,
+    DefectCloseView,
+    DefectDetailView,
+    DefectListView,
+    ReviewView,
+    TestCaseDetailView,
+    TestCaseListView,
+    TestCaseWaiveView,
+)
+
+__all__ = [
+    "ApplicationDetailView",
+    "ApplicationListView",
+    "ChecklistDetailView",
+    "ChecklistListView",
+    "ChecklistWaiveView",
+    "DefectCloseView",
+    "DefectDetailView",
+    "DefectListView",
+    "EnvironmentRefSerializer",
+    "MoveDetailView",
+    "MoveListView",
+    "ReleaseDetailView",
+    "ReleaseListView",
+    "ReleaseScopedMixin",
+    "ReleaseStatusSerializer",
+    "ReleaseStatusView",
+    "ReviewView",
+    "TestCaseDetailView",
+    "TestCaseListView",
+    "TestCaseWaiveView",
+    "TransitionView",
+    "UserRefSerializer",
+    "id_field",
+    "required_text",
+    "text",
+    "user_ref",
+]

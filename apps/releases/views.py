@@ -1,0 +1,400 @@
+"""Release pages: the list, one release with its live parts, and the buttons on it."""
+
+from typing import Any
+
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.permissions import Action, can, require, signoff_roles, user_roles
+from apps.accounts.roles import Role
+from apps.audit.models import AuditEvent
+from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.rollouts.models import RolloutPlan, Wave
+from apps.signoffs.models import SignOff, SignoffRequirement
+from apps.signoffs.services import SIGNING_PHASES, signoff_give
+from apps.stakeholders.models import Stakeholder
+
+from . import rules
+from .models import MoveState, Phase, PhaseMove, Release
+from .selectors import next_move_blockers, release_facts, releases_visible_to
+from .services import release_request_move
+
+TEMPLATE = "releases/detail.html"
+# Announced after every action so the live part of the page refreshes at once.
+CHANGED_EVENT = "release-changed"
+MAIN_PHASES = [
+    rules.PLANNING,
+    rules.PREPARATION,
+    rules.TESTING,
+    rules.ROLLOUT,
+    rules.SUPPORT,
+    rules.COMPLETED,
+]
+AUDIT_LIMIT = 20
+# A live pass lets an unchanged poll skip the role lookup; it is renewed by every full render,
+# so a viewer who loses their roles is refused at the latest this long after.
+LIVE_PASS_MAX_AGE = 600
+_live_signer = signing.TimestampSigner(salt="releases.live")
+
+
+def _allow(user: Any, action: Action, release: Release | None = None) -> None:
+    try:
+        require(user, action, release)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _viewer(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    labels = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
+    if user.is_superuser:
+        labels.insert(0, "Administrator")
+    return {"viewer_roles": labels}
+
+
+def _get_visible(request: HttpRequest, release_id: int) -> Release:
+    # Roles first, so a person without any learns nothing, not even whether the release exists.
+    _allow(request.user, Action.VIEW)
+    return get_object_or_404(
+        releases_visible_to(request.user).select_related("created_by"), pk=release_id
+    )
+
+
+@require_GET
+@login_required
+def release_list(request: HttpRequest) -> HttpResponse:
+    _allow(request.user, Action.VIEW)
+    releases = releases_visible_to(request.user)
+    counts = dict(releases.order_by().values_list("phase").annotate(n=Count("id")))
+    phase = request.GET.get("phase", "")
+    if phase in Phase.values:
+        releases = releases.filter(phase=phase)
+    else:
+        phase = ""
+    page = Paginator(
+        releases.order_by(F("planned_start").desc(nulls_last=True), "-created_at"), 50
+    ).get_page(request.GET.get("page"))
+    for release in page.object_list:
+        release.subtitle = _subtitle(release)
+    filters = [
+        {"value": p.value, "label": p.label, "count": counts.get(p.value, 0)}
+        for p in Phase
+        if counts.get(p.value)
+    ]
+    return render(
+        request,
+        "releases/list.html",
+        {
+            **_viewer(request),
+            "page": page,
+            "phase": phase,
+            "filters": filters,
+            "total": sum(counts.values()),
+        },
+    )
+
+
+@require_GET
+@login_required
+def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _get_visible(request, release_id)
+    context = _release_context(request, release)
+    if is_htmx(request):
+        return render(request, f"{TEMPLATE}#live", context)
+    return render(request, TEMPLATE, context)
+
+
+def _live_pass(user: Any, release: Release) -> str:
+    return _live_signer.sign(f"{user.pk}.{release.pk}")
+
+
+def _live_pass_valid(request: HttpRequest, release_id: int) -> bool:
+    try:
+        value = _live_signer.unsign(request.GET.get("pass", ""), max_age=LIVE_PASS_MAX_AGE)
+    except signing.BadSignature:  # expired passes too
+        return False
+    return value == f"{request.user.pk}.{release_id}"
+
+
+@require_GET
+@login_required
+def release_live(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Polled every second by an open release page: 204 while nothing changed, else the live part."""
+    try:
+        seen = int(request.GET.get("rev", ""))
+    except ValueError:
+        seen = None
+    if seen is not None and _live_pass_valid(request, release_id):
+        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
+        if current == seen:
+            return HttpResponse(status=204)
+    if not can(request.user, Action.VIEW):
+        # Swapped into the page in place of the poller, which stops it.
+        return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
+    release = get_object_or_404(
+        releases_visible_to(request.user).select_related("created_by"), pk=release_id
+    )
+    response = render(request, f"{TEMPLATE}#live", _release_context(request, release))
+    if release.phase in rules.TERMINAL:
+        # The final state is in this response; htmx swaps it and then stops asking.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_POST
+@login_required
+def signoff_submit(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _get_visible(request, release_id)
+    try:
+        signoff_give(
+            release_id=release.pk,
+            decision=request.POST.get("decision", ""),
+            comment=request.POST.get("comment", ""),
+            role=request.POST.get("role") or None,
+            actor=request.user,
+        )
+    except ServiceError as exc:
+        return _answer(request, release_id, "signoff_panel", exc.status, signoff_error=exc.message)
+    return _answer(request, release_id, "signoff_panel", 200, changed=True)
+
+
+@require_POST
+@login_required
+def move_submit(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Ask for a phase move (forward, or ending the release early); a worker carries it out."""
+    release = _get_visible(request, release_id)
+    try:
+        move = release_request_move(
+            release_id=release.pk,
+            to=request.POST.get("to", ""),
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except Conflict as exc:
+        return _answer(
+            request,
+            release_id,
+            "move_panel",
+            exc.status,
+            move_error=exc.message,
+            move_blockers=exc.blockers,
+        )
+    except ServiceError as exc:
+        return _answer(request, release_id, "move_panel", exc.status, move_error=exc.message)
+    status = 202 if move is not None else 200
+    return _answer(request, release_id, "move_panel", status, changed=move is not None)
+
+
+def _answer(
+    request: HttpRequest,
+    release_id: int,
+    part: str,
+    status: int,
+    *,
+    changed: bool = False,
+    **extra: Any,
+) -> HttpResponse:
+    """After a button: the refreshed part for htmx, the page (or a redirect to it) otherwise."""
+    release = _get_visible(request, release_id)
+    context = {**_release_context(request, release), **extra}
+    if is_htmx(request):
+        return render_fragment(
+            request,
+            f"{TEMPLATE}#{part}",
+            context,
+            status=status,
+            event=CHANGED_EVENT if changed else None,
+        )
+    if status < 300:
+        return redirect("releases:detail", release_id=release.pk)
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
+    """Everything the release page shows, read in a fixed number of queries."""
+    user = request.user
+    facts = release_facts(release)
+    tally = rules.signoff_tally(facts)
+    target = rules.next_phase(release.phase)
+    blockers = next_move_blockers(release, facts)
+
+    signoffs = list(
+        SignOff.objects.filter(release=release).select_related("signer", "role").order_by("-id")
+    )
+    for signoff in signoffs:
+        fact = rules.SignoffFact(
+            signer_id=signoff.signer_id,
+            role=signoff.role.slug,
+            decision=signoff.decision,
+            fingerprint=signoff.fingerprint,
+            created_at=signoff.created_at,
+        )
+        signoff.is_stale = signoff.fingerprint != release.fingerprint
+        signoff.is_expired = not signoff.is_stale and not rules.is_current(fact, facts)
+    policy = [
+        {
+            "role": req.role,
+            "needed": req.count,
+            "approved": req.count - tally.missing.get(req.role.slug, 0),
+        }
+        for req in SignoffRequirement.objects.filter(
+            release=release, wave__isnull=True
+        ).select_related("role")
+    ]
+    eligible = signoff_roles(user, release)
+    my_signoff = next(
+        (s for s in signoffs if s.signer_id == user.pk and not s.is_stale),
+        None,
+    )
+    latest_move = (
+        PhaseMove.objects.filter(release=release)
+        .select_related("requested_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    pending_move = latest_move if latest_move and latest_move.state == MoveState.PENDING else None
+    refused_move = (
+        latest_move
+        if latest_move
+        and latest_move.state == MoveState.REFUSED
+        and latest_move.from_phase == release.phase
+        else None
+    )
+    waves = list(
+        Wave.objects.filter(plan__release=release)
+        .select_related("environment")
+        .order_by("position")
+    )
+    events = list(AuditEvent.objects.filter(release_id=release.pk).order_by("-id")[:AUDIT_LIMIT])
+    reached, ended_reason = _how_it_ended(release, events, latest_move)
+    can_move = can(user, Action.MOVE_PHASE, release)
+    allowed = rules.ALLOWED_MOVES.get(release.phase, frozenset())
+    end_early = next((p for p in (rules.CANCELLED, rules.ROLLED_BACK) if p in allowed), None)
+    return {
+        **_viewer(request),
+        "release": release,
+        "subtitle": _subtitle(release),
+        "live_pass": _live_pass(user, release),
+        "terminal": release.phase in rules.TERMINAL,
+        "stepper": _stepper(release, reached),
+        "ended_reason": ended_reason,
+        "target": target,
+        "target_label": Phase(target).label if target else "",
+        "blockers": blockers,
+        "tally": tally,
+        "policy": policy,
+        "signoffs": signoffs,
+        "signing_open": release.phase in SIGNING_PHASES,
+        "can_sign": bool(eligible),
+        "eligible_roles": eligible,
+        "my_signoff": my_signoff,
+        "can_move": can_move,
+        "pending_move": pending_move,
+        "refused_move": refused_move,
+        "end_early": end_early,
+        "end_early_label": Phase(end_early).label if end_early else "",
+        "plan": RolloutPlan.objects.filter(release=release).first(),
+        "waves": waves,
+        "stakeholders": list(
+            Stakeholder.objects.filter(release=release).select_related("user", "role")
+        ),
+        "checklist": list(release.checklist.select_related("environment", "completed_by")),
+        "test_cases": list(release.test_cases.select_related("recorded_by")),
+        "defects": list(release.defects.select_related("opened_by")),
+        "events": [_describe(e) for e in events],
+        "now": timezone.now(),
+    }
+
+
+def _subtitle(release: Release) -> str:
+    """The release's own name, unless it only repeats the application and version."""
+    return "" if release.name == f"{release.application.name} {release.version}" else release.name
+
+
+def _how_it_ended(
+    release: Release, events: list[AuditEvent], latest_move: PhaseMove | None
+) -> tuple[str | None, str]:
+    """For a cancelled or rolled back release: the phase it had reached, and why it ended."""
+    if release.phase not in (rules.CANCELLED, rules.ROLLED_BACK):
+        return None, ""
+    for event in events:  # newest first; the end is among the latest events
+        after = event.after if isinstance(event.after, dict) else {}
+        before = event.before if isinstance(event.before, dict) else {}
+        if event.verb.startswith("release.") and after.get("phase") == release.phase:
+            return before.get("phase"), event.reason
+    if latest_move is not None and latest_move.to_phase == release.phase:
+        return latest_move.from_phase, latest_move.reason
+    return (rules.ROLLOUT if release.phase == rules.ROLLED_BACK else None), ""
+
+
+def _stepper(release: Release, reached: str | None) -> list[dict[str, str]]:
+    """The lifecycle as steps: done, current, to do; an early end is shown as its own step."""
+    phase = release.phase
+    if phase in MAIN_PHASES:
+        at = MAIN_PHASES.index(phase)
+        states = ["done" if i < at else "current" if i == at else "todo" for i in range(6)]
+        if phase == rules.COMPLETED:
+            states[-1] = "done"
+        return [
+            {"phase": p, "label": Phase(p).label, "state": s}
+            for p, s in zip(MAIN_PHASES, states, strict=True)
+        ]
+    # Cancelled or rolled back: show how far the release got before it ended.
+    at = MAIN_PHASES.index(reached) if reached in MAIN_PHASES else -1
+    steps = [
+        {
+            "phase": p,
+            "label": Phase(p).label,
+            "state": "done" if i < at else "stopped" if i == at else "skipped",
+        }
+        for i, p in enumerate(MAIN_PHASES[:-1])
+    ]
+    steps.append({"phase": phase, "label": Phase(phase).label, "state": "ended"})
+    return steps
+
+
+_VERBS = {
+    "release.created": "created the release",
+    "release.updated": "edited the release",
+    "release.moved": "moved the release to {phase}",
+    "release.override_moved": "overrode the gate and moved to {phase}",
+    "release.move_requested": "asked to move to {to}",
+    "release.move_refused": "move to {to} was refused",
+    "signoff.approved": "approved as {role}",
+    "signoff.rejected": "rejected as {role}",
+    "stakeholder.added": "named {user} as {role}",
+    "stakeholder.removed": "removed a stakeholder",
+    "policy.set": "set the sign-off policy",
+    "plan.set": "chose the {strategy} strategy",
+    "wave.added": "added wave {name}",
+    "wave.state_changed": "wave is now {state}",
+    "checklist.added": "added checklist item “{title}”",
+    "checklist.updated": "marked a checklist item {status}",
+    "checklist.waived": "waived a checklist item",
+    "test_case.added": "added test case “{title}”",
+    "test_case.recorded": "recorded a test case as {status}",
+    "defect.opened": "opened a {severity} defect “{title}”",
+    "defect.closed": "closed a defect",
+    "review.written": "wrote the post-release review",
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _describe(event: AuditEvent) -> dict[str, Any]:
+    after = event.after if isinstance(event.after, dict) else {}
+    values = _Blank({k: str(v).replace("_", " ") for k, v in after.items()})
+    template = _VERBS.get(event.verb)
+    text = template.format_map(values) if template else event.verb.replace(".", " ")
+    return {"at": event.at, "actor": event.actor_label, "text": text, "reason": event.reason}

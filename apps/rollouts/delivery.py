@@ -1,0 +1,209 @@
+"""The engine's network side: deploy calls to deploy tools and verification checks.
+
+Each claims its row in a short transaction, talks to the network after commit, then records
+the outcome under the release lock, so a crash between the two only repeats the claim.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.releases.models import Release
+from apps.releases.services import record_change
+
+from .engine import _set_due, kick_wave
+from .models import CallState, Check, CheckKind, CheckResult, DeployAction, DeployCall, WaveState
+
+# --- deploy calls -----------------------------------------------------------------------------
+
+
+def deploy_payload(call: DeployCall) -> dict[str, Any]:
+    wave = call.wave
+    release = wave.plan.release
+    return {
+        "action": call.action,
+        "key": str(call.key),
+        "release": {
+            "id": release.pk,
+            "name": release.name,
+            "version": release.version,
+            "build_ref": release.build_ref,
+            "application": release.application.slug,
+        },
+        "version": release.version,
+        "wave": {"id": wave.pk, "name": wave.name, "position": wave.position},
+        "environment": wave.environment.name,
+        "percentage": wave.percentage,
+        "report_url": f"{settings.RELEASEDECK_PUBLIC_URL.rstrip('/')}/api/v1/waves/{wave.pk}/report/",
+    }
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(300, 2**attempts))
+
+
+def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
+    """Claim a due call, POST it signed after commit, record what the tool answered."""
+    from apps.core import signing
+    from apps.core.http import post_json
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        call = (
+            DeployCall.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("wave__environment", "wave__plan__release__application")
+            .filter(pk=call_id)
+            .first()
+        )
+        if call is None or call.state != CallState.PENDING:
+            return "not pending"
+        if call.next_attempt_at is not None and call.next_attempt_at > now:
+            return "not due"
+        call.attempts += 1
+        # The claim doubles as the retry time: nobody else sends it before then.
+        call.next_attempt_at = now + _backoff(call.attempts)
+        call.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+        payload = deploy_payload(call)
+        url = call.wave.environment.deploy_url
+        secret = call.wave.environment.deploy_secret
+        attempts = call.attempts
+        # A wave halted (stop the line, an operator) or ended while its deploy waited for a
+        # retry must not be deployed late; resuming it sends a fresh call.
+        held = call.action == DeployAction.DEPLOY and call.wave.state != WaveState.DEPLOYING
+    if held:
+        status, error = None, f"Not sent: the wave is {call.wave.state}"
+    else:
+        body = signing.canonical_body(payload)
+        headers = signing.signed_headers(body, secret) | {"Idempotency-Key": str(call.key)}
+        status, error = post_json(url, body, headers, timeout=settings.RELEASEDECK_HTTP_TIMEOUT)
+    with transaction.atomic():
+        release_id = call.wave.plan.release_id
+        Release.objects.select_for_update().filter(pk=release_id).first()
+        call = (
+            DeployCall.objects.select_for_update(of=("self",))
+            .select_related("wave")
+            .get(pk=call_id)
+        )
+        if call.state != CallState.PENDING:
+            return "already settled"
+        call.response_status = status
+        call.last_error = error
+        ok = status is not None and 200 <= status < 300
+        if ok:
+            call.state = CallState.SENT
+            call.sent_at = timezone.now()
+        elif held or attempts >= settings.RELEASEDECK_DEPLOY_ATTEMPTS:
+            call.state = CallState.FAILED
+        call.save(update_fields=["state", "response_status", "last_error", "sent_at", "updated_at"])
+        record_change(
+            release_id=release_id,
+            actor=None,
+            verb="deploy.sent" if ok else ("deploy.not_sent" if held else "deploy.send_failed"),
+            obj=call,
+            after={
+                "action": call.action,
+                "attempt": attempts,
+                "status": status,
+                "error": error,
+                "state": call.state,
+            },
+            reason="" if ok else f"Attempt {attempts}: {error or f'HTTP {status}'}",
+        )
+        if call.state == CallState.FAILED and call.action == DeployAction.DEPLOY:
+            _set_due(call.wave, timezone.now())
+            kick_wave(call.wave_id)
+    return call.state
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def check_run(*, check_id: int, now: datetime | None = None) -> str:
+    """Claim a due check, run it outside any transaction, record the result as evidence."""
+    from . import checks
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        check = (
+            Check.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("wave")
+            .filter(pk=check_id)
+            .first()
+        )
+        if (
+            check is None
+            or check.kind == CheckKind.MANUAL
+            or check.wave.state != WaveState.VERIFYING
+        ):
+            return "not running"
+        if check.next_run_at is None or check.next_run_at > now:
+            return "not due"
+        check.next_run_at = now + timedelta(seconds=check.interval_seconds)
+        check.last_run_at = now
+        check.save(update_fields=["next_run_at", "last_run_at"])
+        kind, config = check.kind, dict(check.config)
+    try:
+        outcome = checks.run(
+            kind, checks.validate_config(kind, config), timeout=settings.RELEASEDECK_HTTP_TIMEOUT
+        )
+    except Exception as exc:  # a broken check configuration is a failed check, not a crash
+        outcome = checks.Outcome(False, "error", f"{type(exc).__name__}: {exc}")
+    return record_check_result(
+        check_id=check_id, ok=outcome.ok, value=outcome.value, detail=outcome.detail, now=now
+    )
+
+
+def record_check_result(
+    *,
+    check_id: int,
+    ok: bool,
+    value: str,
+    detail: str,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> str:
+    """Store one result; enough failures in a row wake the wave to apply its failure policy.
+    `now` is when the check ran, so results line up with the bake they belong to."""
+    now = now or timezone.now()
+    release_id = (
+        Check.objects.filter(pk=check_id).values_list("wave__plan__release_id", flat=True).first()
+    )
+    if release_id is None:
+        return "gone"
+    with transaction.atomic():
+        Release.objects.select_for_update().filter(pk=release_id).first()
+        check = (
+            Check.objects.select_for_update(of=("self",)).select_related("wave").get(pk=check_id)
+        )
+        if check.wave.state != WaveState.VERIFYING:
+            return "discarded"  # the wave moved on while the check ran
+        CheckResult.objects.create(
+            wave_check=check,
+            wave=check.wave,
+            at=now,
+            ok=ok,
+            value=value[:200],
+            detail=detail,
+            recorded_by=actor,
+        )
+        check.consecutive_failures = 0 if ok else check.consecutive_failures + 1
+        check.save(update_fields=["consecutive_failures"])
+        record_change(
+            release_id=release_id,
+            actor=actor,
+            verb="check.passed" if ok else "check.failed",
+            obj=check,
+            after={
+                "ok": ok,
+                "value": value,
+                "detail": detail,
+                "consecutive_failures": check.consecutive_failures,
+            },
+        )
+        if check.consecutive_failures >= check.failures_to_fail or check.kind == CheckKind.MANUAL:
+            _set_due(check.wave, now)
+            kick_wave(check.wave_id)
+    return "passed" if ok else "failed"

@@ -1,0 +1,343 @@
+"""What operators do to a running rollout, and what deploy tools report. Each goes through
+`wave_transition`, the one writer of wave states, with the operator recorded as the actor."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.permissions import Action, require
+from apps.audit.services import audit_record
+from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
+from apps.core.validation import clean_choice, clean_id, clean_text
+from apps.environments.models import StopTheLine
+from apps.releases import rules as release_rules
+from apps.releases.services import record_change
+
+from . import delivery, engine
+from .models import (
+    CallState,
+    Check,
+    CheckKind,
+    DeployAction,
+    DeployCall,
+    Deployer,
+    ReportStatus,
+    Wave,
+    WaveState,
+)
+from .services import wave_transition
+
+ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
+RUNNING = frozenset({WaveState.DEPLOYING, WaveState.VERIFYING})
+
+
+def _locked(wave_id: Any) -> tuple[Any, Wave]:
+    locked = engine._lock(clean_id(wave_id, field="wave"))
+    if locked is None:
+        raise NotFound("No such wave.", field="wave")
+    return locked
+
+
+def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> Wave:
+    """start | pause | resume | abort | rollback | skip | confirm one wave. Repeating an
+    action whose effect already holds is a no-op."""
+    if action not in ACTIONS:
+        raise ServiceError(f"action must be one of: {', '.join(ACTIONS)}.", field="action")
+    reason = clean_text(reason, field="reason", max_length=2000)
+    if action in ("abort", "rollback", "skip") and not reason:
+        raise ServiceError(f"Say why you {action} this wave.", field="reason")
+    now = timezone.now()
+    with transaction.atomic():
+        release, wave = _locked(wave_id)
+        require(actor, Action.OPERATE_WAVES, release)
+        if release.phase != release_rules.ROLLOUT:
+            raise Conflict(f"The release is in {release.phase}; waves are operated during rollout.")
+        who = actor.get_username()
+        handler = {
+            "start": _start,
+            "pause": _pause,
+            "resume": _resume,
+            "abort": _abort,
+            "rollback": _rollback,
+            "skip": _skip,
+            "confirm": _confirm,
+        }[action]
+        handler(
+            wave,
+            release,
+            now,
+            actor,
+            f"{action.capitalize()} by {who}" + (f": {reason}" if reason else ""),
+        )
+    wave.refresh_from_db()
+    return wave
+
+
+def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state in RUNNING or wave.state in engine.ENDED_STATES:
+        if wave.state in RUNNING:
+            return
+        raise Conflict(f"A {wave.state} wave cannot be started.")
+    if wave.state == WaveState.HALTED:
+        raise Conflict("The wave is halted: resume it instead.")
+    if not engine.is_current(wave):
+        raise Conflict(
+            "An earlier wave has not finished.",
+            blockers=[
+                Blocker(
+                    "earlier_wave_running", "Waves run in order; finish or skip the earlier ones."
+                )
+            ],
+        )
+    planned, wave.planned_start = (
+        wave.planned_start,
+        None,
+    )  # "start now" overrides the planned time only
+    reasons, _ = engine.start_blockers(wave, release, now)
+    wave.planned_start = planned
+    if reasons:
+        raise Conflict(
+            "The wave cannot start now.", blockers=[Blocker("wave_blocked", r) for r in reasons]
+        )
+    engine.start_deploy(wave, release, now, actor=actor, why=reason)
+
+
+def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state == WaveState.HALTED:
+        return
+    if wave.state in engine.ENDED_STATES:
+        raise Conflict(f"A {wave.state} wave cannot be paused.")
+    wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=actor, reason=reason, now=now)
+    engine._set_due(wave, None)
+
+
+def resume_wave(wave: Wave, now: datetime, actor: Any, reason: str) -> None:
+    """Continue a halted wave where it stopped; a deploy that failed is sent again."""
+    back_to = wave.paused_from or WaveState.WAITING
+    if back_to in engine.WAITING_STATES:
+        wave_transition(wave_id=wave.pk, to=WaveState.WAITING, actor=actor, reason=reason, now=now)
+    elif back_to == WaveState.DEPLOYING:
+        last = (
+            DeployCall.objects.filter(
+                wave=wave, action=DeployAction.DEPLOY, round=wave.deploy_round
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if wave.deployer == Deployer.WEBHOOK and (last is None or last.state == CallState.FAILED):
+            wave_transition(
+                wave_id=wave.pk, to=WaveState.WAITING, actor=actor, reason=reason, now=now
+            )
+            engine.start_deploy(wave, wave.plan.release, now, actor=actor)
+            return
+        wave_transition(
+            wave_id=wave.pk, to=WaveState.DEPLOYING, actor=actor, reason=reason, now=now
+        )
+    else:
+        wave_transition(
+            wave_id=wave.pk, to=WaveState.VERIFYING, actor=actor, reason=reason, now=now
+        )
+        # The operator has looked at the failures; checks start counting afresh.
+        Check.objects.filter(wave=wave).exclude(kind=CheckKind.MANUAL).update(
+            consecutive_failures=0, next_run_at=now
+        )
+        for check_id in (
+            Check.objects.filter(wave=wave)
+            .exclude(kind=CheckKind.MANUAL)
+            .values_list("pk", flat=True)
+        ):
+            engine._enqueue_check(check_id)
+    engine._set_due(wave, now)
+    engine.kick_wave(wave.pk)
+
+
+def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state != WaveState.HALTED:
+        if wave.state in RUNNING or wave.state in engine.WAITING_STATES:
+            return
+        raise Conflict(f"A {wave.state} wave cannot be resumed.")
+    if StopTheLine.objects.filter(pk=1, active=True).exists():
+        raise Conflict(
+            "Stop the line is on.",
+            blockers=[Blocker("stop_the_line", "Lift stop the line before resuming waves.")],
+        )
+    resume_wave(wave, now, actor, reason)
+
+
+def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state == WaveState.FAILED:
+        return
+    if wave.state in (WaveState.PENDING, WaveState.SCHEDULED) or wave.state in engine.ENDED_STATES:
+        raise Conflict(f"A {wave.state} wave cannot be aborted.")
+    wave_transition(wave_id=wave.pk, to=WaveState.FAILED, actor=actor, reason=reason, now=now)
+
+
+def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state == WaveState.ROLLED_BACK:
+        return
+    if wave.started_at is None:
+        raise Conflict("This wave was never deployed; skip it instead.")
+    engine.roll_back_wave(wave, now, reason=reason, actor=actor)
+    engine._notify(release, "wave.rolled_back", wave=wave, text=reason)
+
+
+def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state == WaveState.SKIPPED:
+        return
+    if wave.state not in engine.WAITING_STATES and wave.state != WaveState.HALTED:
+        raise Conflict(f"A {wave.state} wave cannot be skipped.")
+    wave_transition(wave_id=wave.pk, to=WaveState.SKIPPED, actor=actor, reason=reason, now=now)
+    engine.arm_next(wave, now)
+
+
+def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+    if wave.state == WaveState.VERIFYING:
+        return
+    if wave.state != WaveState.DEPLOYING or wave.deployer != Deployer.MANUAL:
+        raise Conflict("Only a wave waiting for a manual deploy can be confirmed.")
+    engine.begin_verifying(wave, now, reason=reason, actor=actor)
+
+
+def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
+    """An operator's verdict on a manual check."""
+    note = clean_text(note, field="note", max_length=2000)
+    if not isinstance(ok, bool):
+        raise ServiceError("ok must be true or false.", field="ok")
+    try:
+        check = Check.objects.select_related("wave__plan__release").get(
+            pk=clean_id(check_id, field="check")
+        )
+    except Check.DoesNotExist:
+        raise NotFound("No such check.", field="check") from None
+    require(actor, Action.OPERATE_WAVES, check.wave.plan.release)
+    if check.kind != CheckKind.MANUAL:
+        raise Conflict("Only manual checks take an operator's verdict.")
+    if check.wave.state != WaveState.VERIFYING:
+        raise Conflict("The wave is not verifying.")
+    return delivery.record_check_result(
+        check_id=check.pk,
+        ok=ok,
+        value="confirmed" if ok else "rejected",
+        detail=note or f"by {actor.get_username()}",
+        actor=actor,
+    )
+
+
+def deploy_report(
+    *,
+    wave_id: Any,
+    status: Any,
+    actor: Any,
+    message: Any = "",
+    key: Any = None,
+    action: Any = "deploy",
+) -> DeployCall:
+    """A deploy tool reports on a call. Idempotent: the same final report twice is a no-op;
+    a contradicting final report is refused."""
+    status = clean_choice(status, field="status", choices=ReportStatus)
+    action = clean_choice(action, field="action", choices=DeployAction)
+    message = clean_text(message, field="message", max_length=2000)
+    if key is not None:
+        try:
+            key = uuid.UUID(clean_text(key, field="key", max_length=64, required=True))
+        except ValueError:
+            raise ServiceError("key is not a call key.", field="key") from None
+    now = timezone.now()
+    with transaction.atomic():
+        release, wave = _locked(wave_id)
+        require(actor, Action.OPERATE_WAVES, release)
+        calls = DeployCall.objects.select_for_update(of=("self",)).filter(wave=wave, action=action)
+        if key is not None:
+            call = calls.filter(key=key).first()
+            if call is None:
+                raise NotFound(f"No {action} call of this wave has this key.", field="key")
+        else:
+            call = calls.order_by("-round", "-pk").first()
+        if call is None:
+            raise Conflict(f"No {action} call of this wave is waiting for a report.")
+        final = {"succeeded": CallState.SUCCEEDED, "failed": CallState.FAILED}
+        if call.state in (CallState.SUCCEEDED, CallState.FAILED):
+            if final.get(status) == call.state:
+                return call
+            raise Conflict(f"This call was already reported {call.state}.")
+        call.report_message = message
+        fields = ["report_message", "updated_at"]
+        if status in final:
+            call.state = final[status]
+            call.reported_at = now
+            fields += ["state", "reported_at"]
+        call.save(update_fields=fields)
+        record_change(
+            release_id=release.pk,
+            actor=actor,
+            verb=f"deploy.reported_{status}",
+            obj=call,
+            after={"action": action, "status": status, "message": message, "round": call.round},
+            reason=message,
+        )
+        if status in final and action == DeployAction.DEPLOY and wave.state == WaveState.DEPLOYING:
+            engine._set_due(wave, now)
+            engine.kick_wave(wave.pk)
+    return call
+
+
+def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLine:
+    """Halt every running wave at once, or lift the switch and let them carry on."""
+    if not isinstance(active, bool):
+        raise ServiceError("active must be true or false.", field="active")
+    reason = clean_text(reason, field="reason", max_length=300)
+    require(actor, Action.STOP_THE_LINE)
+    if active and not reason:
+        raise ServiceError("Say why the line is stopped.", field="reason")
+    now = timezone.now()
+    with transaction.atomic():
+        StopTheLine.objects.get_or_create(pk=1)
+        switch = StopTheLine.objects.select_for_update().get(pk=1)
+        if switch.active == active:
+            return switch
+        before = {"active": switch.active, "reason": switch.reason}
+        switch.active, switch.reason, switch.changed_by, switch.changed_at = (
+            active,
+            reason,
+            actor,
+            now,
+        )
+        switch.save()
+        audit_record(
+            actor=actor,
+            verb="stop_the_line.on" if active else "stop_the_line.off",
+            obj=switch,
+            before=before,
+            after={"active": active, "reason": reason},
+            reason=reason,
+        )
+        if active:
+            running = Wave.objects.filter(
+                state__in=RUNNING, plan__release__phase=release_rules.ROLLOUT
+            )
+            for wave_id in running.values_list("pk", flat=True):
+                wave_transition(
+                    wave_id=wave_id,
+                    to=WaveState.HALTED,
+                    actor=actor,
+                    reason=f"Stop the line: {reason}",
+                    now=now,
+                    by_stop_line=True,
+                )
+                Wave.objects.filter(pk=wave_id).update(next_step_at=None)
+        else:
+            for wave in Wave.objects.filter(
+                state=WaveState.HALTED,
+                halted_by_stop_line=True,
+                plan__release__phase=release_rules.ROLLOUT,  # a release that ended stays put
+            ).select_related("plan__release", "environment"):
+                resume_wave(wave, now, actor, "Stop the line lifted")
+            for wave_id in Wave.objects.filter(state=WaveState.WAITING).values_list(
+                "pk", flat=True
+            ):
+                Wave.objects.filter(pk=wave_id).update(next_step_at=now)
+                engine.kick_wave(wave_id)
+    return switch

@@ -1,0 +1,31 @@
+"""Thin Celery tasks for the rollout engine: ids in, one engine call."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def wave_step(wave_id: int) -> None:
+    from .engine import wave_step as step
+
+    step(wave_id=wave_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deploy_call_send(call_id: int) -> None:
+    from .delivery import deploy_call_send as send
+
+    send(call_id=call_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def check_run(check_id: int) -> None:
+    from .delivery import check_run as run
+
+    run(check_id=check_id)
+
+
+@shared_task(ignore_result=True)
+def tick() -> None:
+    from .engine import rollouts_tick
+
+    rollouts_tick()

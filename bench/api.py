@@ -1,0 +1,376 @@
+"""API benchmark: the status endpoint and the release list against bare Django JsonResponse views
+of the same rows, on gunicorn and PostgreSQL with 1,000 releases. Prints ratios; not a test.
+
+    .venv/bin/python bench/api.py [--requests 1500] [--concurrency 4] [--keep]
+
+It creates its own database (releasedeck_bench by default), starts gunicorn with 2 workers on a
+free loopback port, drives it from threads, then stops gunicorn and drops the database.
+"""
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/releasedeck_bench"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+RELEASES = 1000
+MAX_SECONDS_PER_RUN = 60.0
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: int) -> float:
+        if len(self.latencies) < 2:
+            return self.latencies[0] if self.latencies else 0.0
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1]
+
+
+def environment(database_url: str, redis_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.api_settings",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY="bench-only-key",
+        DEBUG="0",
+        # Throttling stays on (its cost is part of every token request) but never trips here.
+        RELEASEDECK_API_TOKEN_RATE="1000000/minute",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed() -> tuple[int, str]:
+    """1,000 releases across phases, each with a plan, 3 waves, a stakeholder, a policy, a
+    checklist item and a test case; returns a release in testing and a viewer's token."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from apps.accounts.roles import ensure_groups
+    from apps.accounts.services import api_token_create
+    from apps.environments.models import Environment
+    from apps.releases.models import (
+        Application,
+        ChecklistItem,
+        Release,
+        TestCase,
+        content_fingerprint,
+    )
+    from apps.rollouts.models import RolloutPlan, Wave
+    from apps.signoffs.models import SignOff, SignoffRequirement
+    from apps.stakeholders.models import Stakeholder, StakeholderRole, ensure_default_roles
+
+    call_command("migrate", verbosity=0)
+    ensure_groups()
+    ensure_default_roles()
+    User = get_user_model()
+    people = {}
+    for username, group in (("rita", "release_manager"), ("alice", "approver"), ("vera", "viewer")):
+        people[username] = User.objects.create_user(username, password="bench")
+        people[username].groups.add(Group.objects.get(name=group))
+    apps = [Application.objects.create(name=f"App {i}", slug=f"app-{i}") for i in range(5)]
+    envs = [
+        Environment.objects.create(name=name, tier="production", region=name, time_zone=tz)
+        for name, tz in (("eu", "Europe/Berlin"), ("us", "America/New_York"), ("apac", "UTC"))
+    ]
+    now = timezone.now()
+    phases = ["planning", "preparation", "testing", "rollout", "support"]
+    releases = Release.objects.bulk_create(
+        Release(
+            application=apps[i % 5],
+            name=f"App {i % 5} 1.{i}.0",
+            version=f"1.{i}.0",
+            build_ref=f"git:{i:07x}",
+            scope="Invoices: new screen. Search: faster.",
+            owner=people["rita"],
+            created_by=people["rita"],
+            planned_start=now + timedelta(days=3),
+            planned_end=now + timedelta(days=4),
+            phase=phases[i % 5],
+            phase_entered_at=now,
+            fingerprint=content_fingerprint(
+                f"1.{i}.0", f"git:{i:07x}", "Invoices: new screen. Search: faster."
+            ),
+        )
+        for i in range(RELEASES)
+    )
+    plans = RolloutPlan.objects.bulk_create(
+        RolloutPlan(release=r, strategy="canary") for r in releases
+    )
+    Wave.objects.bulk_create(
+        Wave(plan=plan, position=j + 1, name=f"{env.name} {pct}%", environment=env, percentage=pct)
+        for plan in plans
+        for j, (env, pct) in enumerate(zip(envs, (10, 50, 100), strict=True))
+    )
+    qa = StakeholderRole.objects.get(slug="qa")
+    Stakeholder.objects.bulk_create(
+        Stakeholder(release=r, user=people["alice"], role=qa) for r in releases
+    )
+    SignoffRequirement.objects.bulk_create(
+        SignoffRequirement(release=r, role=qa, count=1) for r in releases
+    )
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(release=r, environment=envs[0], area="data", title="Backup confirmed")
+        for r in releases
+    )
+    TestCase.objects.bulk_create(TestCase(release=r, title="Create an invoice") for r in releases)
+    SignOff.objects.bulk_create(
+        SignOff(
+            release=r,
+            signer=people["alice"],
+            role=qa,
+            decision="approve",
+            fingerprint=r.fingerprint,
+        )
+        for r in releases
+        if r.phase == "testing"
+    )
+    _, key = api_token_create(actor=people["vera"], name="bench", read_only=True)
+    target = next(r for r in releases[RELEASES // 2 :] if r.phase == "testing")
+    return target.pk, key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen(
+        [
+            str(gunicorn),
+            "config.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def wait_until_ready(port: int, path: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer in time")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def drive(
+    name: str, port: int, path: str, headers: dict[str, str], *, requests: int, concurrency: int
+) -> Result:
+    """Send `requests` GETs from `concurrency` threads (bounded by count and time)."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = 0
+    issued = 0
+    deadline = time.monotonic() + MAX_SECONDS_PER_RUN
+
+    def worker() -> None:
+        nonlocal issued, errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            with lock:
+                if issued >= requests or time.monotonic() > deadline:
+                    break
+                issued += 1
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                conn.close()
+                ok = False
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                errors += 0 if ok else 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Result(name, len(latencies), errors, time.perf_counter() - began, latencies)
+
+
+def report(api: Result, bare: Result) -> None:
+    for r in (bare, api):
+        print(
+            f"  {r.name:<34} {r.requests:>6} req  {r.throughput:>8.1f} req/s  "
+            f"p50 {r.percentile(50) * 1000:>7.1f} ms  p95 {r.percentile(95) * 1000:>7.1f} ms"
+            f"  errors {r.errors}"
+        )
+    ratio = api.throughput / bare.throughput if bare.throughput else 0.0
+    p95 = api.percentile(95) / bare.percentile(95) if bare.percentile(95) else 0.0
+    verdict = "meets" if ratio >= 0.5 else "below"
+    print(
+        f"  throughput ratio api/bare {ratio:.2f} ({verdict} the 0.5 target); p95 ratio {p95:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1500, help="per endpoint and round")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args()
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    env = environment(database_url, redis_url)
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+
+    print(f"Creating {urlsplit(database_url).path.lstrip('/')} and seeding {RELEASES} releases …")
+    recreate_database(database_url)
+    process = None
+    try:
+        import django
+
+        django.setup()
+        release_id, key = seed()
+        from django.db import connections
+
+        connections.close_all()
+        port = free_port()
+        process = start_gunicorn(env, port)
+        wait_until_ready(port, f"/bench/releases/{release_id}/", process)
+        token = {"Authorization": f"Token {key}"}
+        pairs = [
+            (
+                "status",
+                (
+                    "GET /api/v1/releases/{id}/status/",
+                    f"/api/v1/releases/{release_id}/status/",
+                    token,
+                ),
+                ("bare JsonResponse of the row", f"/bench/releases/{release_id}/", {}),
+            ),
+            (
+                "release list (50 per page)",
+                ("GET /api/v1/releases/", "/api/v1/releases/", token),
+                ("bare JsonResponse of 50 rows", "/bench/releases/", {}),
+            ),
+        ]
+        print(f"gunicorn: 2 workers on 127.0.0.1:{port}; {args.concurrency} client threads\n")
+        for title, (api_name, api_path, api_headers), (bare_name, bare_path, bare_headers) in pairs:
+            # Warm both up, then alternate so neither gets the quieter half of the run.
+            drive("warm-up", port, api_path, api_headers, requests=100, concurrency=2)
+            drive("warm-up", port, bare_path, bare_headers, requests=100, concurrency=2)
+            runs = {api_name: [], bare_name: []}
+            for _ in range(2):
+                runs[bare_name].append(
+                    drive(
+                        bare_name,
+                        port,
+                        bare_path,
+                        bare_headers,
+                        requests=args.requests // 2,
+                        concurrency=args.concurrency,
+                    )
+                )
+                runs[api_name].append(
+                    drive(
+                        api_name,
+                        port,
+                        api_path,
+                        api_headers,
+                        requests=args.requests // 2,
+                        concurrency=args.concurrency,
+                    )
+                )
+            merged = {
+                name: Result(
+                    name,
+                    sum(r.requests for r in rs),
+                    sum(r.errors for r in rs),
+                    sum(r.seconds for r in rs),
+                    [x for r in rs for x in r.latencies],
+                )
+                for name, rs in runs.items()
+            }
+            print(title)
+            report(merged[api_name], merged[bare_name])
+            print()
+    finally:
+        if process is not None:
+            stop(process)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        if not args.keep:
+            recreate_database(database_url, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Environment, window, freeze and stop-the-line writes: checked, audited, idempotent."""
+
+from datetime import time, timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import NotAllowed, NotFound, ServiceError
+from apps.environments import services as es
+from apps.environments.models import DeploymentWindow, Environment, FreezeWindow, StopTheLine
+from tests.factories import EnvironmentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_environment_create_is_audited_and_repeatable(oscar) -> None:
+    first = es.environment_create(
+        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=oscar
+    )
+    again = es.environment_create(
+        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=oscar
+    )
+
+    assert again.pk == first.pk
+    assert AuditEvent.objects.filter(verb="environment.created").count() == 1
+
+
+def test_environment_name_taken_with_other_settings_is_refused(oscar) -> None:
+    EnvironmentFactory(name="prod-eu", tier="production")
+
+    with pytest.raises(ServiceError) as refused:
+        es.environment_create(name="prod-eu", tier="staging", time_zone="UTC", actor=oscar)
+    assert refused.value.field == "name"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"tier": "qa"}, "tier"),
+        ({"name": "prod eu"}, "name"),
+        ({"health_url": "ftp://example.test/"}, "health_url"),
+        ({"deploy_secret": "x"}, "deploy_secret"),
+    ],
+)
+def test_environment_update_refuses_bad_values_and_writes_nothing(oscar, changes, field) -> None:
+    env = EnvironmentFactory(name="prod-eu")
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(ServiceError) as refused:
+        es.environment_update(environment_id=env.pk, actor=oscar, **changes)
+
+    assert refused.value.field == field
+    assert AuditEvent.objects.count() == events
+    assert Environment.objects.get(pk=env.pk).name == "prod-eu"
+
+
+def test_viewer_may_not_manage_environments(vera) -> None:
+    with pytest.raises(NotAllowed):
+        es.environment_create(name="x", tier="staging", time_zone="UTC", actor=vera)
+    assert not Environment.objects.exists()
+
+
+def test_deployment_window_added_once_and_removed(oscar) -> None:
+    env = EnvironmentFactory()
+    window = es.deployment_window_add(
+        environment_id=env.pk,
+        weekdays=[4, 0, 0],
+        start_time=time(9),
+        end_time=time(17),
+        actor=oscar,
+    )
+    same = es.deployment_window_add(
+        environment_id=env.pk,
+        weekdays=[0, 4],
+        start_time=time(9),
+        end_time=time(17),
+        actor=oscar,
+    )
+
+    assert same.pk == window.pk and window.weekdays == [0, 4]
+    es.deployment_window_remove(window_id=window.pk, actor=oscar)
+    assert not DeploymentWindow.objects.exists()
+    with pytest.raises(NotFound):
+        es.deployment_window_remove(window_id=window.pk, actor=oscar)
+
+
+@pytest.mark.parametrize("weekdays", [[], [7], [True], "0,1", None])
+def test_deployment_window_weekdays_must_be_0_to_6(oscar, weekdays) -> None:
+    env = EnvironmentFactory()
+
+    with pytest.raises(ServiceError) as refused:
+        es.deployment_window_add(
+            environment_id=env.pk,
+            weekdays=weekdays,
+            start_time=time(9),
+            end_time=time(17),
+            actor=oscar,
+        )
+    assert refused.value.field == "weekdays"
+
+
+def test_freeze_scopes_must_be_consistent(oscar) -> None:
+    now = timezone.now()
+    window = {"start": now, "end": now + timedelta(hours=2), "reason": "Close", "actor": oscar}
+
+    with pytest.raises(ServiceError) as no_env:
+        es.freeze_create(scope="environment", **window)
+    with pytest.raises(ServiceError) as no_region:
+        es.freeze_create(scope="region", **window)
+    with pytest.raises(ServiceError) as backwards:
+        es.freeze_create(scope="global", **{**window, "end": now - timedelta(hours=1)})
+
+    assert (no_env.value.field, no_region.value.field, backwards.value.field) == (
+        "environment",
+        "region",
+        "end",
+    )
+    assert not FreezeWindow.objects.exists()
+
+
+def test_freeze_moved_and_lifted_with_an_audit_trail(oscar) -> None:
+    now = timezone.now()
+    freeze = es.freeze_create(
+        scope="region",
+        region="us",
+        start=now,
+        end=now + timedelta(hours=2),
+        reason="Close",
+        actor=oscar,
+    )
+
+    es.freeze_update(freeze_id=freeze.pk, end=now + timedelta(hours=3), actor=oscar)
+    es.freeze_remove(freeze_id=freeze.pk, actor=oscar, reason="Close finished early.")
+
+    verbs = list(
+        AuditEvent.objects.filter(verb__startswith="freeze.").values_list("verb", flat=True)
+    )
+    assert verbs == ["freeze.created", "freeze.updated", "freeze.removed"]
+    assert not FreezeWindow.objects.exists()
+
+
+def test_stop_the_line_is_idempotent_and_needs_a_reason(oscar, rita) -> None:
+    with pytest.raises(ServiceError):
+        es.stop_the_line_set(active=True, actor=oscar)
+
+    es.stop_the_line_set(active=True, reason="Incident 42.", actor=oscar)
+    es.stop_the_line_set(active=True, reason="Again.", actor=rita)
+
+    switch = StopTheLine.objects.get()
+    assert switch.active and switch.reason == "Incident 42." and switch.changed_by == oscar
+    assert AuditEvent.objects.filter(verb="stop_the_line.pulled").count() == 1

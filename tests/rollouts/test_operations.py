@@ -1,0 +1,519 @@
+"""What operators do to running waves, and what deploy tools report back."""
+
+import uuid
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.environments import services as env_services
+from apps.environments.models import Environment
+from apps.notifications.models import Notification
+from apps.releases.models import Release
+from apps.releases.services import release_move
+from apps.rollouts import services as ro
+from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
+from apps.rollouts.operations import check_confirm, deploy_report, stop_the_line_set, wave_operate
+from apps.stakeholders import services as sh
+from tests.factories import EnvironmentFactory
+from tests.rollouts.test_engine_steps import (
+    report_sent_deploys,
+    rolling_out,
+    run_engine,
+    tool,
+    waves_of,
+    webhook_release,
+)
+from tests.rollouts.test_services import refused_without_writing
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def prod_eu():
+    return EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin")
+
+
+@pytest.fixture
+def prod_us():
+    return EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York")
+
+
+def verifying(rm: Any, environments: list[Environment], **wave_fields: Any) -> Release:
+    """A rolling-out release whose first wave is deployed and baking for half an hour."""
+    release = rolling_out(rm, environments, bake_minutes=30, **wave_fields)
+    run_engine(release, timezone.now())
+    assert waves_of(release)[0].state == "verifying"
+    return release
+
+
+def operate(wave: Wave, action: str, actor: Any, reason: str = "") -> Wave:
+    return wave_operate(wave_id=wave.pk, action=action, actor=actor, reason=reason)
+
+
+def last_wave_event(wave: Wave) -> AuditEvent:
+    return AuditEvent.objects.filter(object_id=str(wave.pk), verb="wave.state_changed").latest("id")
+
+
+# Start now
+
+
+def test_start_now_starts_a_wave_before_its_planned_time(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu], planned_local="2030-01-07T09:00")
+    (wave,) = waves_of(release)
+    run_engine(release, timezone.now())
+    assert waves_of(release)[0].state == "scheduled"
+
+    started = operate(wave, "start", oscar, "Customer escalation")
+    assert started.state == "deploying"
+    assert started.started_at is not None
+    event = last_wave_event(wave)
+    assert (event.actor_id, event.reason) == (
+        oscar.pk,
+        "Start by oscar: Customer escalation. Deploying 100% to prod-eu",
+    )
+
+    events = AuditEvent.objects.count()
+    assert operate(wave, "start", oscar).state == "deploying"
+    assert AuditEvent.objects.count() == events
+
+
+def start_refused_with(wave: Wave, oscar, text: str) -> None:
+    error = refused_without_writing(lambda: operate(wave, "start", oscar), Conflict)
+    assert [b.code for b in error.blockers] == ["wave_blocked"] * len(error.blockers)
+    assert any(text in b.message for b in error.blockers), error.blockers
+
+
+def test_start_now_refused_during_a_freeze(rita, oscar, prod_eu):
+    now = timezone.now()
+    env_services.freeze_create(
+        scope="region",
+        region="eu",
+        start=now - timedelta(hours=1),
+        end=now + timedelta(days=2),
+        reason="Quarter-end close",
+        actor=rita,
+    )
+    release = rolling_out(rita, [prod_eu])
+    start_refused_with(waves_of(release)[0], oscar, "(Quarter-end close)")
+
+
+def test_start_now_refused_under_stop_the_line(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    stop_the_line_set(active=True, reason="Payment outage", actor=oscar)
+    start_refused_with(waves_of(release)[0], oscar, "Stop the line is on: Payment outage")
+
+
+def test_start_now_refused_until_the_wave_is_signed_off(rita, oscar, bob, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    sh.stakeholder_add(release_id=release.pk, user_id=bob.pk, role="business_owner", actor=rita)
+    (wave,) = waves_of(release)
+    ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
+    start_refused_with(wave, oscar, "needs 1 more approval(s) from business_owner")
+
+
+def test_start_now_refused_while_an_earlier_wave_runs(rita, oscar, prod_eu, prod_us):
+    release = verifying(rita, [prod_eu, prod_us])
+    error = refused_without_writing(lambda: operate(waves_of(release)[1], "start", oscar), Conflict)
+    assert [b.code for b in error.blockers] == ["earlier_wave_running"]
+
+
+# Pause, resume, abort, skip
+
+
+def test_pause_and_resume_a_baking_wave(rita, oscar, prod_eu):
+    release = verifying(rita, [prod_eu])
+    (wave,) = waves_of(release)
+
+    paused = operate(wave, "pause", oscar, "Odd latency graph")
+    assert (paused.state, paused.state_reason, paused.next_step_at) == (
+        "halted",
+        "Pause by oscar: Odd latency graph",
+        None,
+    )
+    assert last_wave_event(wave).actor_id == oscar.pk
+    events = AuditEvent.objects.count()
+    assert operate(wave, "pause", oscar).state == "halted"
+    assert AuditEvent.objects.count() == events
+
+    resumed = operate(wave, "resume", oscar)
+    assert (resumed.state, resumed.state_reason) == ("verifying", "Resume by oscar")
+    assert resumed.bake_started_at == paused.bake_started_at  # the bake carries on, not restarts
+    assert last_wave_event(wave).actor_id == oscar.pk
+    events = AuditEvent.objects.count()
+    assert operate(wave, "resume", oscar).state == "verifying"
+    assert AuditEvent.objects.count() == events
+
+
+def test_resume_starts_the_checks_counting_afresh(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu], bake_minutes=30)
+    (wave,) = waves_of(release)
+    check = ro.check_add(
+        wave_id=wave.pk, name="health", kind="http", actor=rita, config={"url": "http://a.test/"}
+    )
+    run_engine(release, timezone.now())
+    operate(wave, "pause", oscar, "Looking")
+    Check.objects.filter(pk=check.pk).update(consecutive_failures=2, next_run_at=None)
+
+    operate(wave, "resume", oscar)
+    check.refresh_from_db()
+    assert check.consecutive_failures == 0
+    assert check.next_run_at is not None
+
+
+def test_abort_fails_the_wave_and_needs_a_reason(rita, oscar, prod_eu):
+    release = verifying(rita, [prod_eu])
+    (wave,) = waves_of(release)
+    error = refused_without_writing(lambda: operate(wave, "abort", oscar), ServiceError)
+    assert error.field == "reason"
+
+    aborted = operate(wave, "abort", oscar, "Wrong build")
+    assert (aborted.state, aborted.state_reason) == ("failed", "Abort by oscar: Wrong build")
+    assert last_wave_event(wave).actor_id == oscar.pk
+    events = AuditEvent.objects.count()
+    assert operate(wave, "abort", oscar, "Wrong build").state == "failed"
+    assert AuditEvent.objects.count() == events
+
+
+def test_skip_needs_a_reason_and_moves_on_to_the_next_wave(rita, oscar, prod_eu, prod_us):
+    release = rolling_out(rita, [prod_eu, prod_us])
+    first, second = waves_of(release)
+    error = refused_without_writing(lambda: operate(first, "skip", oscar, "  "), ServiceError)
+    assert error.field == "reason"
+
+    skipped = operate(first, "skip", oscar, "No EU customers use this module")
+    assert (skipped.state, skipped.skip_reason) == (
+        "skipped",
+        "Skip by oscar: No EU customers use this module",
+    )
+    assert last_wave_event(first).actor_id == oscar.pk
+    second.refresh_from_db()
+    assert second.next_step_at is not None  # armed at once
+    events = AuditEvent.objects.count()
+    assert operate(first, "skip", oscar, "again").state == "skipped"
+    assert AuditEvent.objects.count() == events
+    run_engine(release, timezone.now())
+    assert [w.state for w in waves_of(release)] == ["skipped", "succeeded"]
+
+
+def test_a_running_wave_cannot_be_skipped(rita, oscar, prod_eu):
+    release = verifying(rita, [prod_eu])
+    refused_without_writing(lambda: operate(waves_of(release)[0], "skip", oscar, "why"), Conflict)
+
+
+# Roll back
+
+
+def test_rollback_asks_the_deploy_tool_to_undo_the_wave(rita, oscar, vera, prod_eu):
+    with tool() as (url, received):
+        release = webhook_release(rita, url, [prod_eu], bake=30)
+        sh.stakeholder_add(release_id=release.pk, user_id=vera.pk, role="it_support", actor=rita)
+        run_engine(release, timezone.now())
+        report_sent_deploys(release, oscar)
+        run_engine(release, timezone.now())
+        (wave,) = waves_of(release)
+        assert wave.state == "verifying"
+
+        rolled = operate(wave, "rollback", oscar, "Customers report wrong totals")
+        assert (rolled.state, rolled.state_reason) == (
+            "rolled_back",
+            "Rollback by oscar: Customers report wrong totals",
+        )
+        assert last_wave_event(wave).actor_id == oscar.pk
+        call = DeployCall.objects.get(wave=wave, action="rollback")
+        events = AuditEvent.objects.count()
+        assert operate(wave, "rollback", oscar, "again").state == "rolled_back"
+        assert AuditEvent.objects.count() == events
+        assert DeployCall.objects.filter(wave=wave, action="rollback").count() == 1
+
+        run_engine(release, timezone.now())
+        posts = [r for r in received.received("POST") if b'"rollback"' in r["body"]]
+    call.refresh_from_db()
+    assert (call.state, len(posts)) == ("sent", 1)
+    note = Notification.objects.get(event="wave.rolled_back", channel="email")
+    assert note.recipient == "vera@example.test"
+    assert note.payload["wave"]["state"] == "rolled_back"
+
+
+def test_a_wave_never_deployed_cannot_be_rolled_back(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    refused_without_writing(
+        lambda: operate(waves_of(release)[0], "rollback", oscar, "why"), Conflict
+    )
+
+
+# Manual deployer and manual checks
+
+
+def test_manual_deploy_waits_for_the_operator_to_confirm(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu], deployer="manual")
+    run_engine(release, timezone.now())
+    (wave,) = waves_of(release)
+    assert (wave.state, wave.state_reason) == (
+        "deploying",
+        "Waiting for an operator to confirm 100% is deployed to prod-eu",
+    )
+    run_engine(release, timezone.now() + timedelta(days=1))
+    assert waves_of(release)[0].state == "deploying"
+
+    confirmed = operate(wave, "confirm", oscar, "Ansible run 4411 done")
+    assert (confirmed.state, confirmed.state_reason) == (
+        "verifying",
+        "Confirm by oscar: Ansible run 4411 done",
+    )
+    assert last_wave_event(wave).actor_id == oscar.pk
+    events = AuditEvent.objects.count()
+    assert operate(wave, "confirm", oscar).state == "verifying"
+    assert AuditEvent.objects.count() == events
+
+
+def test_only_a_manual_deploy_can_be_confirmed(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu], bake_minutes=30)
+    refused_without_writing(lambda: operate(waves_of(release)[0], "confirm", oscar), Conflict)
+
+
+def test_manual_check_needs_an_operators_verdict(rita, oscar, vera, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    (wave,) = waves_of(release)
+    check = ro.check_add(wave_id=wave.pk, name="smoke test", kind="manual", actor=rita)
+    run_engine(release, timezone.now())
+    wave.refresh_from_db()
+    assert (wave.state, wave.state_reason) == (
+        "verifying",
+        "Bake time over; waiting for manual check smoke test",
+    )
+    with pytest.raises(NotAllowed):
+        check_confirm(check_id=check.pk, ok=True, actor=vera)
+    error = refused_without_writing(
+        lambda: check_confirm(check_id=check.pk, ok="yes", actor=oscar), ServiceError
+    )
+    assert error.field == "ok"
+
+    assert (
+        check_confirm(check_id=check.pk, ok=True, note="Invoice printed", actor=oscar) == "passed"
+    )
+    result = CheckResult.objects.get(wave_check=check)
+    assert (result.ok, result.value, result.detail, result.recorded_by) == (
+        True,
+        "confirmed",
+        "Invoice printed",
+        oscar,
+    )
+    event = AuditEvent.objects.filter(verb="check.passed").latest("id")
+    assert event.actor_id == oscar.pk
+    run_engine(release, timezone.now())
+    assert waves_of(release)[0].state == "succeeded"
+
+
+def test_automatic_checks_take_no_operators_verdict(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu], bake_minutes=30)
+    (wave,) = waves_of(release)
+    check = ro.check_add(
+        wave_id=wave.pk, name="health", kind="http", actor=rita, config={"url": "http://a.test/"}
+    )
+    run_engine(release, timezone.now())
+    refused_without_writing(
+        lambda: check_confirm(check_id=check.pk, ok=True, actor=oscar), Conflict
+    )
+
+
+# Who may operate
+
+
+@pytest.mark.parametrize(
+    "action", ["start", "pause", "resume", "abort", "rollback", "skip", "confirm"]
+)
+@pytest.mark.parametrize("who", ["vera", "rita", "alice", "anonymous"])
+def test_only_operators_operate_waves(request, rita, prod_eu, action, who):
+    release = rolling_out(rita, [prod_eu], bake_minutes=30, deployer="manual")
+    run_engine(release, timezone.now())
+    actor = AnonymousUser() if who == "anonymous" else request.getfixturevalue(who)
+    call = partial(operate, waves_of(release)[0], action, actor, "Because")
+    refused_without_writing(call, NotAllowed)
+
+
+def test_only_operators_confirm_checks_and_report_deploys(rita, vera, prod_eu):
+    with tool() as (url, _):
+        release = webhook_release(rita, url, [prod_eu])
+        run_engine(release, timezone.now())
+    (wave,) = waves_of(release)
+    for actor in (vera, AnonymousUser()):
+        refused_without_writing(
+            lambda a=actor: deploy_report(wave_id=wave.pk, status="succeeded", actor=a), NotAllowed
+        )
+
+
+def test_waves_are_operated_only_during_rollout(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    Release.objects.filter(pk=release.pk).update(phase="testing")
+    refused_without_writing(lambda: operate(waves_of(release)[0], "start", oscar), Conflict)
+
+
+def test_unknown_action_is_refused_naming_the_field(rita, oscar, prod_eu):
+    release = rolling_out(rita, [prod_eu])
+    error = refused_without_writing(lambda: operate(waves_of(release)[0], "explode", oscar))
+    assert error.field == "action"
+
+
+# Stop the line
+
+
+def test_stop_the_line_halts_every_running_wave_and_lifting_resumes_them(
+    rita, oscar, prod_eu, prod_us
+):
+    first = verifying(rita, [prod_eu])
+    second = verifying(rita, [prod_us])
+    paused_by_hand = verifying(rita, [EnvironmentFactory(name="prod-apac")])
+    operate(waves_of(paused_by_hand)[0], "pause", oscar, "Looking at logs")
+    with pytest.raises(ServiceError) as missing:
+        stop_the_line_set(active=True, actor=oscar)
+    assert missing.value.field == "reason"
+
+    stop_the_line_set(active=True, reason="Payment provider down", actor=oscar)
+    for release in (first, second):
+        (wave,) = waves_of(release)
+        assert (wave.state, wave.state_reason, wave.halted_by_stop_line) == (
+            "halted",
+            "Stop the line: Payment provider down",
+            True,
+        )
+        assert last_wave_event(wave).actor_id == oscar.pk
+    event = AuditEvent.objects.filter(verb__startswith="stop_the_line").latest("id")
+    assert (event.verb, event.actor_id, event.reason) == (
+        "stop_the_line.on",
+        oscar.pk,
+        "Payment provider down",
+    )
+    error = refused_without_writing(lambda: operate(waves_of(first)[0], "resume", oscar), Conflict)
+    assert [b.code for b in error.blockers] == ["stop_the_line"]
+    events = AuditEvent.objects.count()
+    stop_the_line_set(active=True, reason="Payment provider down", actor=oscar)
+    assert AuditEvent.objects.count() == events
+
+    stop_the_line_set(active=False, actor=oscar)
+    assert [waves_of(r)[0].state for r in (first, second)] == ["verifying", "verifying"]
+    assert waves_of(paused_by_hand)[0].state == "halted"  # an operator's own pause stays
+
+
+def test_no_deploy_request_goes_out_while_the_line_is_stopped(rita, oscar, prod_eu):
+    with tool([503]) as (url, received):
+        release = webhook_release(rita, url, [prod_eu])
+        now = timezone.now()
+        run_engine(release, now)  # the first attempt fails; a retry is due in 2 s
+        stop_the_line_set(active=True, reason="Incident 512", actor=oscar)
+        run_engine(release, now + timedelta(minutes=5))
+        assert len(received.received("POST")) == 1
+
+        stop_the_line_set(active=False, actor=oscar)
+        run_engine(release, timezone.now() + timedelta(minutes=6))
+        assert len(received.received("POST")) == 2
+    (wave,) = waves_of(release)
+    assert wave.state == "deploying"
+    assert DeployCall.objects.filter(wave=wave, action="deploy").latest("pk").state == "sent"
+
+
+def test_lifting_the_line_skips_waves_of_releases_that_ended_meanwhile(
+    rita, oscar, prod_eu, prod_us
+):
+    ended = verifying(rita, [prod_eu])
+    running = verifying(rita, [prod_us])
+    stop_the_line_set(active=True, reason="Incident", actor=oscar)
+    release_move(release_id=ended.pk, to="rolled_back", reason="Abandoned", actor=rita)
+
+    stop_the_line_set(active=False, actor=oscar)
+    assert waves_of(running)[0].state == "verifying"
+    assert waves_of(ended)[0].state == "halted"
+
+
+def test_only_release_managers_and_operators_stop_the_line(vera, charlie):
+    for actor in (vera, charlie, AnonymousUser()):
+        with pytest.raises(NotAllowed):
+            stop_the_line_set(active=True, reason="x", actor=actor)
+
+
+# Reports from the deploy tool
+
+
+@pytest.fixture
+def sent_deploy(rita, prod_eu):
+    with tool() as (url, _):
+        release = webhook_release(rita, url, [prod_eu], bake=30)
+        run_engine(release, timezone.now())
+    (wave,) = waves_of(release)
+    return wave, DeployCall.objects.get(wave=wave)
+
+
+def test_deploy_report_succeeded_moves_the_wave_on(sent_deploy, oscar):
+    wave, call = sent_deploy
+    reported = deploy_report(
+        wave_id=wave.pk, status="succeeded", message="helm rev 12", key=str(call.key), actor=oscar
+    )
+    assert (reported.state, reported.report_message) == ("succeeded", "helm rev 12")
+    event = AuditEvent.objects.filter(verb="deploy.reported_succeeded").latest("id")
+    assert event.actor_id == oscar.pk
+    run_engine(wave.plan.release, timezone.now())
+    wave.refresh_from_db()
+    assert (wave.state, wave.state_reason) == (
+        "verifying",
+        "Deploy tool reported success: helm rev 12",
+    )
+
+
+def test_same_final_report_twice_is_a_no_op(sent_deploy, oscar):
+    wave, call = sent_deploy
+    deploy_report(wave_id=wave.pk, status="succeeded", key=str(call.key), actor=oscar)
+    events = AuditEvent.objects.count()
+    again = deploy_report(wave_id=wave.pk, status="succeeded", key=str(call.key), actor=oscar)
+    assert (again.pk, again.state) == (call.pk, "succeeded")
+    assert AuditEvent.objects.count() == events
+
+
+def test_contradicting_final_report_is_refused(sent_deploy, oscar):
+    wave, call = sent_deploy
+    deploy_report(wave_id=wave.pk, status="succeeded", actor=oscar)
+    refused_without_writing(
+        lambda: deploy_report(wave_id=wave.pk, status="failed", actor=oscar), Conflict
+    )
+
+
+def test_progress_reports_keep_the_call_open(sent_deploy, oscar):
+    wave, call = sent_deploy
+    deploy_report(wave_id=wave.pk, status="in_progress", message="40% of pods", actor=oscar)
+    call.refresh_from_db()
+    assert (call.state, call.report_message) == ("sent", "40% of pods")
+    deploy_report(wave_id=wave.pk, status="failed", message="image pull error", actor=oscar)
+    run_engine(wave.plan.release, timezone.now())
+    wave.refresh_from_db()
+    assert (wave.state, wave.state_reason) == ("halted", "Deploy failed: image pull error")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"key": str(uuid.uuid4())}, "key"),
+        ({"key": "not-a-uuid"}, "key"),
+        ({"key": 42}, "key"),
+        ({"status": "done"}, "status"),
+        ({"action": "restart"}, "action"),
+        ({"message": "x" * 2001}, "message"),
+        ({"wave_id": "abc"}, "wave"),
+    ],
+)
+def test_bad_reports_are_refused_naming_the_field(sent_deploy, oscar, changes, field):
+    wave, _ = sent_deploy
+    kwargs = {"wave_id": wave.pk, "status": "succeeded", **changes}
+    error = refused_without_writing(lambda: deploy_report(**kwargs, actor=oscar))
+    assert error.field == field
+
+
+def test_report_for_a_wave_without_a_call_is_a_conflict(rita, oscar, prod_eu):
+    release = verifying(rita, [prod_eu])
+    refused_without_writing(
+        lambda: deploy_report(wave_id=waves_of(release)[0].pk, status="succeeded", actor=oscar),
+        Conflict,
+    )

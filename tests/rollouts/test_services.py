@@ -1,0 +1,295 @@
+"""Rollout plans and waves through their services, on real PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import pytest
+from django.apps import apps as django_apps
+from django.db import connection
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import Conflict, ServiceError
+from apps.releases.models import Release
+from apps.rollouts import rules
+from apps.rollouts import services as ro
+from apps.rollouts.models import RolloutPlan, Wave, WaveState
+from tests.factories import EnvironmentFactory, ReleaseFactory
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
+PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
+
+
+def db_state() -> dict[str, tuple]:
+    """Row count and content digest of every project table: proves a refused call wrote nothing."""
+    tables = [
+        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
+    ]
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
+        f" FROM {t} r"
+        for t in tables
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
+
+
+def refused_without_writing(call, error: type[Exception] = ServiceError) -> Exception:
+    before = db_state()
+    with pytest.raises(error) as exc:
+        call()
+    assert db_state() == before
+    return exc.value
+
+
+@pytest.fixture
+def env():
+    return EnvironmentFactory(name="prod-eu")
+
+
+@pytest.fixture
+def release(rita) -> Release:
+    return ReleaseFactory(owner=rita)
+
+
+@pytest.fixture
+def plan(release, rita) -> RolloutPlan:
+    return ro.plan_set(release_id=release.pk, strategy="canary", actor=rita)
+
+
+@pytest.fixture
+def wave(plan, release, env, rita) -> Wave:
+    return ro.wave_add(release_id=release.pk, name="canary 1%", environment_id=env.pk, actor=rita)
+
+
+def rolling_out(release: Release) -> Release:
+    Release.objects.filter(pk=release.pk).update(phase="rollout")
+    return release
+
+
+# Plan
+
+
+def test_plan_created_with_strategy_and_audited(plan, release):
+    assert plan.strategy == "canary"
+    event = AuditEvent.objects.filter(release_id=release.pk).latest("id")
+    assert (event.verb, event.before, event.after) == ("plan.set", None, {"strategy": "canary"})
+
+
+def test_plan_strategy_changed_keeps_one_plan(plan, release, rita):
+    ro.plan_set(release_id=release.pk, strategy="blue_green", actor=rita)
+    assert RolloutPlan.objects.get(release=release).strategy == "blue_green"
+    event = AuditEvent.objects.filter(release_id=release.pk).latest("id")
+    assert event.before == {"strategy": "canary"}
+
+
+def test_same_strategy_twice_writes_nothing(plan, release, rita):
+    before = db_state()
+    assert ro.plan_set(release_id=release.pk, strategy="canary", actor=rita).pk == plan.pk
+    assert db_state() == before
+
+
+def test_plan_fixed_once_rolling_out(plan, release, rita):
+    rolling_out(release)
+    refused_without_writing(
+        lambda: ro.plan_set(release_id=release.pk, strategy="big_bang", actor=rita), Conflict
+    )
+
+
+# Waves
+
+
+def test_waves_are_appended_in_order(wave, release, rita):
+    us = EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York")
+    start = datetime(2030, 3, 1, 8, 0, tzinfo=UTC)
+    second = ro.wave_add(
+        release_id=release.pk,
+        name="us 100%",
+        environment_id=us.pk,
+        percentage=100,
+        planned_start=start,
+        bake_minutes=60,
+        failure_policy="rollback",
+        deployer="manual",
+        actor=rita,
+    )
+    assert (wave.position, second.position) == (1, 2)
+    assert (second.planned_start, second.failure_policy, second.deployer) == (
+        start,
+        "rollback",
+        "manual",
+    )
+    assert AuditEvent.objects.filter(release_id=release.pk, verb="wave.added").count() == 2
+
+
+def test_wave_needs_a_plan_first(release, env, rita):
+    refused_without_writing(
+        lambda: ro.wave_add(release_id=release.pk, name="w", environment_id=env.pk, actor=rita),
+        Conflict,
+    )
+
+
+def test_waves_fixed_once_rolling_out(plan, release, env, rita):
+    rolling_out(release)
+    refused_without_writing(
+        lambda: ro.wave_add(release_id=release.pk, name="w", environment_id=env.pk, actor=rita),
+        Conflict,
+    )
+
+
+# Wave transitions
+
+
+def test_wave_walks_to_succeeded_with_timestamps(wave, release, oscar):
+    rolling_out(release)
+    now = timezone.now()
+    ro.wave_transition(wave_id=wave.pk, to="scheduled", actor=oscar, now=now)
+    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar, now=now + timedelta(minutes=1))
+    ro.wave_transition(wave_id=wave.pk, to="verifying", actor=None)
+    done = ro.wave_transition(
+        wave_id=wave.pk, to="succeeded", actor=None, now=now + timedelta(hours=1)
+    )
+    assert (done.scheduled_at, done.started_at, done.finished_at) == (
+        now,
+        now + timedelta(minutes=1),
+        now + timedelta(hours=1),
+    )
+    events = AuditEvent.objects.filter(release_id=release.pk, verb="wave.state_changed")
+    assert [e.after["state"] for e in events.order_by("id")] == [
+        "scheduled",
+        "deploying",
+        "verifying",
+        "succeeded",
+    ]
+    assert events.order_by("id").last().actor_label == "system"
+
+
+def test_same_wave_state_twice_writes_nothing(wave, release, oscar):
+    rolling_out(release)
+    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar)
+    before = db_state()
+    assert ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar).state == "deploying"
+    assert db_state() == before
+
+
+@pytest.mark.parametrize(
+    ("current", "to"),
+    [("pending", "deploying"), ("deploying", "verifying"), ("verifying", "succeeded")],
+)
+def test_wave_carries_traffic_only_while_the_release_rolls_out(wave, oscar, current, to):
+    Wave.objects.filter(pk=wave.pk).update(state=current)
+    error = refused_without_writing(
+        lambda: ro.wave_transition(wave_id=wave.pk, to=to, actor=oscar), Conflict
+    )
+    assert "planning" in error.message
+
+
+@pytest.mark.parametrize(
+    ("current", "to"),
+    [
+        ("waiting", "skipped"),
+        ("waiting", "halted"),
+        ("deploying", "failed"),
+        ("deploying", "rolled_back"),
+    ],
+)
+def test_stopping_a_wave_needs_a_reason(wave, release, oscar, current, to):
+    rolling_out(release)
+    Wave.objects.filter(pk=wave.pk).update(state=current)
+    error = refused_without_writing(
+        lambda: ro.wave_transition(wave_id=wave.pk, to=to, reason="  ", actor=oscar)
+    )
+    assert error.field == "reason"
+    moved = ro.wave_transition(wave_id=wave.pk, to=to, reason="Error rate 7%.", actor=oscar)
+    assert (moved.state, moved.state_reason) == (to, "Error rate 7%.")
+    if to == "skipped":
+        assert moved.skip_reason == "Error rate 7%."
+
+
+@pytest.mark.parametrize("current", [s.value for s in WaveState])
+def test_wave_transitions_follow_the_allowed_moves(wave, release, oscar, current):
+    rolling_out(release)
+    for to in WaveState.values:
+        if to == current:
+            continue
+        Wave.objects.filter(pk=wave.pk).update(state=current, skip_reason="arranged")
+        call = partial(
+            ro.wave_transition, wave_id=wave.pk, to=to, reason="Operator decision.", actor=oscar
+        )
+        if rules.wave_move_allowed(current, to):
+            assert call().state == to
+        else:
+            refused_without_writing(call, Conflict)
+
+
+def test_finished_waves_never_restart():
+    for done in ("succeeded", "failed", "rolled_back", "skipped"):
+        assert not rules.ALLOWED_WAVE_MOVES[done] & {"pending", "scheduled", "deploying"}
+    assert rules.ALLOWED_WAVE_MOVES["rolled_back"] == frozenset()
+    assert rules.ALLOWED_WAVE_MOVES["skipped"] == frozenset()
+
+
+# Bad input: refused with the right field, nothing written
+
+BAD_IDS = ["abc", -1, 0, 10**30, None, 1.5, True, "", 987654321]
+BAD_CHOICE = ["nope", "", None, 3, "CANARY", "canary\x00"]
+NAIVE = datetime(2030, 1, 1, 9, 0)
+
+
+def cases(kw: str, field: str, values: list) -> list:
+    return [pytest.param({kw: v}, field, id=f"{kw}={v!r:.12}") for v in values]
+
+
+PLAN_BAD = [*cases("release_id", "release", BAD_IDS), *cases("strategy", "strategy", BAD_CHOICE)]
+
+
+@pytest.mark.parametrize(("changes", "field"), PLAN_BAD)
+def test_plan_set_refuses_bad_input(release, rita, changes, field):
+    kwargs = {"release_id": release.pk, "strategy": "canary", **changes}
+    error = refused_without_writing(lambda: ro.plan_set(**kwargs, actor=rita))
+    assert (error.field, error.status in (400, 404)) == (field, True)
+    assert error.message.endswith(".")
+
+
+WAVE_BAD = [
+    *cases("release_id", "release", BAD_IDS),
+    *cases("environment_id", "environment", BAD_IDS),
+    *cases("name", "name", [None, "", "  ", 5, "a\x00b", "caf\ud800", "x" * 101]),
+    *cases("percentage", "percentage", [-1, 101, "50", 1.5, True, None, 10**30]),
+    *cases(
+        "planned_start",
+        "planned_start",
+        [NAIVE, "2030-01-01T09:00:00Z", 0, datetime(9999, 12, 31, tzinfo=UTC)],
+    ),
+    *cases("bake_minutes", "bake_minutes", [-1, 20161, "30", None, 10**30]),
+    *cases("failure_policy", "failure_policy", BAD_CHOICE),
+    *cases("deployer", "deployer", BAD_CHOICE),
+    *cases("shadow", "shadow", ["yes", 1, None]),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), WAVE_BAD)
+def test_wave_add_refuses_bad_input(plan, release, env, rita, changes, field):
+    kwargs = {"release_id": release.pk, "name": "canary", "environment_id": env.pk, **changes}
+    error = refused_without_writing(lambda: ro.wave_add(**kwargs, actor=rita))
+    assert (error.field, error.status in (400, 404)) == (field, True)
+    assert error.message.endswith(".")
+
+
+TRANSITION_BAD = [
+    *cases("wave_id", "wave", BAD_IDS),
+    *cases("to", "to", [*BAD_CHOICE, "done"]),
+    *cases("reason", "reason", [5, "a\x00b", "caf\ud800", "x" * 2001]),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), TRANSITION_BAD)
+def test_wave_transition_refuses_bad_input(wave, release, oscar, changes, field):
+    rolling_out(release)
+    kwargs = {"wave_id": wave.pk, "to": "deploying", "reason": "", **changes}
+    error = refused_without_writing(lambda: ro.wave_transition(**kwargs, actor=oscar))
+    assert (error.field, error.status in (400, 404)) == (field, True)
+    assert error.message.endswith(".")
