@@ -98,7 +98,33 @@ v1 = [
         "releases/<id:release_id>/rollout-plan/", rollouts.PlanView.as_view(), name="rollout-plan"
     ),
     path("releases/<id:release_id>/waves/", rollouts.WaveListView.as_view(), name="waves"),
-    path("waves/<id:id>/", rollouts.WaveDetailView.as_view(), name="wave"),
+    path(
+        "releases/<id:release_id>/rollout-plan/apply-strategy/",
+        rollouts.ApplyStrategyView.as_view(),
+        name="rollout-plan-apply-strategy",
+    ),
+    path(
+        "releases/<id:release_id>/rollout-plan/dry-run/",
+        rollouts.DryRunView.as_view(),
+        name="rollout-plan-dry-run",
+    ),
+    path("waves/<id:id>/", rollouts.WaveEditView.as_view(), name="wave"),
+    *[
+        path(f"waves/<id:id>/{action}/", view.as_view(), name=f"wave-{action}")
+        for action, view in rollouts.WAVE_ACTION_VIEWS.items()
+    ],
+    path("waves/<id:id>/report/", rollouts.WaveReportView.as_view(), name="wave-report"),
+    path("waves/<id:id>/deploy-calls/", rollouts.DeployCallListView.as_view(), name="deploy-calls"),
+    path("waves/<id:id>/checks/", rollouts.CheckListView.as_view(), name="checks"),
+    path(
+        "waves/<id:id>/check-results/", rollouts.CheckResultListView.as_view(), name="check-results"
+    ),
+    path(
+        "waves/<id:id>/signoff-requirement/",
+        rollouts.WaveRequirementView.as_view(),
+        name="wave-signoff-requirement",
+    ),
+    path("checks/<id:id>/confirm/", rollouts.CheckConfirmView.as_view(), name="check-confirm"),
     # Announcements
     path(
         "releases/<id:release_id>/announcements/",

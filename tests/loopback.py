@@ -37,7 +37,9 @@ def loopback_server(respond: Handler) -> Iterator[tuple[str, Recorder]]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items()}
-            recorder.record({"method": self.command, "path": self.path, "headers": headers, "body": body})
+            recorder.record(
+                {"method": self.command, "path": self.path, "headers": headers, "body": body}
+            )
             status, answer = recorder.respond(self.command, self.path, headers, body)
             data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             self.send_response(status)
@@ -51,7 +53,13 @@ def loopback_server(respond: Handler) -> Iterator[tuple[str, Recorder]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    class _Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client that gave up (a check's timeout) is expected, not news
+
+    server = _Server(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,4 +1,5 @@
-"""Writes to environments, their deployment and freeze windows, and the stop-the-line switch."""
+"""Writes to environments and their deployment and freeze windows (stop the line belongs to
+the rollout engine: apps.rollouts.operations.stop_the_line_set)."""
 
 from datetime import time
 from typing import Any
@@ -6,7 +7,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from apps.accounts.models import validate_time_zone
 from apps.accounts.permissions import Action, require
@@ -14,7 +14,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_text
 
-from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
+from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, Tier
 
 _url = URLValidator(schemes=["http", "https"])
 
@@ -185,6 +185,7 @@ def deployment_window_add(
         window = DeploymentWindow.objects.create(
             environment=env, weekdays=weekdays, start_time=start_time, end_time=end_time
         )
+        _calendar_changed()
         audit_record(
             actor=actor,
             verb="deployment_window.added",
@@ -210,6 +211,7 @@ def deployment_window_remove(*, window_id: Any, actor: Any) -> None:
         )
         if window is None:
             raise NotFound("No such deployment window.", field="window")
+        _calendar_changed()
         audit_record(
             actor=actor,
             verb="deployment_window.removed",
@@ -294,6 +296,7 @@ def freeze_create(
             reason=reason,
             created_by=actor,
         )
+        _calendar_changed()
         audit_record(
             actor=actor,
             verb="freeze.created",
@@ -337,6 +340,7 @@ def freeze_update(*, freeze_id: Any, actor: Any, **changes: Any) -> FreezeWindow
         freeze.start, freeze.end, freeze.reason = start, end, reason
         freeze.save(update_fields=["start", "end", "reason", "updated_at"])
         after = _freeze_snapshot(freeze)
+        _calendar_changed()
         audit_record(
             actor=actor,
             verb="freeze.updated",
@@ -353,6 +357,7 @@ def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
     reason = clean_text(reason, field="reason", max_length=2000)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
+        _calendar_changed()
         audit_record(
             actor=actor,
             verb="freeze.removed",
@@ -363,30 +368,8 @@ def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
         freeze.delete()
 
 
-def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLine:
-    """Pull (or lift) the global stop: while it is on, no wave runs anywhere."""
-    require(actor, Action.STOP_THE_LINE)
-    if not isinstance(active, bool):
-        raise ServiceError("active must be true or false.", field="active")
-    reason = clean_text(reason, field="reason", max_length=300)
-    if active and not reason:
-        raise ServiceError("Say why the line is stopped.", field="reason")
-    with transaction.atomic():
-        switch, _ = StopTheLine.objects.select_for_update().get_or_create(pk=1)
-        if switch.active == active:
-            return switch
-        before = {"active": switch.active, "reason": switch.reason}
-        switch.active = active
-        switch.reason = reason
-        switch.changed_by = actor
-        switch.changed_at = timezone.now()
-        switch.save(update_fields=["active", "reason", "changed_by", "changed_at"])
-        audit_record(
-            actor=actor,
-            verb="stop_the_line.pulled" if active else "stop_the_line.lifted",
-            obj=switch,
-            before=before,
-            after={"active": active, "reason": reason},
-            reason=reason,
-        )
-    return switch
+def _calendar_changed() -> None:
+    """A window or freeze changed: waiting waves look again now, not at their old due time."""
+    from apps.rollouts.engine import wake_waiting_waves
+
+    wake_waiting_waves()

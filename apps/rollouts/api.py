@@ -14,9 +14,23 @@ from apps.releases.api import (
     id_field,
     required_text,
 )
+from apps.releases.models import Release
 
-from . import services
-from .models import Deployer, FailurePolicy, RolloutPlan, Strategy, Wave, WaveState
+from . import operations, services
+from .models import (
+    Check,
+    CheckKind,
+    CheckResult,
+    DeployAction,
+    DeployCall,
+    Deployer,
+    FailurePolicy,
+    ReportStatus,
+    RolloutPlan,
+    Strategy,
+    Wave,
+    WaveState,
+)
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -134,3 +148,397 @@ class WaveDetailView(ApiMixin, generics.RetrieveAPIView):
     queryset = WAVES
     serializer_class = WaveSerializer
     lookup_url_kwarg = "id"
+
+
+class WaveUpdateSerializer(serializers.Serializer):
+    name = required_text(100, required=False)
+    environment = id_field(required=False)
+    percentage = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    planned_start_local = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Local wall-clock time in the wave's environment, e.g. 2026-12-01T09:00.",
+    )
+    bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, required=False)
+    failure_policy = serializers.ChoiceField(choices=FailurePolicy.choices, required=False)
+    deployer = serializers.ChoiceField(choices=Deployer.choices, required=False)
+    shadow = serializers.BooleanField(required=False)
+
+
+class WaveEditView(WaveDetailView, generics.UpdateAPIView):
+    """Read a wave; edit it while it has not started (times in its environment's local time)."""
+
+    write_actions = {"PATCH": Action.PLAN_ROLLOUT}
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(
+        request=WaveUpdateSerializer,
+        responses={200: WaveSerializer, **error_responses(400, 409)},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        data = validated(WaveUpdateSerializer, request)
+        if "environment" in data:
+            data["environment_id"] = data.pop("environment")
+        services.wave_update(wave_id=id, actor=request.user, **data)
+        return Response(WaveSerializer(WAVES.get(pk=id)).data)
+
+
+class OperateSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+
+
+def _operate_view(action: str, doc: str) -> type[ApiView]:
+    class OperateView(ApiView):
+        serializer_class = WaveSerializer
+        write_actions = {"POST": Action.OPERATE_WAVES}
+
+        @extend_schema(
+            operation_id=f"waves_{action}",
+            request=OperateSerializer,
+            responses={200: WaveSerializer, **error_responses(400, 409)},
+            description=doc,
+        )
+        def post(self, request: Request, id: int) -> Response:
+            data = validated(OperateSerializer, request)
+            operations.wave_operate(
+                wave_id=id, action=action, actor=request.user, reason=data["reason"]
+            )
+            return Response(WaveSerializer(WAVES.get(pk=id)).data)
+
+    OperateView.__name__ = OperateView.__qualname__ = f"Wave{action.capitalize()}View"
+    OperateView.__doc__ = doc
+    return OperateView
+
+
+WAVE_ACTION_VIEWS = {
+    "start": _operate_view(
+        "start",
+        "Start the wave now, before its planned time; refused (409, with blockers) during a "
+        "freeze, outside deployment hours, while stop the line is on or its sign-off is missing.",
+    ),
+    "pause": _operate_view("pause", "Halt the wave where it is."),
+    "resume": _operate_view("resume", "Continue a halted wave where it stopped."),
+    "abort": _operate_view(
+        "abort", "Stop the wave for good, without rolling back (reason required)."
+    ),
+    "rollback": _operate_view(
+        "rollback", "Undo a deployed wave through its deployer (reason required)."
+    ),
+    "skip": _operate_view("skip", "Leave a wave out (reason required); the next one may start."),
+    "confirm": _operate_view("confirm", "Confirm a manual deploy is done; the bake starts."),
+}
+
+
+class DeployCallSerializer(serializers.ModelSerializer):
+    wave = serializers.IntegerField(source="wave_id", read_only=True)
+
+    class Meta:
+        model = DeployCall
+        fields = [
+            "id",
+            "wave",
+            "action",
+            "round",
+            "key",
+            "state",
+            "attempts",
+            "sent_at",
+            "reported_at",
+            "response_status",
+            "last_error",
+            "report_message",
+        ]
+        read_only_fields = fields
+
+
+class ReportSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ReportStatus.choices)
+    message = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    key = serializers.UUIDField(required=False, help_text="The `key` of the call being reported.")
+    action = serializers.ChoiceField(choices=DeployAction.choices, default=DeployAction.DEPLOY)
+
+
+class WaveReportView(ApiView):
+    """A deploy tool reports on the call it received (authenticate as an operator's token).
+    The same final report twice is harmless; a contradicting one is refused (409)."""
+
+    serializer_class = DeployCallSerializer
+    write_actions = {"POST": Action.OPERATE_WAVES}
+
+    @extend_schema(
+        operation_id="waves_report",
+        request=ReportSerializer,
+        responses={200: DeployCallSerializer, **error_responses(400, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        data = validated(ReportSerializer, request)
+        key = data.get("key")
+        call = operations.deploy_report(
+            wave_id=id,
+            status=data["status"],
+            message=data["message"],
+            key=str(key) if key else None,
+            action=data["action"],
+            actor=request.user,
+        )
+        return Response(DeployCallSerializer(call).data)
+
+
+class DeployCallListView(ApiMixin, generics.ListAPIView):
+    """The calls made to a wave's deploy tool, newest first."""
+
+    serializer_class = DeployCallSerializer
+    ordering = ["-created_at", "-id"]
+    ordering_fields = ["created_at", "id"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return DeployCall.objects.none()
+        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
+        return DeployCall.objects.filter(wave=wave)
+
+
+class CheckSerializer(serializers.ModelSerializer):
+    wave = serializers.IntegerField(source="wave_id", read_only=True)
+
+    class Meta:
+        model = Check
+        fields = [
+            "id",
+            "wave",
+            "name",
+            "kind",
+            "config",
+            "interval_seconds",
+            "failures_to_fail",
+            "consecutive_failures",
+            "next_run_at",
+            "last_run_at",
+        ]
+        read_only_fields = fields
+
+
+class CheckCreateSerializer(serializers.Serializer):
+    name = required_text(100)
+    kind = serializers.ChoiceField(choices=CheckKind.choices)
+    config = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=(
+            "http: {url, expect_status?, expect_version?, version_field?}; metric: {url, source: "
+            "json|prometheus, field (json) or query (prometheus), operator: <|<=|>|>=|==, threshold}."
+        ),
+    )
+    interval_seconds = serializers.IntegerField(min_value=1, max_value=86400, default=60)
+    failures_to_fail = serializers.IntegerField(min_value=1, max_value=100, default=3)
+
+
+class CheckListView(ApiMixin, generics.ListAPIView):
+    """A wave's verification checks."""
+
+    serializer_class = CheckSerializer
+    write_actions = {"POST": Action.PLAN_ROLLOUT}
+    ordering = ["id"]
+    ordering_fields = ["id"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Check.objects.none()
+        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
+        return Check.objects.filter(wave=wave)
+
+    @extend_schema(
+        request=CheckCreateSerializer,
+        responses={201: CheckSerializer, **error_responses(400, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        data = validated(CheckCreateSerializer, request)
+        check = services.check_add(wave_id=id, actor=request.user, **data)
+        return Response(CheckSerializer(check).data, status=status.HTTP_201_CREATED)
+
+
+class CheckResultSerializer(serializers.ModelSerializer):
+    check_id = serializers.IntegerField(source="wave_check_id", read_only=True)
+    wave = serializers.IntegerField(source="wave_id", read_only=True)
+
+    class Meta:
+        model = CheckResult
+        fields = ["id", "check_id", "wave", "at", "ok", "value", "detail"]
+        read_only_fields = fields
+
+
+class CheckResultListView(ApiMixin, generics.ListAPIView):
+    """What a wave's checks saw, newest first: the evidence behind each verdict."""
+
+    serializer_class = CheckResultSerializer
+    ordering = ["-at", "-id"]
+    ordering_fields = ["at", "id"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return CheckResult.objects.none()
+        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
+        return CheckResult.objects.filter(wave=wave)
+
+
+class CheckConfirmSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    note = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+
+
+class CheckConfirmView(ApiView):
+    """An operator's verdict on a manual check."""
+
+    serializer_class = CheckSerializer
+    write_actions = {"POST": Action.OPERATE_WAVES}
+
+    @extend_schema(
+        operation_id="checks_confirm",
+        request=CheckConfirmSerializer,
+        responses={200: CheckSerializer, **error_responses(400, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        data = validated(CheckConfirmSerializer, request)
+        operations.check_confirm(check_id=id, ok=data["ok"], note=data["note"], actor=request.user)
+        return Response(CheckSerializer(get_object_or_404(Check, pk=id)).data)
+
+
+class WaveRequirementSerializer(serializers.Serializer):
+    role = serializers.SlugField(max_length=32)
+    count = serializers.IntegerField(min_value=0, max_value=50)
+
+
+class WaveRequirementView(ApiView):
+    """A wave's own sign-off requirement, e.g. 1 × business_owner before prod-eu (count 0 removes it)."""
+
+    serializer_class = WaveRequirementSerializer
+    queryset = Wave.objects.none()
+    pagination_class = None
+    filter_backends: list = []
+    write_actions = {"PUT": Action.SET_POLICY}
+
+    @extend_schema(
+        operation_id="waves_signoff_requirement_set",
+        request=WaveRequirementSerializer,
+        responses={200: WaveRequirementSerializer(many=True), **error_responses(400, 409)},
+    )
+    def put(self, request: Request, id: int) -> Response:
+        data = validated(WaveRequirementSerializer, request)
+        services.wave_requirement_set(wave_id=id, actor=request.user, **data)
+        return Response(self._current(id))
+
+    @extend_schema(
+        operation_id="waves_signoff_requirement_list",
+        responses={200: WaveRequirementSerializer(many=True)},
+    )
+    def get(self, request: Request, id: int) -> Response:
+        get_object_or_404(Wave, pk=id)
+        return Response(self._current(id))
+
+    @staticmethod
+    def _current(wave_id: int) -> list[dict]:
+        from apps.signoffs.models import SignoffRequirement
+
+        return [
+            {"role": role, "count": count}
+            for role, count in SignoffRequirement.objects.filter(wave_id=wave_id)
+            .order_by("role__slug")
+            .values_list("role__slug", "count")
+        ]
+
+
+class ApplyStrategySerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=Strategy.choices)
+    environments = serializers.ListField(child=id_field(), min_length=1, max_length=50)
+
+
+class ApplyStrategyView(ApiView):
+    """Set the strategy and replace the plan's waves with its defaults for these environments."""
+
+    serializer_class = WaveSerializer
+    queryset = Release.objects.none()
+    write_actions = {"POST": Action.PLAN_ROLLOUT}
+
+    @extend_schema(
+        operation_id="releases_rollout_plan_apply_strategy",
+        request=ApplyStrategySerializer,
+        responses={200: WaveSerializer(many=True), **error_responses(400, 409)},
+    )
+    def post(self, request: Request, release_id: int) -> Response:
+        data = validated(ApplyStrategySerializer, request)
+        waves = services.plan_apply_strategy(
+            release_id=release_id,
+            strategy=data["strategy"],
+            environment_ids=data["environments"],
+            actor=request.user,
+        )
+        return Response(
+            WaveSerializer(
+                WAVES.filter(pk__in=[w.pk for w in waves]).order_by("position"), many=True
+            ).data
+        )
+
+
+class DryRunLineSerializer(serializers.Serializer):
+    wave = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    environment = serializers.CharField()
+    time_zone = serializers.CharField()
+    planned_start = serializers.DateTimeField(allow_null=True)
+    earliest_start = serializers.DateTimeField(allow_null=True)
+    earliest_start_local = serializers.CharField(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class ProposedWaveSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    environment = id_field()
+    planned_start_local = serializers.CharField(
+        max_length=40, required=False, allow_null=True, allow_blank=True
+    )
+    bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, default=30)
+
+
+class DryRunProposalSerializer(serializers.Serializer):
+    waves = ProposedWaveSerializer(many=True, allow_empty=False, max_length=100)
+
+
+class DryRunView(ApiView):
+    """When each wave could start at the earliest, given deployment windows, freezes and the
+    bake time of the wave before it; with a warning wherever a wave is pushed later. GET: the
+    saved plan. POST: waves not saved yet."""
+
+    serializer_class = DryRunLineSerializer
+    queryset = Release.objects.none()
+    pagination_class = None  # one line per wave: the whole plan, never paged
+    filter_backends: list = []
+    write_actions = {"POST": Action.VIEW}
+
+    @extend_schema(
+        operation_id="releases_rollout_plan_dry_run",
+        responses={200: DryRunLineSerializer(many=True)},
+    )
+    def get(self, request: Request, release_id: int) -> Response:
+        lines = services.plan_dry_run(release_id=release_id, actor=request.user)
+        return Response(DryRunLineSerializer(lines, many=True).data)
+
+    @extend_schema(
+        operation_id="releases_rollout_plan_dry_run_proposal",
+        request=DryRunProposalSerializer,
+        responses={200: DryRunLineSerializer(many=True), **error_responses(400)},
+    )
+    def post(self, request: Request, release_id: int) -> Response:
+        get_object_or_404(Release, pk=release_id)
+        data = validated(DryRunProposalSerializer, request)
+        lines = services.plan_dry_run_proposal(
+            waves=[dict(w) for w in data["waves"]], actor=request.user
+        )
+        return Response(DryRunLineSerializer(lines, many=True).data)

@@ -79,6 +79,20 @@ def wake_wave(wave: Wave) -> None:
         kick_wave(wave.pk)
 
 
+def wake_waiting_waves() -> None:
+    """Every wave waiting to start looks again right after commit (calendars changed)."""
+    now = timezone.now()
+    waiting = Wave.objects.filter(
+        state__in=WAITING_STATES,
+        next_step_at__isnull=False,
+        plan__release__phase=release_rules.ROLLOUT,
+    )
+    ids = list(waiting.values_list("pk", flat=True))
+    Wave.objects.filter(pk__in=ids).update(next_step_at=now)
+    for wave_id in ids:
+        kick_wave(wave_id)
+
+
 def _set_due(wave: Wave, when: datetime | None) -> None:
     Wave.objects.filter(pk=wave.pk).update(next_step_at=when)
     wave.next_step_at = when
@@ -268,7 +282,13 @@ def _try_start(wave: Wave, release: Release, now: datetime) -> str:
 
 
 def start_deploy(
-    wave: Wave, release: Release, now: datetime, *, actor: Any = None, why: str = ""
+    wave: Wave,
+    release: Release,
+    now: datetime,
+    *,
+    actor: Any = None,
+    why: str = "",
+    permission_checked: bool = False,
 ) -> None:
     """Enter deploying and hand the work to the wave's deployer (inside the caller's transaction)."""
     if wave.deployer == Deployer.WEBHOOK and not wave.environment.deploy_url:
@@ -286,7 +306,14 @@ def start_deploy(
         reason = f"Deploying {wave.percentage}% to {wave.environment.name}"
     if why:  # an operator's "start now", with their reason
         reason = f"{why}. {reason}"
-    wave_transition(wave_id=wave.pk, to=WaveState.DEPLOYING, actor=actor, reason=reason, now=now)
+    wave_transition(
+        wave_id=wave.pk,
+        to=WaveState.DEPLOYING,
+        actor=actor,
+        reason=reason,
+        now=now,
+        permission_checked=permission_checked,
+    )
     _notify(release, "wave.started", wave=wave, text=reason)
     if wave.deployer == Deployer.SIMULATED:
         _set_due(wave, now + settings.RELEASEDECK_SIMULATED_DEPLOY)

@@ -112,13 +112,23 @@ def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         raise Conflict(f"A {wave.state} wave cannot be paused.")
     wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=actor, reason=reason, now=now)
     engine._set_due(wave, None)
+    engine._notify(release, "wave.halted", wave=wave, text=reason)
 
 
-def resume_wave(wave: Wave, now: datetime, actor: Any, reason: str) -> None:
+def resume_wave(
+    wave: Wave, now: datetime, actor: Any, reason: str, *, permission_checked: bool = False
+) -> None:
     """Continue a halted wave where it stopped; a deploy that failed is sent again."""
     back_to = wave.paused_from or WaveState.WAITING
     if back_to in engine.WAITING_STATES:
-        wave_transition(wave_id=wave.pk, to=WaveState.WAITING, actor=actor, reason=reason, now=now)
+        wave_transition(
+            wave_id=wave.pk,
+            to=WaveState.WAITING,
+            actor=actor,
+            reason=reason,
+            now=now,
+            permission_checked=permission_checked,
+        )
     elif back_to == WaveState.DEPLOYING:
         last = (
             DeployCall.objects.filter(
@@ -129,16 +139,33 @@ def resume_wave(wave: Wave, now: datetime, actor: Any, reason: str) -> None:
         )
         if wave.deployer == Deployer.WEBHOOK and (last is None or last.state == CallState.FAILED):
             wave_transition(
-                wave_id=wave.pk, to=WaveState.WAITING, actor=actor, reason=reason, now=now
+                wave_id=wave.pk,
+                to=WaveState.WAITING,
+                actor=actor,
+                reason=reason,
+                now=now,
+                permission_checked=permission_checked,
             )
-            engine.start_deploy(wave, wave.plan.release, now, actor=actor)
+            engine.start_deploy(
+                wave, wave.plan.release, now, actor=actor, permission_checked=permission_checked
+            )
             return
         wave_transition(
-            wave_id=wave.pk, to=WaveState.DEPLOYING, actor=actor, reason=reason, now=now
+            wave_id=wave.pk,
+            to=WaveState.DEPLOYING,
+            actor=actor,
+            reason=reason,
+            now=now,
+            permission_checked=permission_checked,
         )
     else:
         wave_transition(
-            wave_id=wave.pk, to=WaveState.VERIFYING, actor=actor, reason=reason, now=now
+            wave_id=wave.pk,
+            to=WaveState.VERIFYING,
+            actor=actor,
+            reason=reason,
+            now=now,
+            permission_checked=permission_checked,
         )
         # The operator has looked at the failures; checks start counting afresh.
         Check.objects.filter(wave=wave).exclude(kind=CheckKind.MANUAL).update(
@@ -319,22 +346,29 @@ def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLi
                 state__in=RUNNING, plan__release__phase=release_rules.ROLLOUT
             )
             for wave_id in running.values_list("pk", flat=True):
+                # Waves follow the switch whatever the puller's role (release managers may
+                # pull it too), so the switch's permission is the one that counts.
                 wave_transition(
                     wave_id=wave_id,
                     to=WaveState.HALTED,
                     actor=actor,
+                    permission_checked=True,
                     reason=f"Stop the line: {reason}",
                     now=now,
                     by_stop_line=True,
                 )
                 Wave.objects.filter(pk=wave_id).update(next_step_at=None)
+                halted = Wave.objects.select_related("plan__release", "environment").get(pk=wave_id)
+                engine._notify(
+                    halted.plan.release, "wave.halted", wave=halted, text=f"Stop the line: {reason}"
+                )
         else:
             for wave in Wave.objects.filter(
                 state=WaveState.HALTED,
                 halted_by_stop_line=True,
                 plan__release__phase=release_rules.ROLLOUT,  # a release that ended stays put
             ).select_related("plan__release", "environment"):
-                resume_wave(wave, now, actor, "Stop the line lifted")
+                resume_wave(wave, now, actor, "Stop the line lifted", permission_checked=True)
             for wave_id in Wave.objects.filter(state=WaveState.WAITING).values_list(
                 "pk", flat=True
             ):

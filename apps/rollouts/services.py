@@ -113,6 +113,7 @@ def wave_transition(
     reason: Any = "",
     now: datetime | None = None,
     by_stop_line: bool = False,
+    permission_checked: bool = False,
 ) -> Wave:
     """Move a wave to `to`; a no-op when it is already there with the same reason.
 
@@ -135,7 +136,8 @@ def wave_transition(
             .select_related("environment")
             .get(pk=wave_id)
         )
-        if actor is not None:
+        # Stop the line checks its own permission and moves waves on behalf of whoever pulled it.
+        if actor is not None and not permission_checked:
             require(actor, Action.OPERATE_WAVES, release)
         if wave.state == to:
             if wave.state_reason != reason and reason:
@@ -519,4 +521,68 @@ def plan_dry_run(
             "warnings": list(line.reasons),
         }
         for w, line in zip(waves, lines, strict=True)
+    ]
+
+
+def plan_dry_run_proposal(
+    *, waves: Any, actor: Any, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The dry run of waves not saved yet: [{name, environment, planned_start_local?, bake_minutes}]."""
+    from datetime import timedelta
+
+    from apps.environments.models import Environment
+
+    from . import engine, scheduling
+
+    require(actor, Action.VIEW)
+    if not isinstance(waves, list | tuple) or not waves:
+        raise ServiceError("Give the waves to try, in order.", field="waves")
+    if len(waves) > 100:
+        raise ServiceError("At most 100 waves.", field="waves")
+    now = now or timezone.now()
+    rows = []
+    for index, proposal in enumerate(waves):
+        if not isinstance(proposal, dict):
+            raise ServiceError("Each wave is an object.", field=f"waves.{index}")
+        try:
+            environment = Environment.objects.get(
+                pk=clean_id(proposal.get("environment"), field=f"waves.{index}.environment")
+            )
+        except Environment.DoesNotExist:
+            raise ServiceError("No such environment.", field=f"waves.{index}.environment") from None
+        name = clean_text(
+            proposal.get("name") or environment.name, field=f"waves.{index}.name", max_length=100
+        )
+        start = _local_start(
+            proposal.get("planned_start_local"),
+            environment.time_zone,
+            f"waves.{index}.planned_start_local",
+        )
+        bake = clean_int(
+            proposal.get("bake_minutes", 30),
+            field=f"waves.{index}.bake_minutes",
+            minimum=0,
+            maximum=60 * 24 * 14,
+        )
+        rows.append((name, environment, start, bake))
+    planned = [
+        scheduling.PlannedWave(name, engine.calendar_for(env, now), start, timedelta(minutes=bake))
+        for name, env, start, bake in rows
+    ]
+    return [
+        {
+            "wave": None,
+            "name": name,
+            "environment": env.name,
+            "time_zone": env.time_zone,
+            "planned_start": start,
+            "earliest_start": line.earliest,
+            "earliest_start_local": (
+                scheduling.utc_to_local(line.earliest, env.time_zone).isoformat()
+                if line.earliest
+                else None
+            ),
+            "warnings": list(line.reasons),
+        }
+        for (name, env, start, _), line in zip(rows, scheduling.dry_run(planned, now), strict=True)
     ]

@@ -23,6 +23,7 @@ from apps.environments import services as es
 from apps.notifications import services as ns
 from apps.releases import services as rs
 from apps.releases.models import Release
+from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
 from apps.signoffs.models import SignOff
 from apps.stakeholders.models import Stakeholder
@@ -111,8 +112,17 @@ def build_world() -> World:
         end_time=time(17),
         actor=oscar,
     )
+    # A release rolling out, its wave deploying: the operator endpoints act on it.
+    rolling = planned_release(rita, qa=alice, business_owner=bob, version="4.0.0")
+    rolling_wave = Wave.objects.get(plan__release=rolling)
+    check = ro.check_add(wave_id=rolling_wave.pk, name="smoke", kind="manual", actor=rita)
+    rolling = advance(rolling, rita, qa=alice, business_owner=bob, to="rollout")
+    ro.wave_transition(wave_id=rolling_wave.pk, to="deploying", actor=None)
     ids = {
         "testing": testing.pk,
+        "rolling": rolling.pk,
+        "rolling_wave": rolling_wave.pk,
+        "check": check.pk,
         "support": support.pk,
         "planning": planning.pk,
         "application": testing.application_id,
@@ -158,6 +168,7 @@ ID_OF = {
     "stakeholders": "stakeholder",
     "signoffs": "signoff",
     "waves": "wave",
+    "checks": "check",
     "announcements": "announcement",
     "environments": "environment",
     "deployment-windows": "window",

@@ -303,7 +303,7 @@ def test_stop_the_line_pulled_with_a_reason_and_lifted(client, oscar, vera) -> N
     verbs = list(
         AuditEvent.objects.filter(verb__startswith="stop_the_line").values_list("verb", flat=True)
     )
-    assert verbs == ["stop_the_line.pulled", "stop_the_line.lifted"]
+    assert verbs == ["stop_the_line.on", "stop_the_line.off"]
 
 
 def test_unknown_ids_get_404_json_everywhere(client, vera) -> None:

@@ -70,6 +70,7 @@ def future(days: int) -> str:
 
 RM, APPROVER, OPERATOR = "rm", "approver", "operator"
 TESTING = ids(release_id="testing")
+ROLLING_WAVE = ids(id="rolling_wave")
 V1 = "/api/v1/"
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -178,6 +179,60 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, p: {"name": "prod-eu 10%", "environment": w.ids["environment"]},
     ),
     (V1 + "waves/<id:id>/", "GET"): read(ids(id="wave")),
+    (V1 + "waves/<id:id>/", "PATCH"): write(
+        {RM},
+        200,
+        ids(id="wave"),
+        fixed({"bake_minutes": 15, "planned_start_local": "2030-01-07T09:00"}),
+    ),
+    (V1 + "releases/<id:release_id>/rollout-plan/apply-strategy/", "POST"): write(
+        {RM},
+        200,
+        TESTING,
+        lambda w, p: {"strategy": "canary", "environments": [w.ids["environment"]]},
+    ),
+    (V1 + "releases/<id:release_id>/rollout-plan/dry-run/", "GET"): read(TESTING),
+    (V1 + "releases/<id:release_id>/rollout-plan/dry-run/", "POST"): signed_in_write(
+        200,
+        TESTING,
+        lambda w, p: {"waves": [{"environment": w.ids["environment"], "bake_minutes": 10}]},
+    ),
+    # Operating a rollout: the wave is deploying (simulated). Refusals by state (409) still
+    # show the role passed; skipping a deploying wave and confirming a simulated deploy are such.
+    (V1 + "waves/<id:id>/start/", "POST"): write({OPERATOR}, 200, ROLLING_WAVE),
+    (V1 + "waves/<id:id>/pause/", "POST"): write(
+        {OPERATOR}, 200, ROLLING_WAVE, fixed({"reason": "Look."})
+    ),
+    (V1 + "waves/<id:id>/resume/", "POST"): write({OPERATOR}, 200, ROLLING_WAVE),
+    (V1 + "waves/<id:id>/abort/", "POST"): write(
+        {OPERATOR}, 200, ROLLING_WAVE, fixed({"reason": "Bad build."})
+    ),
+    (V1 + "waves/<id:id>/rollback/", "POST"): write(
+        {OPERATOR}, 200, ROLLING_WAVE, fixed({"reason": "Errors."})
+    ),
+    (V1 + "waves/<id:id>/skip/", "POST"): write(
+        {OPERATOR}, 409, ROLLING_WAVE, fixed({"reason": "Later."})
+    ),
+    (V1 + "waves/<id:id>/confirm/", "POST"): write({OPERATOR}, 409, ROLLING_WAVE),
+    (V1 + "waves/<id:id>/report/", "POST"): write(
+        {OPERATOR}, 409, ROLLING_WAVE, fixed({"status": "succeeded"})
+    ),
+    (V1 + "waves/<id:id>/deploy-calls/", "GET"): read(ROLLING_WAVE),
+    (V1 + "waves/<id:id>/checks/", "GET"): read(ROLLING_WAVE),
+    (V1 + "waves/<id:id>/checks/", "POST"): write(
+        {RM}, 201, ids(id="wave"), fixed({"name": "health", "kind": "manual"})
+    ),
+    (V1 + "waves/<id:id>/check-results/", "GET"): read(ROLLING_WAVE),
+    (V1 + "waves/<id:id>/signoff-requirement/", "GET"): read(ids(id="wave")),
+    (V1 + "waves/<id:id>/signoff-requirement/", "PUT"): write(
+        {RM}, 200, ids(id="wave"), fixed({"role": "business_owner", "count": 1})
+    ),
+    (V1 + "checks/<id:id>/confirm/", "POST"): write(
+        {OPERATOR},
+        409,
+        ids(id="check"),
+        fixed({"ok": True}),  # the wave is not verifying yet
+    ),
     # Announcements
     (V1 + "releases/<id:release_id>/announcements/", "GET"): read(TESTING),
     (V1 + "releases/<id:release_id>/announcements/", "POST"): write(

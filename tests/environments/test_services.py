@@ -9,6 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import NotAllowed, NotFound, ServiceError
 from apps.environments import services as es
 from apps.environments.models import DeploymentWindow, Environment, FreezeWindow, StopTheLine
+from apps.rollouts.operations import stop_the_line_set
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -143,11 +144,11 @@ def test_freeze_moved_and_lifted_with_an_audit_trail(oscar) -> None:
 
 def test_stop_the_line_is_idempotent_and_needs_a_reason(oscar, rita) -> None:
     with pytest.raises(ServiceError):
-        es.stop_the_line_set(active=True, actor=oscar)
+        stop_the_line_set(active=True, actor=oscar)
 
-    es.stop_the_line_set(active=True, reason="Incident 42.", actor=oscar)
-    es.stop_the_line_set(active=True, reason="Again.", actor=rita)
+    stop_the_line_set(active=True, reason="Incident 42.", actor=oscar)
+    stop_the_line_set(active=True, reason="Again.", actor=rita)
 
     switch = StopTheLine.objects.get()
     assert switch.active and switch.reason == "Incident 42." and switch.changed_by == oscar
-    assert AuditEvent.objects.filter(verb="stop_the_line.pulled").count() == 1
+    assert AuditEvent.objects.filter(verb="stop_the_line.on").count() == 1

@@ -517,3 +517,13 @@ def test_report_for_a_wave_without_a_call_is_a_conflict(rita, oscar, prod_eu):
         lambda: deploy_report(wave_id=waves_of(release)[0].pk, status="succeeded", actor=oscar),
         Conflict,
     )
+
+
+def test_a_release_manager_pulling_the_line_halts_running_waves_too(rita, oscar, prod_eu):
+    running = verifying(rita, [prod_eu])
+    stop_the_line_set(active=True, reason="Bad data in prod", actor=rita)
+    (wave,) = waves_of(running)
+    assert (wave.state, wave.state_reason) == ("halted", "Stop the line: Bad data in prod")
+    assert AuditEvent.objects.filter(verb="wave.state_changed").latest("id").actor == rita
+    stop_the_line_set(active=False, actor=rita)
+    assert waves_of(running)[0].state == "verifying"

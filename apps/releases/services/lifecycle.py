@@ -326,7 +326,8 @@ def _notify_moved(release: Release, reason: str) -> None:
 
     notify(release=release, event="release.moved", text=reason)
     if release.phase == rules.TESTING:
-        roles = SignoffRequirement.objects.filter(release=release).values_list(
+        # Release-level policy only: a wave's own sign-off is asked for when that wave waits.
+        roles = SignoffRequirement.objects.filter(release=release, wave__isnull=True).values_list(
             "role__slug", flat=True
         )
         notify(release=release, event="signoff.requested", roles=set(roles))

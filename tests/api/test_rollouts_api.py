@@ -1,0 +1,184 @@
+"""Rollout endpoints: planning in local time, the dry run, operating waves, deploy tool reports."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.rollouts import services as ro
+from apps.rollouts.models import DeployCall, Wave
+from tests.builders import advance, planned_release
+from tests.factories import EnvironmentFactory
+
+from .conftest import token_header
+
+pytestmark = pytest.mark.django_db
+
+
+def send(client, method, url, body, user):
+    return getattr(client, method)(
+        url, data=body, content_type="application/json", **token_header(user)
+    )
+
+
+def test_release_manager_plans_three_time_zones_and_the_dry_run_warns_of_a_freeze(
+    client, rita, alice, bob, oscar
+):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    envs = [
+        EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin"),
+        EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York"),
+        EnvironmentFactory(name="prod-apac", region="apac", time_zone="Asia/Singapore"),
+    ]
+    applied = send(
+        client,
+        "post",
+        f"/api/v1/releases/{release.pk}/rollout-plan/apply-strategy/",
+        {"strategy": "rolling", "environments": [e.pk for e in envs]},
+        rita,
+    )
+    assert applied.status_code == 200, applied.json()
+    waves = applied.json()
+    assert [w["environment"]["name"] for w in waves] == ["prod-eu", "prod-us", "prod-apac"]
+
+    day = (timezone.now() + timedelta(days=10)).date()
+    for wave, hour in zip(waves, (9, 9, 9), strict=True):
+        patched = send(
+            client,
+            "patch",
+            f"/api/v1/waves/{wave['id']}/",
+            {"planned_start_local": f"{day.isoformat()}T{hour:02d}:00", "bake_minutes": 60},
+            rita,
+        )
+        assert patched.status_code == 200, patched.json()
+    starts = dict(
+        Wave.objects.filter(plan__release=release).values_list("environment__name", "planned_start")
+    )
+    # The same 09:00 wall-clock time is three different moments.
+    assert len(set(starts.values())) == 3
+    assert starts["prod-apac"] < starts["prod-eu"] < starts["prod-us"]
+
+    freeze = send(
+        client,
+        "post",
+        "/api/v1/freeze-windows/",
+        {
+            "scope": "region",
+            "region": "us",
+            "start": (starts["prod-us"] - timedelta(hours=1)).isoformat(),
+            "end": (starts["prod-us"] + timedelta(days=1)).isoformat(),
+            "reason": "US quarter close",
+        },
+        oscar,
+    )
+    assert freeze.status_code == 201, freeze.json()
+
+    dry = client.get(
+        f"/api/v1/releases/{release.pk}/rollout-plan/dry-run/", **token_header(rita)
+    ).json()
+    by_env = {line["environment"]: line for line in dry}
+    assert by_env["prod-eu"]["warnings"] == []
+    assert len(by_env["prod-us"]["warnings"]) == 1
+    assert "prod-us: freeze until" in by_env["prod-us"]["warnings"][0]
+    assert "America/New_York (US quarter close)" in by_env["prod-us"]["warnings"][0]
+
+    # Before saving: the same question about waves that do not exist yet.
+    proposal = send(
+        client,
+        "post",
+        f"/api/v1/releases/{release.pk}/rollout-plan/dry-run/",
+        {
+            "waves": [
+                {
+                    "environment": envs[1].pk,
+                    "planned_start_local": f"{day.isoformat()}T09:00",
+                    "bake_minutes": 30,
+                }
+            ]
+        },
+        rita,
+    )
+    assert proposal.status_code == 200
+    assert "freeze until" in proposal.json()[0]["warnings"][0]
+    assert Wave.objects.filter(plan__release=release).count() == 3  # nothing saved
+
+
+def test_a_local_time_with_an_offset_is_refused_naming_the_field(client, rita, alice, bob):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    wave = Wave.objects.get(plan__release=release)
+    answer = send(
+        client,
+        "patch",
+        f"/api/v1/waves/{wave.pk}/",
+        {"planned_start_local": "2030-01-01T09:00+02:00"},
+        rita,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "planned_start_local"
+
+
+def _rolling(rita, alice, bob):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    wave = Wave.objects.get(plan__release=release)
+    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    return release, wave
+
+
+def test_operator_pauses_and_resumes_a_wave_through_the_api(client, rita, alice, bob, oscar):
+    _, wave = _rolling(rita, alice, bob)
+    paused = send(
+        client, "post", f"/api/v1/waves/{wave.pk}/pause/", {"reason": "Error rate"}, oscar
+    )
+    assert paused.status_code == 200
+    assert paused.json()["state"] == "halted"
+    assert "Pause by oscar: Error rate" in paused.json()["state_reason"]
+    resumed = send(client, "post", f"/api/v1/waves/{wave.pk}/resume/", {}, oscar)
+    assert resumed.json()["state"] == "deploying"
+    refused = send(client, "post", f"/api/v1/waves/{wave.pk}/abort/", {}, oscar)
+    assert refused.status_code == 400 and refused.json()["field"] == "reason"
+
+
+def test_starting_a_wave_during_a_freeze_is_refused_with_blockers(client, rita, alice, bob, oscar):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    wave = Wave.objects.get(plan__release=release)
+    now = timezone.now()
+    send(
+        client,
+        "post",
+        "/api/v1/freeze-windows/",
+        {
+            "scope": "global",
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(hours=5)).isoformat(),
+            "reason": "Incident review",
+        },
+        oscar,
+    )
+    answer = send(client, "post", f"/api/v1/waves/{wave.pk}/start/", {}, oscar)
+    assert answer.status_code == 409
+    assert answer.json()["blockers"][0]["code"] == "wave_blocked"
+    assert "Incident review" in answer.json()["blockers"][0]["message"]
+
+
+def test_deploy_tool_reports_are_idempotent_and_contradictions_refused(
+    client, rita, alice, bob, oscar
+):
+    _, wave = _rolling(rita, alice, bob)
+    call = DeployCall.objects.create(
+        wave=wave, action="deploy", round=1, key="3f1d0b8e-5d6c-4c0a-9d6e-4f3b2a1c0d9e"
+    )
+    url = f"/api/v1/waves/{wave.pk}/report/"
+    body = {"status": "succeeded", "key": str(call.key), "message": "rolled to 10 pods"}
+    first = send(client, "post", url, body, oscar)
+    again = send(client, "post", url, body, oscar)
+    contradiction = send(client, "post", url, {**body, "status": "failed"}, oscar)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["state"] == "succeeded"
+    assert contradiction.status_code == 409
+    unknown = send(
+        client, "post", url, {**body, "key": "00000000-0000-0000-0000-000000000000"}, oscar
+    )
+    assert unknown.status_code == 404 and unknown.json()["field"] == "key"
+    assert send(client, "post", url, body, rita).status_code == 403
