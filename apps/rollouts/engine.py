@@ -94,7 +94,8 @@ def wake_waiting_waves() -> None:
 
 
 def _set_due(wave: Wave, when: datetime | None) -> None:
-    Wave.objects.filter(pk=wave.pk).update(next_step_at=when)
+    # A step has run, so no enqueued message is outstanding: the tick may send the next at once.
+    Wave.objects.filter(pk=wave.pk).update(next_step_at=when, kicked_at=None)
     wave.next_step_at = when
 
 
@@ -124,9 +125,12 @@ def rollouts_tick(*, now: datetime | None = None) -> dict[str, int]:
     due_waves = Wave.objects.filter(
         next_step_at__lte=now, plan__release__phase=release_rules.ROLLOUT
     ).exclude(state__in=ENDED_STATES | {WaveState.HALTED})
-    for wave_id in due_waves.values_list("pk", flat=True):
-        kick_wave(wave_id)
-        counts["waves"] += 1
+    unleased = Q(kicked_at__isnull=True) | Q(kicked_at__lt=now - settings.RELEASEDECK_STEP_LEASE)
+    for wave_id in due_waves.filter(unleased).values_list("pk", flat=True):
+        # Compare-and-set: of two overlapping ticks only one enqueues the step.
+        if Wave.objects.filter(unleased, pk=wave_id).update(kicked_at=now):
+            kick_wave(wave_id)
+            counts["waves"] += 1
     # Creation order, so re-found rollback calls still go out newest wave first.
     for call_id in (
         DeployCall.objects.filter(state=CallState.PENDING, next_attempt_at__lte=now)

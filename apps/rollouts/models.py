@@ -84,6 +84,9 @@ class Wave(TimeStampedModel):
     paused_from = models.CharField(max_length=16, blank=True)
     halted_by_stop_line = models.BooleanField(default=False)
     deploy_round = models.PositiveSmallIntegerField(default=0)
+    # When the tick last enqueued this wave's step: it does not enqueue it again while that
+    # message is probably still queued (a lost one is re-sent once the lease runs out).
+    kicked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["plan", "position"]

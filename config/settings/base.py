@@ -200,6 +200,8 @@ RELEASEDECK_DEPLOY_TIMEOUT = timedelta(
     minutes=float(os.environ.get("RELEASEDECK_DEPLOY_TIMEOUT_MINUTES", "30"))
 )
 RELEASEDECK_DEPLOY_ATTEMPTS = 6
+# The tick enqueues a due wave step at most once per lease; a lost message is re-sent after it.
+RELEASEDECK_STEP_LEASE = timedelta(seconds=float(os.environ.get("RELEASEDECK_STEP_LEASE_SECONDS", "15")))
 RELEASEDECK_HTTP_TIMEOUT = 5.0
 # How long the simulated deployer pretends to deploy (demo realism; zero in tests).
 RELEASEDECK_SIMULATED_DEPLOY = timedelta(

@@ -863,3 +863,28 @@ def test_due_steps_are_enqueued_only_after_commit_and_run_once(
         ("apps.rollouts.tasks.check_run", (check.pk,)),
         ("apps.rollouts.tasks.wave_step", (wave.pk,)),
     ]
+
+
+def test_a_due_step_is_enqueued_once_per_lease_until_it_has_run(
+    rita, prod_eu, django_capture_on_commit_callbacks, published
+):
+    release = rolling_out(rita, [prod_eu])
+    (wave,) = waves_of(release)
+    now = timezone.now()
+
+    def steps_sent() -> int:
+        return sum(1 for name, _ in published if name.endswith("wave_step"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rollouts_tick(now=now)
+        rollouts_tick(now=now + timedelta(seconds=1))  # the message may still be queued
+    assert steps_sent() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        rollouts_tick(now=now + settings.RELEASEDECK_STEP_LEASE + timedelta(seconds=1))
+    assert steps_sent() == 2  # presumed lost: sent again
+
+    wave_step(wave_id=wave.pk, now=now)  # the step ran: the next due time goes out at once
+    Wave.objects.filter(pk=wave.pk).update(next_step_at=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        rollouts_tick(now=now + settings.RELEASEDECK_STEP_LEASE + timedelta(seconds=2))
+    assert steps_sent() == 3

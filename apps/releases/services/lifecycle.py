@@ -436,6 +436,9 @@ def phase_move_carry_out(*, move_id: int) -> PhaseMove | None:
     return move
 
 
+UNFINISHED_WAVE_STATES = ("pending", "scheduled", "waiting", "deploying", "verifying", "halted")
+
+
 def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
     """Periodic: start automatic moves that are due and re-enqueue moves whose message was lost."""
     now = now or timezone.now()
@@ -451,7 +454,15 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             transaction.on_commit(lambda m=move_id: _enqueue_move(m))
             counts["requeued"] += 1
     auto = (
-        (rules.ROLLOUT, rules.SUPPORT, "to_support", Release.objects.filter(phase=rules.ROLLOUT)),
+        (
+            rules.ROLLOUT,
+            rules.SUPPORT,
+            "to_support",
+            # Only releases with no wave still to finish are worth reading the gate for.
+            Release.objects.filter(phase=rules.ROLLOUT).exclude(
+                rollout_plan__waves__state__in=UNFINISHED_WAVE_STATES
+            ),
+        ),
         (
             rules.SUPPORT,
             rules.COMPLETED,
