@@ -4,6 +4,7 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
@@ -36,9 +37,17 @@ class ApiTokenAuthentication(BaseAuthentication):
             key = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
+        # One query for the token, its user and the user's roles (one row per role): the
+        # permission check that follows then needs no query of its own.
+        rows = list(
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=hash_key(key))
+            .annotate(role_name=F("user__groups__name"))
+        )
+        token = rows[0] if rows else None
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token.")
+        token.user._releasedeck_roles = frozenset(r.role_name for r in rows if r.role_name)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
