@@ -7,6 +7,12 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("config.api_urls")),
+    path("", include("apps.signoffs.urls")),
+    path("environments/", include("apps.environments.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("account/", include("apps.accounts.urls")),
+    path("", include("apps.dashboard.urls")),
+    path("", include("apps.rollouts.urls")),
     path("", include("apps.releases.urls")),
 ]
 

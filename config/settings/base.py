@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.signoffs",
     "apps.rollouts",
     "apps.notifications",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -75,6 +76,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.accounts.context_processors.viewer",
             ],
         },
     }
@@ -106,7 +108,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "releases:list"
+LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
@@ -201,7 +203,9 @@ RELEASEDECK_DEPLOY_TIMEOUT = timedelta(
 )
 RELEASEDECK_DEPLOY_ATTEMPTS = 6
 # The tick enqueues a due wave step at most once per lease; a lost message is re-sent after it.
-RELEASEDECK_STEP_LEASE = timedelta(seconds=float(os.environ.get("RELEASEDECK_STEP_LEASE_SECONDS", "15")))
+RELEASEDECK_STEP_LEASE = timedelta(
+    seconds=float(os.environ.get("RELEASEDECK_STEP_LEASE_SECONDS", "15"))
+)
 RELEASEDECK_HTTP_TIMEOUT = 5.0
 # How long the simulated deployer pretends to deploy (demo realism; zero in tests).
 RELEASEDECK_SIMULATED_DEPLOY = timedelta(

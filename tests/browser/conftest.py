@@ -88,7 +88,7 @@ def sign_in(page: Page, username: str, password: str = "pw") -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Releases", level=1)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -14,6 +14,7 @@ PROJECT_APPS = [
     "signoffs",
     "rollouts",
     "notifications",
+    "dashboard",
 ]
 
 

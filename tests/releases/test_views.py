@@ -80,10 +80,10 @@ def test_login_with_wrong_password_shows_the_error(client, rita):
     assert 'aria-invalid="true"' in html
 
 
-def test_login_then_lands_on_release_list(client, rita):
+def test_login_then_lands_on_the_dashboard(client, rita):
     response = client.post(reverse("login"), {"username": "rita", "password": "pw"})
     assert response.status_code == 302
-    assert response["Location"] == reverse("releases:list")
+    assert response["Location"] == reverse("dashboard:home")
 
 
 # ---- Release list ----

@@ -33,7 +33,9 @@ def drive(until, *, timeout: float = 30.0):
     return until()
 
 
-def canary_release(rita, alice, bob, *, health_url: str, deployer: str = "simulated", policy: str = "halt"):
+def canary_release(
+    rita, alice, bob, *, health_url: str, deployer: str = "simulated", policy: str = "halt"
+):
     release = planned_release(rita, qa=alice, business_owner=bob)
     envs = [
         EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin"),
@@ -44,11 +46,22 @@ def canary_release(rita, alice, bob, *, health_url: str, deployer: str = "simula
         release_id=release.pk, strategy="canary", environment_ids=[e.pk for e in envs], actor=rita
     )
     for wave in waves:
-        ro.wave_update(wave_id=wave.pk, actor=rita, bake_minutes=0, deployer=deployer, failure_policy=policy)
+        ro.wave_update(
+            wave_id=wave.pk, actor=rita, bake_minutes=0, deployer=deployer, failure_policy=policy
+        )
         ro.check_add(
-            wave_id=wave.pk, name="health", kind="http", actor=rita,
-            config={"url": health_url, "expect_status": 200, "expect_version": "2.0.0", "version_field": "version"},
-            interval_seconds=1, failures_to_fail=2,
+            wave_id=wave.pk,
+            name="health",
+            kind="http",
+            actor=rita,
+            config={
+                "url": health_url,
+                "expect_status": 200,
+                "expect_version": "2.0.0",
+                "version_field": "version",
+            },
+            interval_seconds=1,
+            failures_to_fail=2,
         )
     return advance(release, rita, qa=alice, business_owner=bob, to="rollout")
 
@@ -58,13 +71,21 @@ def test_canary_over_three_regions_runs_to_support_on_its_own(celery_worker, rit
         release = canary_release(rita, alice, bob, health_url=f"{url}/health")
         assert wait_for(lambda: True, timeout=0)
         done = drive(lambda: Release.objects.get(pk=release.pk).phase == "support", timeout=60)
-    assert done, list(Wave.objects.filter(plan__release=release).values_list("name", "state", "state_reason"))
-    states = list(Wave.objects.filter(plan__release=release).order_by("position").values_list("state", flat=True))
+    assert done, list(
+        Wave.objects.filter(plan__release=release).values_list("name", "state", "state_reason")
+    )
+    states = list(
+        Wave.objects.filter(plan__release=release)
+        .order_by("position")
+        .values_list("state", flat=True)
+    )
     assert states == ["succeeded"] * 6
     assert CheckResult.objects.filter(wave__plan__release=release, ok=True).count() >= 6
     assert health.received("GET")
     starts = list(
-        Wave.objects.filter(plan__release=release).order_by("position").values_list("started_at", flat=True)
+        Wave.objects.filter(plan__release=release)
+        .order_by("position")
+        .values_list("started_at", flat=True)
     )
     assert starts == sorted(starts)  # one after another, never overlapping out of order
 
@@ -82,7 +103,9 @@ def test_failing_metric_halts_the_wave_with_its_reason(celery_worker, rita, alic
     assert Wave.objects.get(plan__release=release, position=2).state == "pending"
 
 
-def test_failing_check_rolls_back_every_deployed_wave_newest_first(celery_worker, rita, alice, bob, oscar):
+def test_failing_check_rolls_back_every_deployed_wave_newest_first(
+    celery_worker, rita, alice, bob, oscar
+):
     answers = {"version": "2.0.0"}
 
     def respond(method, path, headers, body):
@@ -103,8 +126,12 @@ def test_failing_check_rolls_back_every_deployed_wave_newest_first(celery_worker
         Wave.objects.filter(pk=waves[1].pk).update(bake_minutes=10)
 
         def deploy_tool_reports_success():
-            for call in DeployCall.objects.filter(wave__plan__release=release, action="deploy", state="sent"):
-                deploy_report(wave_id=call.wave_id, status="succeeded", actor=oscar, key=str(call.key))
+            for call in DeployCall.objects.filter(
+                wave__plan__release=release, action="deploy", state="sent"
+            ):
+                deploy_report(
+                    wave_id=call.wave_id, status="succeeded", actor=oscar, key=str(call.key)
+                )
             return Wave.objects.get(pk=waves[1].pk).state == "verifying"
 
         assert drive(deploy_tool_reports_success, timeout=30)
@@ -113,7 +140,11 @@ def test_failing_check_rolls_back_every_deployed_wave_newest_first(celery_worker
         assert drive(lambda: len(rollback_targets(tool)) >= 2, timeout=15)
         targets = rollback_targets(tool)
     assert targets == [waves[1].name, waves[0].name]  # newest first, each once
-    states = list(Wave.objects.filter(plan__release=release).order_by("position").values_list("state", flat=True))
+    states = list(
+        Wave.objects.filter(plan__release=release)
+        .order_by("position")
+        .values_list("state", flat=True)
+    )
     assert states[:3] == ["rolled_back", "rolled_back", "pending"]
     event = AuditEvent.objects.get(verb="rollout.auto_rollback", release_id=release.pk)
     assert "health failed 2 times in a row" in event.reason

@@ -1,0 +1,25 @@
+"""What every page's header needs about the viewer, computed only when a template asks."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from .permissions import Action, can, user_roles
+from .roles import Role
+
+
+def viewer(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def labels() -> list[str]:
+        names = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
+        return (["Administrator"] if user.is_superuser else []) + names
+
+    return {
+        "viewer_roles": SimpleLazyObject(labels),
+        # Navigation shows each person only the places their roles open.
+        "nav_can_view": SimpleLazyObject(lambda: {"yes": can(user, Action.VIEW)}),
+    }

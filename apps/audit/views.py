@@ -1,0 +1,142 @@
+"""The audit log page: filtered, paginated events, CSV/JSON downloads (the same exports as the
+API's /api/v1/audit-events/export/), and the hash chain check for administrators."""
+
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.permissions import Action, require
+from apps.core.errors import NotAllowed
+from apps.core.htmx import is_htmx, login_required
+from apps.core.live import LivePass, seen_number
+from apps.releases.models import Release
+from apps.releases.views import _viewer
+
+from .exports import csv_rows, json_chunks
+from .forms import AuditFilterForm
+from .models import AuditEvent
+from .selectors import latest_event_id
+from .services import audit_verify
+
+TEMPLATE = "audit/page.html"
+PAGE_SIZE = 50
+FORMATS = {"csv": (csv_rows, "text/csv"), "json": (json_chunks, "application/json")}
+live_pass = LivePass("audit.live")
+
+
+def _allow_view(user: Any) -> None:
+    try:
+        require(user, Action.VIEW)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+@require_GET
+@login_required
+def audit_page(request: HttpRequest) -> HttpResponse:
+    _allow_view(request.user)
+    form = AuditFilterForm(request.GET)
+    valid = form.is_valid()
+    return render(request, TEMPLATE, _context(request, form), status=200 if valid else 400)
+
+
+@require_GET
+@login_required
+def audit_live(request: HttpRequest) -> HttpResponse:
+    """Polled by the first page of results: 204 until a new event is recorded anywhere."""
+    seen = seen_number(request, "since")
+    if seen is not None and live_pass.valid(request) and latest_event_id() == seen:
+        return HttpResponse(status=204)
+    _allow_view(request.user)
+    form = AuditFilterForm(request.GET)
+    form.is_valid()
+    return render(request, f"{TEMPLATE}#results", _context(request, form))
+
+
+@require_GET
+@login_required
+def audit_export(request: HttpRequest) -> HttpResponse:
+    _allow_view(request.user)
+    form = AuditFilterForm(request.GET)
+    fmt = request.GET.get("as", "csv")
+    if not form.is_valid() or fmt not in FORMATS:
+        context = _context(request, form)
+        if fmt not in FORMATS:
+            context["export_error"] = "Downloads come as csv or json."
+        return render(request, TEMPLATE, context, status=400)
+    rows, content_type = FORMATS[fmt]
+    response = StreamingHttpResponse(
+        rows(form.filter(AuditEvent.objects.order_by("id"))), content_type=content_type
+    )
+    response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
+    return response
+
+
+@require_POST
+@login_required
+def audit_verify_chain(request: HttpRequest) -> HttpResponse:
+    """Walk the whole hash chain (administrators: it reads every event)."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only administrators check the audit chain.")
+    checked, broken, why = audit_verify()
+    result = {"checked": checked, "broken": broken, "why": why}
+    if is_htmx(request):
+        return render(request, f"{TEMPLATE}#verify", {"verify": result, "is_admin": True})
+    form = AuditFilterForm(request.GET)
+    form.is_valid()
+    return render(request, TEMPLATE, {**_context(request, form), "verify": result})
+
+
+def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
+    """A page of events in a fixed number of queries, whatever the size of the log."""
+    events = form.filter(AuditEvent.objects.order_by("-id"))
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    releases = {
+        r.pk: r
+        for r in Release.objects.filter(
+            pk__in={e.release_id for e in rows if e.release_id}
+        ).select_related("application")
+    }
+    for event in rows:
+        event.release = releases.get(event.release_id)
+        event.changes = _changes(event.before, event.after)
+    query = request.GET.copy()
+    for key in ("page", "since", "pass", "as"):
+        query.pop(key, None)
+    filters = query.urlencode()
+    return {
+        **_viewer(request),
+        "form": form,
+        "page": page,
+        "events": rows,
+        "filters": filters,
+        "since": latest_event_id(),
+        "live_pass": live_pass.issue(request.user),
+        "is_admin": request.user.is_superuser,
+        "verify": None,
+    }
+
+
+def _changes(before: Any, after: Any) -> list[dict[str, str]]:
+    """before/after as rows of (field, old, new) for dict payloads; others stay whole."""
+    if not isinstance(before, dict | None) or not isinstance(after, dict | None):
+        return [{"field": "", "old": _show(before), "new": _show(after)}]
+    before, after = before or {}, after or {}
+    return [
+        {"field": key, "old": _show(before.get(key)), "new": _show(after.get(key))}
+        for key in sorted(set(before) | set(after))
+    ]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

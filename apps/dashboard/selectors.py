@@ -1,0 +1,452 @@
+"""Reads behind the dashboard, the calendar and the feed; each in a fixed number of queries,
+however many releases exist."""
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import Coalesce, RowNumber
+from django.utils import timezone
+
+from apps.accounts.permissions import APPROVER, Action, can, user_roles
+from apps.environments.models import Environment, FreezeWindow, StopTheLine, Tier
+from apps.releases import rules
+from apps.releases.models import Application, Release
+from apps.releases.selectors import releases_visible_to
+from apps.rollouts.models import TERMINAL_WAVE_STATES, Wave, WaveState
+from apps.signoffs.models import SignOff, SignoffRequirement
+from apps.stakeholders.models import Stakeholder
+
+from .models import CalendarFeed
+from .services import hash_token
+
+UPCOMING_DAYS = 14
+UPCOMING_LIMIT = 10
+FREEZE_LIMIT = 8
+TIER_ORDER = {Tier.DEVELOPMENT: 0, Tier.STAGING: 1, Tier.PRODUCTION: 2}
+# Waves that have not started yet: what "upcoming" lists.
+NOT_STARTED = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
+DONE_WAVE_STATES = frozenset({WaveState.SUCCEEDED, WaveState.SKIPPED})
+# Release phases in which a succeeded wave means the version really runs there.
+DEPLOYED_PHASES = (rules.ROLLOUT, rules.SUPPORT, rules.COMPLETED)
+
+
+# ---- The live marker ----
+
+
+def _marker_sql() -> str:
+    qn = connection.ops.quote_name
+
+    def table(model: Any) -> str:
+        return qn(model._meta.db_table)
+
+    # Counts catch deletions, maxima catch edits and additions. Every change to a release or
+    # anything it holds (waves, sign-offs, stakeholders) bumps the release's updated_at.
+    parts = [
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(Release)})",
+        f"(SELECT COUNT(*) FROM {table(Release)})",
+        f"(SELECT {qn('changed_at')} FROM {table(StopTheLine)} WHERE {qn('id')} = 1)",
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(FreezeWindow)})",
+        f"(SELECT COUNT(*) FROM {table(FreezeWindow)})",
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(Environment)})",
+        f"(SELECT COUNT(*) FROM {table(Environment)})",
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(Application)})",
+        f"(SELECT COUNT(*) FROM {table(Application)})",
+    ]
+    return "SELECT " + ", ".join(parts)
+
+
+def change_marker(now: datetime | None = None) -> str:
+    """A short value that changes whenever anything the dashboard shows may have changed.
+
+    One query. The current minute is part of it, so ages and the 14-day horizon stay fresh
+    on a page nobody touches.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_marker_sql())
+        row = cursor.fetchone()
+    minute = int((now or timezone.now()).timestamp() // 60)
+    return hashlib.sha256(repr((row, minute)).encode()).hexdigest()[:20]
+
+
+# ---- Dashboard ----
+
+
+@dataclass
+class Rollout:
+    release: Release
+    waves: list[Wave]
+    progress: int
+    done: int
+    current: Wave | None
+    halted: bool
+    failed: bool
+
+    @property
+    def total(self) -> int:
+        return len(self.waves)
+
+
+@dataclass
+class Cell:
+    environment: Environment
+    deployed: dict[str, Any] | None = None
+    in_flight: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class MatrixRow:
+    application: Application
+    cells: list[Cell]
+
+
+def environments_in_order() -> list[Environment]:
+    envs = list(Environment.objects.order_by("name"))
+    return sorted(envs, key=lambda e: (TIER_ORDER.get(e.tier, 9), e.name))
+
+
+def _wave_fact(wave: Wave) -> rules.WaveFact:
+    return rules.WaveFact(
+        name=wave.name,
+        environment=wave.environment.name,
+        state=wave.state,
+        skip_reason=wave.skip_reason,
+        shadow=wave.shadow,
+    )
+
+
+def active_rollouts() -> list[Rollout]:
+    """Releases in rollout with their waves, progress and current wave (one query)."""
+    waves = (
+        Wave.objects.filter(plan__release__phase=rules.ROLLOUT)
+        .select_related("environment", "plan__release__application")
+        .order_by("plan__release__application__name", "plan__release__version", "position")
+    )
+    grouped: dict[int, list[Wave]] = defaultdict(list)
+    for wave in waves:
+        grouped[wave.plan.release_id].append(wave)
+    rollouts = []
+    for release_waves in grouped.values():
+        release = release_waves[0].plan.release
+        facts = tuple(_wave_fact(w) for w in release_waves)
+        rollouts.append(
+            Rollout(
+                release=release,
+                waves=release_waves,
+                progress=rules.progress(rules.ROLLOUT, facts),
+                done=sum(1 for w in release_waves if w.state in DONE_WAVE_STATES),
+                current=next(
+                    (w for w in release_waves if w.state not in TERMINAL_WAVE_STATES), None
+                ),
+                halted=any(w.state == WaveState.HALTED for w in release_waves),
+                failed=any(w.state == WaveState.FAILED for w in release_waves),
+            )
+        )
+    return rollouts
+
+
+def deployed_versions() -> dict[tuple[int, int], dict[str, Any]]:
+    """(application id, environment id) → the latest release whose wave there succeeded.
+
+    A canary share still rolling out is in flight, not deployed; once the release has left
+    rollout, its succeeded waves count whatever their share. Shadow waves never do.
+    """
+    rows = (
+        Wave.objects.filter(
+            state=WaveState.SUCCEEDED,
+            shadow=False,
+            plan__release__phase__in=DEPLOYED_PHASES,
+        )
+        .filter(Q(percentage=100) | ~Q(plan__release__phase=rules.ROLLOUT))
+        .annotate(
+            app_id=F("plan__release__application_id"),
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("plan__release__application_id"), F("environment_id")],
+                order_by=[F("finished_at").desc(nulls_last=True), F("pk").desc()],
+            ),
+        )
+        .filter(rank=1)
+        .values(
+            "app_id",
+            "environment_id",
+            "finished_at",
+            "percentage",
+            release_id=F("plan__release_id"),
+            version=F("plan__release__version"),
+            phase=F("plan__release__phase"),
+        )
+    )
+    return {(row["app_id"], row["environment_id"]): row for row in rows}
+
+
+def matrix(
+    applications: list[Application], environments: list[Environment], rollouts: list[Rollout]
+) -> list[MatrixRow]:
+    deployed = deployed_versions()
+    flights: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for rollout in rollouts:
+        by_env: dict[int, list[Wave]] = defaultdict(list)
+        for wave in rollout.waves:
+            by_env[wave.environment_id].append(wave)
+        for env_id, waves in by_env.items():
+            # The wave that matters on this environment now: the first not finished, else the last.
+            wave = next((w for w in waves if w.state not in TERMINAL_WAVE_STATES), waves[-1])
+            key = (rollout.release.application_id, env_id)
+            if (
+                wave.state == WaveState.SUCCEEDED
+                and (deployed.get(key) or {}).get("release_id") == rollout.release.pk
+            ):
+                continue  # done there: the deployed version says it already
+            flights[key].append({"release": rollout.release, "wave": wave})
+    return [
+        MatrixRow(
+            application=app,
+            cells=[
+                Cell(
+                    environment=env,
+                    deployed=deployed.get((app.pk, env.pk)),
+                    in_flight=flights.get((app.pk, env.pk), []),
+                )
+                for env in environments
+            ],
+        )
+        for app in applications
+    ]
+
+
+def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
+    """Releases in testing `user` may sign off (the rule of permissions.signoff_roles, for all
+    releases at once) and has no current verdict on; oldest first. Two queries."""
+    if APPROVER not in user_roles(user) and not user.is_superuser:
+        return []
+    in_policy = SignoffRequirement.objects.filter(
+        release=OuterRef("release"), wave__isnull=True, role=OuterRef("role")
+    )
+    held = (
+        Stakeholder.objects.filter(user=user, release__phase=rules.TESTING)
+        .exclude(release__owner=user)
+        .exclude(release__created_by=user)  # separation of duties
+        .annotate(in_policy=Exists(in_policy))
+        .select_related("release__application", "role")
+    )
+    releases: dict[int, Release] = {}
+    roles: dict[int, list[Any]] = defaultdict(list)
+    held_roles: dict[int, set[str]] = defaultdict(set)
+    for row in held:
+        releases[row.release_id] = row.release
+        held_roles[row.release_id].add(row.role.slug)
+        if row.in_policy:
+            roles[row.release_id].append(row.role)
+    if not roles:
+        return []
+    verdicts = SignOff.objects.filter(
+        signer=user, wave__isnull=True, release_id__in=list(roles)
+    ).values_list("release_id", "role__slug", "decision", "fingerprint", "created_at")
+    decided: set[int] = set()
+    for release_id, role, decision, fingerprint, created_at in verdicts:
+        release = releases[release_id]
+        fact = rules.SignoffFact(
+            signer_id=user.pk,
+            role=role,
+            decision=decision,
+            fingerprint=fingerprint,
+            created_at=created_at,
+            role_held=role in held_roles[release_id],
+        )
+        context = rules.ReleaseFacts(
+            phase=release.phase,
+            now=now,
+            fingerprint=release.fingerprint,
+            signoff_expiry_days=release.signoff_expiry_days,
+        )
+        if rules.is_current(fact, context):
+            decided.add(release_id)
+    waiting = [
+        {
+            "release": releases[release_id],
+            "roles": sorted(release_roles, key=lambda r: r.slug),
+            "since": releases[release_id].phase_entered_at,
+            "age": now - releases[release_id].phase_entered_at,
+        }
+        for release_id, release_roles in roles.items()
+        if release_id not in decided
+    ]
+    return sorted(waiting, key=lambda item: item["since"])
+
+
+def _freeze_covers(freeze: FreezeWindow, environment: Environment) -> bool:
+    if freeze.scope == "global":
+        return True
+    if freeze.scope == "environment":
+        return freeze.environment_id == environment.pk
+    return bool(environment.region) and freeze.region == environment.region
+
+
+def upcoming_freezes(now: datetime) -> list[FreezeWindow]:
+    horizon = now + timedelta(days=UPCOMING_DAYS)
+    freezes = list(
+        FreezeWindow.objects.filter(end__gt=now, start__lt=horizon)
+        .select_related("environment")
+        .order_by("start", "pk")
+    )
+    for freeze in freezes:
+        freeze.is_active = freeze.start <= now
+    return freezes
+
+
+def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[list[Wave], bool]:
+    """Waves not started yet that are due in the next 14 days (and those waiting now), each
+    with its time in its environment's zone and the freeze it falls into, if any."""
+    horizon = now + timedelta(days=UPCOMING_DAYS)
+    waves = list(
+        Wave.objects.annotate(when=Coalesce("scheduled_at", "planned_start"))
+        .filter(state__in=NOT_STARTED, when__lt=horizon)
+        .filter(Q(when__gte=now) | Q(state=WaveState.WAITING))
+        .exclude(plan__release__phase__in=rules.TERMINAL)
+        .select_related("environment", "plan__release__application")
+        .order_by("when", "pk")[: UPCOMING_LIMIT + 1]
+    )
+    more = len(waves) > UPCOMING_LIMIT
+    waves = waves[:UPCOMING_LIMIT]
+    for wave in waves:
+        wave.local_when = wave.when.astimezone(ZoneInfo(wave.environment.time_zone))
+        wave.freeze = next(
+            (
+                f
+                for f in freezes
+                if f.start <= wave.when < f.end and _freeze_covers(f, wave.environment)
+            ),
+            None,
+        )
+    return waves, more
+
+
+def stop_the_line() -> StopTheLine | None:
+    return StopTheLine.objects.select_related("changed_by").filter(pk=1).first()
+
+
+# ---- Calendar and feed ----
+
+
+@dataclass
+class CalendarEvent:
+    kind: str  # release | wave | freeze
+    key: str  # stable per object: the feed's UID and the page's element id
+    start: datetime
+    end: datetime
+    title: str
+    detail: str
+    css: str
+    release_id: int | None = None
+    point: bool = False  # placed on the day it starts only (a wave), not spread over days
+    local_tz: str = ""  # the environment's zone, for a wave
+    cancelled: bool = False
+    updated_at: datetime | None = None
+    sequence: int | None = None
+
+
+def _release_title(release: Release) -> str:
+    return f"{release.application.name} {release.version}"
+
+
+def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarEvent]:
+    """Releases (planned window), waves (planned or actual start) and freezes that touch
+    [start, end), as `user` may see them. Three queries."""
+    if not can(user, Action.VIEW):
+        return []
+    events: list[CalendarEvent] = []
+    releases: QuerySet[Release] = releases_visible_to(user).filter(
+        planned_start__isnull=False, planned_start__lt=end
+    )
+    releases = releases.filter(
+        Q(planned_end__gt=start) | Q(planned_end__isnull=True, planned_start__gte=start)
+    )
+    for release in releases:
+        finish = release.planned_end or release.planned_start + timedelta(hours=1)
+        events.append(
+            CalendarEvent(
+                kind="release",
+                key=f"release-{release.pk}",
+                start=release.planned_start,
+                end=finish,
+                title=_release_title(release),
+                detail=f"{release.get_phase_display()} · planned window",
+                css=f"phase-{release.phase}",
+                release_id=release.pk,
+                cancelled=release.phase == rules.CANCELLED,
+                updated_at=release.updated_at,
+                sequence=release.revision,
+            )
+        )
+    waves = (
+        Wave.objects.annotate(when=Coalesce("started_at", "scheduled_at", "planned_start"))
+        .filter(when__gte=start, when__lt=end, plan__release__in=releases_visible_to(user))
+        .exclude(plan__release__phase=rules.CANCELLED)
+        .select_related("environment", "plan__release__application")
+        .order_by("when", "pk")
+    )
+    for wave in waves:
+        release = wave.plan.release
+        finish = wave.finished_at or wave.when + timedelta(minutes=max(wave.bake_minutes, 15))
+        events.append(
+            CalendarEvent(
+                kind="wave",
+                key=f"wave-{wave.pk}",
+                start=wave.when,
+                end=max(finish, wave.when + timedelta(minutes=1)),
+                title=f"{_release_title(release)} · {wave.name}",
+                detail=(
+                    f"{wave.environment.name}, {wave.percentage}% · {wave.get_state_display()}"
+                ),
+                css=f"wave-{wave.state}",
+                release_id=release.pk,
+                point=True,
+                local_tz=wave.environment.time_zone,
+                updated_at=wave.updated_at,
+            )
+        )
+    freezes = (
+        FreezeWindow.objects.filter(start__lt=end, end__gt=start)
+        .select_related("environment")
+        .order_by("start", "pk")
+    )
+    for freeze in freezes:
+        events.append(
+            CalendarEvent(
+                kind="freeze",
+                key=f"freeze-{freeze.pk}",
+                start=freeze.start,
+                end=freeze.end,
+                title=f"Freeze: {freeze.reason}",
+                detail=freeze_scope_label(freeze),
+                css="",
+                updated_at=freeze.updated_at,
+            )
+        )
+    return sorted(events, key=lambda e: (e.start, e.kind, e.key))
+
+
+def freeze_scope_label(freeze: FreezeWindow) -> str:
+    if freeze.scope == "global":
+        return "Everywhere"
+    if freeze.scope == "environment" and freeze.environment is not None:
+        return f"Environment {freeze.environment.name}"
+    return f"Region {freeze.region}"
+
+
+def feed_owner(token: str) -> Any | None:
+    """The active person a feed token belongs to, or None (unknown, reset or revoked)."""
+    if not token or len(token) > 128:
+        return None
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=hash_token(token), user__is_active=True)
+        .first()
+    )
+    return feed.user if feed is not None else None

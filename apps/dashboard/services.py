@@ -1,0 +1,45 @@
+"""Writes of the dashboard app: a person's own calendar feed address."""
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from apps.accounts.permissions import Action, require
+from apps.audit.services import audit_record
+
+from .models import CalendarFeed
+
+_SALT = "releasedeck.dashboard.calendar-feed"
+
+
+def feed_token(feed: CalendarFeed) -> str:
+    """The secret part of the feed's address (43 URL-safe characters, 256 bits)."""
+    digest = salted_hmac(_SALT, feed.nonce, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def calendar_feed_reset(*, actor: Any) -> tuple[CalendarFeed, str]:
+    """Give `actor` a new feed address; the previous one, if any, stops working at once."""
+    require(actor, Action.VIEW)
+    nonce = secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        feed = CalendarFeed.objects.select_for_update().filter(user=actor).first()
+        verb = "calendar_feed.reset" if feed is not None else "calendar_feed.created"
+        if feed is None:
+            feed = CalendarFeed(user=actor)
+        feed.nonce, feed.created_at = nonce, now
+        token = feed_token(feed)
+        feed.token_hash = hash_token(token)
+        feed.save()
+        audit_record(actor=actor, verb=verb, obj=feed, after={"user": actor.get_username()})
+    return feed, token

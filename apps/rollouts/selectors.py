@@ -1,0 +1,171 @@
+"""Reads for the wave scheduler and the rollout console, each in a fixed number of queries."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from apps.environments.models import DeploymentWindow, Environment, FreezeWindow
+
+from . import scheduling
+from .engine import DONE_STATES, WAITING_STATES
+from .models import Check, CheckResult, Deployer, Wave, WaveState
+from .operations import RUNNING as RUNNING_STATES
+
+# Rollouts go from the least to the most important tier; the model orders tiers by name.
+TIER_ORDER = {"development": 0, "staging": 1, "production": 2}
+# A wave can be edited while it waits to start (what `services.wave_update` allows).
+EDITABLE_STATES = WAITING_STATES
+
+
+def environments_in_rollout_order() -> list[Environment]:
+    """Every environment, development first and production last."""
+    return sorted(Environment.objects.all(), key=lambda e: (TIER_ORDER.get(e.tier, 9), e.name))
+
+
+def plan_waves(release: Any) -> list[Wave]:
+    return list(
+        Wave.objects.filter(plan__release=release)
+        .select_related("environment")
+        .order_by("position")
+    )
+
+
+def calendars_for(
+    environments: Iterable[Environment], now: datetime
+) -> dict[int, scheduling.Calendar]:
+    """The same calendars as `engine.calendar_for`, for many environments in two queries."""
+    envs = {e.pk: e for e in environments}
+    if not envs:
+        return {}
+    windows: dict[int, list[scheduling.Window]] = {pk: [] for pk in envs}
+    for w in DeploymentWindow.objects.filter(environment_id__in=envs).order_by("pk"):
+        windows[w.environment_id].append(
+            scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time)
+        )
+    regions = {e.region for e in envs.values() if e.region}
+    scope = Q(scope="global") | Q(scope="environment", environment_id__in=envs)
+    if regions:
+        scope |= Q(scope="region", region__in=regions)
+    freezes = list(FreezeWindow.objects.filter(scope, end__gt=now).order_by("start", "pk"))
+    calendars = {}
+    for pk, env in envs.items():
+        covering = tuple(
+            scheduling.Freeze(f.start, f.end, f.reason)
+            for f in freezes
+            if f.scope == "global"
+            or (f.scope == "environment" and f.environment_id == pk)
+            or (f.scope == "region" and env.region and f.region == env.region)
+        )
+        calendars[pk] = scheduling.Calendar(env.name, env.time_zone, tuple(windows[pk]), covering)
+    return calendars
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One wave as the scheduler shows it: saved, or as typed and not saved yet."""
+
+    name: str
+    environment: Environment
+    planned_start: datetime | None
+    bake_minutes: int
+
+
+def dry_run(
+    proposals: list[Proposal], calendars: dict[int, scheduling.Calendar], now: datetime
+) -> list[dict[str, Any]]:
+    """The dry run of `proposals` in the shape `services.plan_dry_run` returns."""
+    planned = [
+        scheduling.PlannedWave(
+            p.name,
+            calendars[p.environment.pk],
+            p.planned_start,
+            timedelta(minutes=p.bake_minutes),
+        )
+        for p in proposals
+    ]
+    return [
+        {
+            "name": p.name,
+            "environment": p.environment.name,
+            "time_zone": p.environment.time_zone,
+            "planned_start": p.planned_start,
+            "earliest_start": line.earliest,
+            "warnings": list(line.reasons),
+        }
+        for p, line in zip(proposals, scheduling.dry_run(planned, now), strict=True)
+    ]
+
+
+def warning_kind(message: str) -> str:
+    """What a dry-run sentence is about, for the colour and icon beside the wave."""
+    if ": freeze until" in message:
+        return "freeze"
+    if "outside deployment hours" in message:
+        return "window"
+    if "no deployment window" in message or "cannot start" in message:
+        return "impossible"
+    return "sequence"
+
+
+def wave_requirements(release: Any) -> dict[int, list[Any]]:
+    from apps.signoffs.models import SignoffRequirement
+
+    found: dict[int, list[Any]] = {}
+    for requirement in (
+        SignoffRequirement.objects.filter(release=release, wave__isnull=False)
+        .select_related("role")
+        .order_by("role__slug")
+    ):
+        found.setdefault(requirement.wave_id, []).append(requirement)
+    return found
+
+
+def _latest(field: str) -> Subquery:
+    return Subquery(
+        CheckResult.objects.filter(wave_check=OuterRef("pk"))
+        .order_by("-at", "-pk")
+        .values(field)[:1]
+    )
+
+
+def checks_with_latest(waves: Iterable[Any]) -> QuerySet[Check]:
+    """Checks of the waves, each with its latest result's verdict, value, detail and time."""
+    return (
+        Check.objects.filter(wave__in=list(waves))
+        .annotate(
+            latest_ok=_latest("ok"),
+            latest_value=_latest("value"),
+            latest_detail=_latest("detail"),
+            latest_at=_latest("at"),
+        )
+        .order_by("wave_id", "pk")
+    )
+
+
+def operator_actions(wave: Wave, *, current: bool) -> list[str]:
+    """The operator buttons worth showing for a wave; the service still has the last word."""
+    state = wave.state
+    actions = []
+    if current and state in WAITING_STATES:
+        actions.append("start")
+    if state == WaveState.DEPLOYING and wave.deployer == Deployer.MANUAL:
+        actions.append("confirm")
+    if state in RUNNING_STATES or state == WaveState.WAITING:
+        actions.append("pause")
+    if state == WaveState.HALTED:
+        actions.append("resume")
+    if state in WAITING_STATES or state == WaveState.HALTED:
+        actions.append("skip")
+    if state in RUNNING_STATES or state in (WaveState.WAITING, WaveState.HALTED):
+        actions.append("abort")
+    if wave.started_at is not None and state not in (WaveState.ROLLED_BACK, WaveState.SKIPPED):
+        actions.append("rollback")
+    return actions
+
+
+def current_wave(waves: list[Wave]) -> Wave | None:
+    """The first wave that has not succeeded or been skipped: the one the engine works on."""
+    return next((w for w in waves if w.state not in DONE_STATES), None)

@@ -1,0 +1,788 @@
+"""The wave scheduler and the rollout console: pages, their live parts and their buttons.
+
+Every button calls the service the API calls; the services decide, these views only translate
+form fields into arguments and service errors into fragments with the right status.
+"""
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.permissions import Action, can, require, user_roles
+from apps.accounts.roles import Role
+from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.core.live import LivePass, seen_number
+from apps.environments.models import StopTheLine
+from apps.releases import rules as release_rules
+from apps.releases.models import Release
+from apps.releases.selectors import releases_visible_to
+
+from . import operations, scheduling, selectors, services, timeline
+from .models import (
+    CheckKind,
+    CheckResult,
+    DeployCall,
+    Deployer,
+    FailurePolicy,
+    RolloutPlan,
+    Strategy,
+    Wave,
+    WaveState,
+)
+
+SCHEDULER = "rollouts/scheduler.html"
+CONSOLE = "rollouts/console.html"
+# Announced after every change so live parts refresh at once.
+CHANGED_EVENT = "release-changed"
+# Input names of a wave's row are f"w{wave.pk}-{field}", field as the service names it.
+WAVE_FIELDS = ("planned_start_local", "percentage", "bake_minutes", "failure_policy", "deployer")
+RECENT_RESULTS = 15
+RECENT_CALLS = 10
+# Lets an unchanged poll skip the role lookup; every full render renews it.
+_live = LivePass("rollouts.console.live")
+_NUMBER = re.compile(r"-?\d{1,9}")
+
+ACTIONS: dict[str, dict[str, str]] = {
+    "start": {
+        "label": "Start now",
+        "confirm_label": "Start wave now",
+        "verb": "Started",
+        "style": "btn-primary",
+        "effect": "Starts the wave now instead of at its planned time. Deployment windows, "
+        "freezes and its sign-offs still apply.",
+    },
+    "confirm": {
+        "label": "Confirm deploy",
+        "confirm_label": "Confirm deploy",
+        "verb": "Confirmed",
+        "style": "btn-success",
+        "effect": "Records that the manual deployment is done; the bake and its checks begin.",
+    },
+    "pause": {
+        "label": "Pause",
+        "confirm_label": "Pause wave",
+        "verb": "Paused",
+        "style": "btn-quiet",
+        "effect": "Halts the wave where it is. Nothing is rolled back; resuming continues "
+        "from the same step.",
+    },
+    "resume": {
+        "label": "Resume",
+        "confirm_label": "Resume wave",
+        "verb": "Resumed",
+        "style": "btn-primary",
+        "effect": "Continues the wave from the step it was paused in.",
+    },
+    "skip": {
+        "label": "Skip",
+        "confirm_label": "Skip wave",
+        "verb": "Skipped",
+        "style": "btn-quiet",
+        "effect": "Leaves this wave out; the next wave becomes current. The reason is kept "
+        "with the release.",
+    },
+    "abort": {
+        "label": "Abort",
+        "confirm_label": "Abort wave",
+        "verb": "Aborted",
+        "style": "btn-danger-outline",
+        "effect": "Stops the wave and marks it failed. Nothing is rolled back automatically.",
+    },
+    "rollback": {
+        "label": "Roll back",
+        "confirm_label": "Roll back wave",
+        "verb": "Rolled back",
+        "style": "btn-danger",
+        "effect": "Sends the previous version to this wave's environment and marks the wave "
+        "rolled back.",
+    },
+}
+REASON_REQUIRED = frozenset({"abort", "rollback", "skip"})
+STRATEGY_ABOUT = {
+    Strategy.ROLLING: "One wave per environment, in the order you give, each at full share.",
+    Strategy.BLUE_GREEN: "Deploy the idle colour, then switch; the old colour stays for a "
+    "quick rollback.",
+    Strategy.CANARY: "1 %, 10 %, 50 % and 100 % in the first environment, then the others.",
+    Strategy.BIG_BANG: "One wave in one environment, everything at once.",
+    Strategy.SHADOW: "Mirror traffic that users never see; follow it with a real strategy.",
+}
+
+
+# ---- shared -----------------------------------------------------------------------------
+
+
+def _allow(user: Any, action: Action, release: Release | None = None) -> None:
+    try:
+        require(user, action, release)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _viewer(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    labels = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
+    if user.is_superuser:
+        labels.insert(0, "Administrator")
+    return {"viewer_roles": labels}
+
+
+def _get_visible(request: HttpRequest, release_id: int) -> Release:
+    # Roles first, so a person without any learns nothing, not even whether the release exists.
+    _allow(request.user, Action.VIEW)
+    return get_object_or_404(releases_visible_to(request.user), pk=release_id)
+
+
+def _form_int(value: str | None) -> Any:
+    """A whole number typed in a form, or the text itself so the service names the problem."""
+    text = (value or "").strip()
+    return int(text) if _NUMBER.fullmatch(text) else text
+
+
+def _local_input(at: datetime | None, time_zone: str) -> str:
+    """A stored UTC time as the value of a datetime-local input in the environment's zone."""
+    return scheduling.utc_to_local(at, time_zone).strftime("%Y-%m-%dT%H:%M") if at else ""
+
+
+# ---- wave scheduler ---------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def scheduler(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _get_visible(request, release_id)
+    return render(request, SCHEDULER, _scheduler_context(request, release))
+
+
+@require_POST
+@login_required
+def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
+    """The dry run of the values in the form, unsaved: warnings, timeline, flags per wave."""
+    release = _get_visible(request, release_id)
+    waves = selectors.plan_waves(release)
+    values = _posted_values(request.POST, waves)
+    context = {**_viewer(request), "release": release}
+    if not waves:
+        return render(request, f"{SCHEDULER}#dry_run", {**context, **_dry_run_context([], [], [])})
+    proposal = [
+        {
+            "name": wave.name,
+            "environment": wave.environment_id,
+            "planned_start_local": values[wave.pk]["planned_start_local"] or None,
+            "bake_minutes": _form_int(values[wave.pk]["bake_minutes"]),
+        }
+        for wave in waves
+    ]
+    try:
+        lines = services.plan_dry_run_proposal(waves=proposal, actor=request.user)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+    except ServiceError as exc:
+        return render(
+            request,
+            f"{SCHEDULER}#dry_run",
+            {**context, "dry_error": _proposal_error(exc, waves), "unsaved": True},
+            status=exc.status,
+        )
+    bakes = [p["bake_minutes"] for p in proposal]  # whole numbers: the service checked them
+    dry = _dry_run_context(waves, lines, bakes)
+    unsaved = any(values[w.pk][f] != _saved_values(w)[f] for w in waves for f in WAVE_FIELDS)
+    return render(
+        request, f"{SCHEDULER}#preview", {**context, **dry, "unsaved": unsaved, "oob": True}
+    )
+
+
+def _proposal_error(exc: ServiceError, waves: list[Wave]) -> str:
+    """`waves.2.bake_minutes must be …` as a sentence that names the wave."""
+    match = re.fullmatch(r"waves\.(\d+)\.(\w+)", exc.field or "")
+    if not match or int(match.group(1)) >= len(waves):
+        return exc.message
+    wave = waves[int(match.group(1))]
+    field = match.group(2)
+    message = exc.message.replace(exc.field or "", _FIELD_NAMES.get(field, field))
+    return f"{wave.name}: {message}"
+
+
+_FIELD_NAMES = {
+    "planned_start_local": "the planned start",
+    "bake_minutes": "the bake time",
+    "percentage": "the share",
+    "failure_policy": "the failure policy",
+    "deployer": "the deployer",
+}
+
+
+@require_POST
+@login_required
+def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Save every edited wave in one transaction: one refused wave saves nothing."""
+    release = _get_visible(request, release_id)
+    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    waves = selectors.plan_waves(release)
+    values = _posted_values(request.POST, waves)
+    errors: dict[str, str] = {}
+    saved = 0
+    with transaction.atomic():
+        for wave in waves:
+            if not values[wave.pk]["posted"]:
+                continue
+            typed = values[wave.pk]
+            try:
+                services.wave_update(
+                    wave_id=wave.pk,
+                    actor=request.user,
+                    planned_start_local=typed["planned_start_local"] or None,
+                    percentage=_form_int(typed["percentage"]),
+                    bake_minutes=_form_int(typed["bake_minutes"]),
+                    failure_policy=typed["failure_policy"],
+                    deployer=typed["deployer"],
+                )
+                saved += 1
+            except NotAllowed as exc:
+                raise PermissionDenied(exc.message) from None
+            except ServiceError as exc:
+                key = exc.field if exc.field in WAVE_FIELDS else "wave"
+                errors[f"w{wave.pk}-{key}"] = exc.message
+        if errors:
+            transaction.set_rollback(True)
+    if errors:
+        context = _scheduler_context(request, release, values=values, errors=errors)
+        n = len(errors)
+        context["save_error"] = (
+            f"Nothing was saved: {n} value{'s' if n != 1 else ''} need{'s' if n == 1 else ''} "
+            "fixing."
+        )
+        if is_htmx(request):
+            return render(request, f"{SCHEDULER}#workspace", context, status=400)
+        return render(request, SCHEDULER, context, status=400)
+    if not is_htmx(request):
+        return redirect("rollouts:scheduler", release_id=release.pk)
+    context = _scheduler_context(request, release)
+    context["notice"] = f"Saved {saved} wave{'s' if saved != 1 else ''}."
+    return render_fragment(
+        request, f"{SCHEDULER}#workspace", context, event=CHANGED_EVENT if saved else None
+    )
+
+
+@require_POST
+@login_required
+def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Replace the plan's waves with the chosen strategy's defaults for the chosen environments."""
+    release = _get_visible(request, release_id)
+    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    chosen = request.POST.getlist("environments")
+    # Rollout order: the order numbers typed beside the environments, then the list order.
+    listed = {str(e.pk): i for i, e in enumerate(selectors.environments_in_rollout_order())}
+
+    def order(env_id: str) -> tuple[int, int]:
+        typed = _form_int(request.POST.get(f"order-{env_id}"))
+        return (typed if isinstance(typed, int) else 999, listed.get(env_id, 999))
+
+    ids = sorted(dict.fromkeys(chosen), key=order)
+    strategy = request.POST.get("strategy", "")
+    try:
+        waves = services.plan_apply_strategy(
+            release_id=release.pk, strategy=strategy, environment_ids=ids, actor=request.user
+        )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+    except ServiceError as exc:
+        context = _scheduler_context(request, release)
+        for env in context["environments"]:
+            env.order = request.POST.get(f"order-{env.pk}", "")
+        context.update(
+            strategy_error=exc.message,
+            chosen_strategy=strategy,
+            chosen_envs={int(i) for i in ids if i.isdigit()},
+            strategy_open=True,
+        )
+        template = f"{SCHEDULER}#workspace" if is_htmx(request) else SCHEDULER
+        return render(request, template, context, status=exc.status)
+    if not is_htmx(request):
+        return redirect("rollouts:scheduler", release_id=release.pk)
+    context = _scheduler_context(request, release)
+    label = Strategy(strategy).label.lower()
+    context["notice"] = (
+        f"Applied the {label} defaults: {len(waves)} wave{'s' if len(waves) != 1 else ''}. "
+        "Set their start times, then save."
+    )
+    return render_fragment(request, f"{SCHEDULER}#workspace", context, event=CHANGED_EVENT)
+
+
+@require_POST
+@login_required
+def requirement_set(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
+    """A wave's own sign-off requirement: N approvals from a stakeholder role before it starts."""
+    release = _get_visible(request, release_id)
+    _allow(request.user, Action.SET_POLICY, release)
+    wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
+    try:
+        services.wave_requirement_set(
+            wave_id=wave.pk,
+            role=request.POST.get("role", ""),
+            count=_form_int(request.POST.get("count")),
+            actor=request.user,
+        )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+    except ServiceError as exc:
+        return _extras_answer(request, release, exc.status, error=(wave.pk, exc.message))
+    return _extras_answer(request, release, 200, changed=True, done=wave.pk)
+
+
+@require_POST
+@login_required
+def check_create(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
+    """Add a verification check to a wave that has not started."""
+    release = _get_visible(request, release_id)
+    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
+    post = request.POST
+    kind = post.get("kind", "")
+    try:
+        services.check_add(
+            wave_id=wave.pk,
+            name=post.get("name", ""),
+            kind=kind,
+            config=_check_config(kind, post),
+            interval_seconds=_form_int(post.get("interval_seconds") or "60"),
+            failures_to_fail=_form_int(post.get("failures_to_fail") or "3"),
+            actor=request.user,
+        )
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+    except ServiceError as exc:
+        return _extras_answer(request, release, exc.status, error=(wave.pk, exc.message))
+    return _extras_answer(request, release, 200, changed=True, done=wave.pk)
+
+
+def _check_config(kind: str, post: QueryDict) -> dict[str, Any]:
+    """The check's settings from the form, shaped as `checks.validate_config` expects."""
+    url = post.get("url", "").strip()
+    if kind == CheckKind.HTTP:
+        return {
+            "url": url,
+            "expect_status": _form_int(post.get("expect_status") or "200"),
+            "expect_version": post.get("expect_version", "").strip(),
+            "version_field": post.get("version_field", "").strip(),
+        }
+    if kind == CheckKind.METRIC:
+        threshold: Any = post.get("threshold", "").strip()
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            pass  # left as text: the service says it must be a number
+        return {
+            "url": url,
+            "source": "json",
+            "field": post.get("field", "").strip(),
+            "operator": post.get("operator", "<="),
+            "threshold": threshold,
+        }
+    return {}
+
+
+def _extras_answer(
+    request: HttpRequest,
+    release: Release,
+    status: int,
+    *,
+    changed: bool = False,
+    error: tuple[int, str] | None = None,
+    done: int | None = None,
+) -> HttpResponse:
+    if not is_htmx(request) and status < 300:
+        return redirect("rollouts:scheduler", release_id=release.pk)
+    context = _scheduler_context(request, release)
+    context["extras_error"] = error
+    context["extras_done"] = done
+    if is_htmx(request):
+        return render_fragment(
+            request,
+            f"{SCHEDULER}#extras",
+            context,
+            status=status,
+            event=CHANGED_EVENT if changed else None,
+        )
+    return render(request, SCHEDULER, context, status=status)
+
+
+def _posted_values(post: QueryDict, waves: list[Wave]) -> dict[int, dict[str, Any]]:
+    """Each wave's form values: as typed when its row was posted, as saved otherwise."""
+    values = {}
+    for wave in waves:
+        saved = _saved_values(wave)
+        if f"w{wave.pk}-planned_start_local" in post:
+            typed = {f: post.get(f"w{wave.pk}-{f}", saved[f]) for f in WAVE_FIELDS}
+            values[wave.pk] = {**typed, "posted": True}
+        else:
+            values[wave.pk] = saved
+    return values
+
+
+def _saved_values(wave: Wave) -> dict[str, Any]:
+    return {
+        "planned_start_local": _local_input(wave.planned_start, wave.environment.time_zone),
+        "percentage": str(wave.percentage),
+        "bake_minutes": str(wave.bake_minutes),
+        "failure_policy": wave.failure_policy,
+        "deployer": wave.deployer,
+        "posted": False,
+    }
+
+
+def _scheduler_context(
+    request: HttpRequest,
+    release: Release,
+    *,
+    values: dict[int, dict[str, Any]] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything the scheduler shows, read in a fixed number of queries."""
+    user = request.user
+    now = timezone.now()
+    waves = selectors.plan_waves(release)
+    values = values or {w.pk: _saved_values(w) for w in waves}
+    errors = errors or {}
+    can_plan = can(user, Action.PLAN_ROLLOUT, release)
+    can_policy = can(user, Action.SET_POLICY, release)
+    plannable = release.phase in services.PLANNABLE
+    calendars = selectors.calendars_for({w.environment for w in waves}, now)
+    proposals = []
+    for wave in waves:
+        start = wave.planned_start
+        if values[wave.pk]["posted"]:
+            start = _parse_local(values[wave.pk]["planned_start_local"], wave) or start
+        bake = _form_int(values[wave.pk]["bake_minutes"])
+        if not isinstance(bake, int) or bake < 0:
+            bake = wave.bake_minutes  # the refused value is shown beside its field
+        proposals.append(selectors.Proposal(wave.name, wave.environment, start, bake))
+    lines = selectors.dry_run(proposals, calendars, now)
+    requirements = selectors.wave_requirements(release)
+    checks: dict[int, list[Any]] = {}
+    for check in selectors.checks_with_latest(waves):
+        checks.setdefault(check.wave_id, []).append(check)
+    rows = []
+    for wave in waves:
+        editable = can_plan and wave.state in selectors.EDITABLE_STATES
+        rows.append(
+            {
+                "wave": wave,
+                "values": values[wave.pk],
+                "editable": editable,
+                "errors": {f: errors.get(f"w{wave.pk}-{f}", "") for f in (*WAVE_FIELDS, "wave")},
+                "requirements": requirements.get(wave.pk, []),
+                "checks": checks.get(wave.pk, []),
+                "extras_editable": wave.state in selectors.EDITABLE_STATES,
+            }
+        )
+    dry = _dry_run_context(
+        waves, lines, [p.bake_minutes for p in proposals], calendars=calendars, now=now
+    )
+    for row, verdict in zip(rows, dry["verdicts"], strict=True):
+        row["verdict"] = verdict
+    plan = RolloutPlan.objects.filter(release=release).first()
+    environments = selectors.environments_in_rollout_order() if can_plan and plannable else []
+    wave_envs = list(dict.fromkeys(w.environment_id for w in waves))
+    for env in environments:
+        env.order = wave_envs.index(env.pk) + 1 if env.pk in wave_envs else ""
+    context = {
+        **_viewer(request),
+        "release": release,
+        "plan": plan,
+        "rows": rows,
+        "can_plan": can_plan,
+        "can_edit_any": any(r["editable"] for r in rows),
+        "can_policy": can_policy,
+        "plannable": plannable,
+        "strategies": [
+            {"value": value, "label": label, "about": STRATEGY_ABOUT[value]}
+            for value, label in Strategy.choices
+        ],
+        "chosen_strategy": plan.strategy if plan else Strategy.CANARY,
+        "chosen_envs": set(wave_envs),
+        "environments": environments,
+        "strategy_open": not waves,
+        "failure_policies": FailurePolicy.choices,
+        "deployers": Deployer.choices,
+        "check_kinds": CheckKind.choices,
+        "stakeholder_roles": _stakeholder_roles() if can_policy else [],
+        "can_operate": can(user, Action.OPERATE_WAVES, release),
+        **dry,
+    }
+    return context
+
+
+def _parse_local(text: str, wave: Wave) -> datetime | None:
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if local.tzinfo is not None or not 1970 <= local.year <= 9998:
+        return None
+    return scheduling.local_to_utc(local, wave.environment.time_zone)
+
+
+def _local_text(at: datetime | None, time_zone: str) -> str:
+    """`Tue 1 Dec, 09:00 CET`: a moment in an environment's own zone."""
+    if at is None:
+        return ""
+    local = scheduling.utc_to_local(at, time_zone)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname()}"
+
+
+def _stakeholder_roles() -> list[Any]:
+    from apps.stakeholders.models import StakeholderRole
+
+    return list(StakeholderRole.objects.order_by("name"))
+
+
+def _dry_run_context(
+    waves: list[Wave],
+    lines: list[dict[str, Any]],
+    bakes: list[int],
+    *,
+    calendars: dict[int, scheduling.Calendar] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Warnings, per-wave flags and the timeline for one dry run."""
+    now = now or timezone.now()
+    if calendars is None:
+        calendars = selectors.calendars_for({w.environment for w in waves}, now)
+    verdicts = []
+    lanes = []
+    for wave, line, bake in zip(waves, lines, bakes, strict=True):
+        earliest = line["earliest_start"]
+        found = {selectors.warning_kind(m) for m in line["warnings"]}
+        kinds = [k for k in ("impossible", "freeze", "window", "sequence") if k in found]
+        verdicts.append(
+            {
+                "wave": wave,
+                "earliest": earliest,
+                "earliest_text": _local_text(earliest, wave.environment.time_zone),
+                "planned": line["planned_start"],
+                "warnings": [
+                    {"text": m, "kind": selectors.warning_kind(m)} for m in line["warnings"]
+                ],
+                "kinds": kinds,
+                "late": bool(
+                    earliest and line["planned_start"] and earliest > line["planned_start"]
+                ),
+            }
+        )
+        lanes.append(
+            timeline.Lane(
+                label=wave.name,
+                calendar=calendars[wave.environment_id],
+                planned_start=line["planned_start"],
+                earliest_start=earliest,
+                bake=timedelta(minutes=bake),
+                warnings=tuple(line["warnings"]),
+            )
+        )
+    viewer_zone = timezone.get_current_timezone_name()
+    start, end = timeline.time_range(lanes, now, viewer_zone)
+    svg = timeline.render(
+        lanes,
+        start=start,
+        end=end,
+        now=now,
+        time_zone=viewer_zone,
+        title="Rollout plan against deployment windows and freezes",
+        id_prefix="plan-timeline",
+    )
+    warnings = [w for v in verdicts for w in v["warnings"]]
+    return {
+        "verdicts": verdicts,
+        "warnings": warnings,
+        "freeze_warnings": sum(1 for w in warnings if w["kind"] == "freeze"),
+        "timeline_svg": svg,
+        "timeline_zone": viewer_zone,
+    }
+
+
+# ---- rollout console --------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def console(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _get_visible(request, release_id)
+    context = _console_context(request, release)
+    if is_htmx(request):
+        return render(request, f"{CONSOLE}#live", context)
+    return render(request, CONSOLE, context)
+
+
+@require_GET
+@login_required
+def console_live(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Polled every second by an open console: 204 while nothing changed, else the live parts."""
+    seen = seen_number(request, "rev")
+    if seen is not None and _live.valid(request, release_id):
+        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
+        if current == seen:
+            return HttpResponse(status=204)
+    if not can(request.user, Action.VIEW):
+        # Swapped in place of the poller, which stops it.
+        return render(request, f"{CONSOLE}#live_denied", {}, status=403)
+    release = get_object_or_404(releases_visible_to(request.user), pk=release_id)
+    response = render(request, f"{CONSOLE}#live", _console_context(request, release))
+    if release.phase in release_rules.TERMINAL:
+        # The final state is in this response; htmx swaps it and then stops asking.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+def _operated_wave(release: Release, wave_id: int, action: str) -> Wave:
+    if action not in ACTIONS:
+        raise Http404("No such operator action.")
+    return get_object_or_404(
+        Wave.objects.select_related("environment"), pk=wave_id, plan__release=release
+    )
+
+
+@require_GET
+@login_required
+def operate_confirm(
+    request: HttpRequest, release_id: int, wave_id: int, action: str
+) -> HttpResponse:
+    """The confirmation step of an operator button: what it does, and a reason field."""
+    release = _get_visible(request, release_id)
+    wave = _operated_wave(release, wave_id, action)
+    _allow(request.user, Action.OPERATE_WAVES, release)
+    confirm = _confirm_context(wave, action)
+    if is_htmx(request):
+        return render(request, f"{CONSOLE}#confirm", {"release": release, **confirm})
+    context = _console_context(request, release, focus_id=wave.pk)
+    return render(request, CONSOLE, {**context, **confirm, "confirm_inline": True})
+
+
+@require_POST
+@login_required
+def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) -> HttpResponse:
+    """Carry out a confirmed operator action through `operations.wave_operate`."""
+    release = _get_visible(request, release_id)
+    wave = _operated_wave(release, wave_id, action)
+    reason = request.POST.get("reason", "")
+    try:
+        operations.wave_operate(wave_id=wave.pk, action=action, actor=request.user, reason=reason)
+    except ServiceError as exc:
+        confirm = {
+            **_confirm_context(wave, action),
+            "reason": reason,
+            "op_error": exc.message,
+            "op_field": exc.field,
+            "op_blockers": exc.blockers if isinstance(exc, Conflict) else [],
+        }
+        if is_htmx(request):
+            return render(
+                request, f"{CONSOLE}#confirm", {"release": release, **confirm}, status=exc.status
+            )
+        context = _console_context(request, release, focus_id=wave.pk)
+        return render(
+            request, CONSOLE, {**context, **confirm, "confirm_inline": True}, status=exc.status
+        )
+    if not is_htmx(request):
+        return redirect(f"{reverse('rollouts:console', args=[release.pk])}?wave={wave.pk}")
+    release.refresh_from_db()
+    context = _console_context(request, release, focus_id=wave.pk)
+    context["done_message"] = f"{ACTIONS[action]['verb']} {wave.name}."
+    return render_fragment(request, f"{CONSOLE}#operated", context, event=CHANGED_EVENT)
+
+
+def _confirm_context(wave: Wave, action: str) -> dict[str, Any]:
+    return {
+        "confirm_wave": wave,
+        "confirm_action": action,
+        "confirm": ACTIONS[action],
+        "reason_required": action in REASON_REQUIRED,
+    }
+
+
+def _console_context(
+    request: HttpRequest, release: Release, *, focus_id: int | None = None
+) -> dict[str, Any]:
+    """Everything the console shows, in a fixed number of queries whatever the plan's size."""
+    user = request.user
+    now = timezone.now()
+    if focus_id is None:
+        focus_id = _form_int(request.GET.get("wave"))
+    waves = selectors.plan_waves(release)
+    current = selectors.current_wave(waves)
+    focus = next((w for w in waves if w.pk == focus_id), None) or current
+    if focus is None and waves:
+        focus = waves[-1]
+    rolling = release.phase == release_rules.ROLLOUT
+    can_operate = can(user, Action.OPERATE_WAVES, release)
+    for wave in waves:
+        wave.is_current = wave is current
+        wave.actions = (
+            [
+                {"name": a, **ACTIONS[a]}
+                for a in selectors.operator_actions(wave, current=wave.is_current)
+            ]
+            if can_operate and rolling
+            else []
+        )
+    checks = list(selectors.checks_with_latest([focus])) if focus else []
+    results = (
+        list(
+            CheckResult.objects.filter(wave=focus)
+            .select_related("wave_check", "recorded_by")
+            .order_by("-at", "-pk")[:RECENT_RESULTS]
+        )
+        if focus
+        else []
+    )
+    calls = (
+        list(DeployCall.objects.filter(wave=focus).order_by("-created_at", "-pk")[:RECENT_CALLS])
+        if focus
+        else []
+    )
+    done = sum(1 for w in waves if w.state in selectors.DONE_STATES)
+    percent = round(100 * done / len(waves)) if waves else 0
+    bake = None
+    if focus and focus.state == WaveState.VERIFYING and focus.bake_started_at:
+        baked = max(int((now - focus.bake_started_at).total_seconds() // 60), 0)
+        bake = {
+            "baked": min(baked, focus.bake_minutes),
+            "total": focus.bake_minutes,
+            "ends": focus.bake_started_at + timedelta(minutes=focus.bake_minutes),
+            "percent": 100
+            if not focus.bake_minutes
+            else min(round(100 * baked / focus.bake_minutes), 100),
+        }
+    return {
+        **_viewer(request),
+        "release": release,
+        "plan": RolloutPlan.objects.filter(release=release).first(),
+        "waves": waves,
+        "current": current,
+        "focus": focus,
+        "focus_query": f"&wave={focus.pk}" if focus and focus is not current else "",
+        "checks": checks,
+        "results": results,
+        "calls": calls,
+        "done": done,
+        "percent": percent,
+        "bake": bake,
+        "rolling": rolling,
+        "can_operate": can_operate,
+        "can_plan": can(user, Action.PLAN_ROLLOUT, release),
+        "stop_line": StopTheLine.objects.filter(pk=1, active=True)
+        .select_related("changed_by")
+        .first(),
+        "terminal": release.phase in release_rules.TERMINAL,
+        "live_pass": _live.issue(user, release.pk),
+        "now": now,
+    }

@@ -1,0 +1,27 @@
+from typing import Any
+
+from django import forms
+
+from .models import Decision
+
+
+class SignoffForm(forms.Form):
+    """An approver's verdict. The shape is checked here; apps.signoffs.services decides."""
+
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    role = forms.ChoiceField(required=False)
+    # The content the approver was looking at; a verdict on other content is refused.
+    fingerprint = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles
+        self.fields["role"].required = len(roles) > 1
+
+    def add_service_error(self, field: str | None, message: str) -> None:
+        self.add_error(field if field in self.fields else None, message)

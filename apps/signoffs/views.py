@@ -1,0 +1,261 @@
+"""The sign-off page: what an approver needs to decide (content, evidence, defects, earlier
+verdicts, the policy) and the approve/reject form. The verdict goes through signoff_give."""
+
+from collections import Counter
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseStopPolling
+
+from apps.accounts.permissions import APPROVER, Action, can, require, signoff_roles, user_roles
+from apps.core.errors import NotAllowed, ServiceError
+from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.core.live import LivePass, seen_number
+from apps.releases import rules
+from apps.releases.models import DefectStatus, Release, TestStatus
+from apps.releases.selectors import release_facts, releases_visible_to
+from apps.releases.views import _viewer
+from apps.stakeholders.models import Stakeholder
+
+from .forms import SignoffForm
+from .models import Decision, SignOff, SignoffRequirement
+from .services import SIGNING_PHASES, signoff_give
+
+TEMPLATE = "signoffs/page.html"
+# The release page listens for this too, so both refresh after a verdict.
+CHANGED_EVENT = "release-changed"
+live_pass = LivePass("signoffs.live")
+
+
+def _allow(user: Any, action: Action, release: Release | None = None) -> None:
+    try:
+        require(user, action, release)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _get_visible(request: HttpRequest, release_id: int) -> Release:
+    # Roles first, so a person without any learns nothing, not even whether the release exists.
+    _allow(request.user, Action.VIEW)
+    return get_object_or_404(
+        releases_visible_to(request.user).select_related("created_by"), pk=release_id
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def signoff_page(request: HttpRequest, release_id: int) -> HttpResponse:
+    release = _get_visible(request, release_id)
+    if request.method == "POST":
+        return _sign(request, release)
+    return render(request, TEMPLATE, _context(request, release))
+
+
+def _sign(request: HttpRequest, release: Release) -> HttpResponse:
+    # The permission module answers first: a forged POST is refused before its input is read.
+    _allow(request.user, Action.SIGN_OFF, release)
+    form = SignoffForm(request.POST, roles=_role_choices(request.user, release))
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["fingerprint"] != release.fingerprint:
+            form.add_error(
+                None,
+                "The release changed while you were reading it. Check its content and evidence "
+                "again, then give your verdict.",
+            )
+            status = 409
+        else:
+            try:
+                signoff_give(
+                    release_id=release.pk,
+                    decision=data["decision"],
+                    comment=data["comment"],
+                    role=data["role"] or None,
+                    actor=request.user,
+                )
+            except NotAllowed as exc:
+                raise PermissionDenied(exc.message) from None
+            except ServiceError as exc:
+                form.add_service_error(exc.field, exc.message)
+                status = exc.status
+            else:
+                if not is_htmx(request):
+                    return redirect("signoffs:page", release_id=release.pk)
+                release = _get_visible(request, release.pk)
+                return render_fragment(
+                    request, f"{TEMPLATE}#answer", _context(request, release), event=CHANGED_EVENT
+                )
+    context = _context(request, release, form=form)
+    if is_htmx(request):
+        return render(request, f"{TEMPLATE}#answer", context, status=status)
+    return render(request, TEMPLATE, context, status=status)
+
+
+@require_GET
+@login_required
+def signoff_live(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Polled by an open sign-off page: 204 while nothing changed, else the page's live parts."""
+    seen = seen_number(request, "rev")
+    if seen is not None and live_pass.valid(request, release_id):
+        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
+        if current == seen:
+            return HttpResponse(status=204)
+    if not can(request.user, Action.VIEW):
+        return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
+    release = get_object_or_404(
+        releases_visible_to(request.user).select_related("created_by"), pk=release_id
+    )
+    response = render(request, f"{TEMPLATE}#live", _context(request, release))
+    if release.phase in rules.TERMINAL:
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+def _role_choices(user: Any, release: Release) -> list[tuple[str, str]]:
+    eligible = signoff_roles(user, release)
+    names = dict(
+        SignoffRequirement.objects.filter(
+            release=release, wave__isnull=True, role__slug__in=eligible
+        ).values_list("role__slug", "role__name")
+    )
+    return [(slug, names.get(slug, slug)) for slug in eligible]
+
+
+def _context(
+    request: HttpRequest, release: Release, *, form: SignoffForm | None = None
+) -> dict[str, Any]:
+    """Everything the page shows, read in a fixed number of queries."""
+    user = request.user
+    facts = release_facts(release)
+    tally = rules.signoff_tally(facts)
+    requirements = list(
+        SignoffRequirement.objects.filter(release=release, wave__isnull=True)
+        .select_related("role")
+        .order_by("role__slug")
+    )
+    stakeholders = list(Stakeholder.objects.filter(release=release).select_related("user", "role"))
+    held = {(s.user_id, s.role.slug) for s in stakeholders}
+    history = list(
+        SignOff.objects.filter(release=release, wave__isnull=True)
+        .select_related("signer", "role")
+        .order_by("-created_at", "-id")
+    )
+    verdicts: dict[tuple[int, str], SignOff] = {}
+    for signoff in history:
+        signoff.not_counted = _why_not_counted(signoff, release, facts, held)
+        if not signoff.not_counted:
+            verdicts.setdefault((signoff.signer_id, signoff.role.slug), signoff)
+    approvals = Counter(
+        s.role.slug for s in history if not s.not_counted and s.decision == Decision.APPROVE
+    )
+    policy = []
+    for req in requirements:
+        slug = req.role.slug
+        policy.append(
+            {
+                "role": req.role,
+                "needed": req.count,
+                "approved": approvals.get(slug, 0),
+                "shown": min(approvals.get(slug, 0), req.count),
+                "missing": tally.missing.get(slug, 0),
+                "people": [
+                    {"user": s.user, "verdict": verdicts.get((s.user_id, slug))}
+                    for s in stakeholders
+                    if s.role.slug == slug
+                ],
+            }
+        )
+    eligible = signoff_roles(user, release)
+    names = {req.role.slug: req.role.name for req in requirements}
+    my_signoff = next(
+        (s for s in history if s.signer_id == user.pk and s.fingerprint == release.fingerprint),
+        None,
+    )
+    test_cases = list(release.test_cases.select_related("recorded_by"))
+    counts = Counter(case.status for case in test_cases)
+    defects = list(release.defects.select_related("opened_by"))
+    open_defects = [d for d in defects if d.status == DefectStatus.OPEN]
+    signing_open = release.phase in SIGNING_PHASES
+    return {
+        **_viewer(request),
+        "release": release,
+        "live_pass": live_pass.issue(user, release.pk),
+        "terminal": release.phase in rules.TERMINAL,
+        "tally": tally,
+        "policy": policy,
+        "missing": [
+            {"role": names.get(slug, slug), "count": count} for slug, count in tally.missing.items()
+        ],
+        "history": history,
+        "eligible": eligible,
+        "role_choices": [(slug, names.get(slug, slug)) for slug in eligible],
+        "my_signoff": my_signoff,
+        "signing_open": signing_open,
+        "can_decide": bool(eligible) and signing_open and my_signoff is None,
+        "why_not": _why_not(user, release, eligible, requirements, stakeholders),
+        "form": form,
+        "test_cases": test_cases,
+        "test_summary": [
+            {"status": status.value, "label": status.label, "count": counts[status.value]}
+            for status in TestStatus
+            if counts[status.value]
+        ],
+        "tests_done": counts[TestStatus.PASSED] + counts[TestStatus.WAIVED],
+        "open_defects": open_defects,
+        "blocking_defects": sum(1 for d in open_defects if d.severity in rules.BLOCKING_SEVERITIES),
+        "closed_defects": len(defects) - len(open_defects),
+    }
+
+
+def _why_not_counted(
+    signoff: SignOff, release: Release, facts: rules.ReleaseFacts, held: set[tuple[int, str]]
+) -> str:
+    """Why an earlier verdict no longer counts towards the policy; empty when it counts."""
+    if signoff.fingerprint != release.fingerprint:
+        return "Given for earlier content: the version, build or scope changed since."
+    if (signoff.signer_id, signoff.role.slug) not in held:
+        return f"The signer is no longer named as {signoff.role.name} on this release."
+    fact = rules.SignoffFact(
+        signer_id=signoff.signer_id,
+        role=signoff.role.slug,
+        decision=signoff.decision,
+        fingerprint=signoff.fingerprint,
+        created_at=signoff.created_at,
+    )
+    if not rules.is_current(fact, facts):
+        return f"Expired: sign-offs count for {release.signoff_expiry_days} days."
+    return ""
+
+
+def _why_not(
+    user: Any,
+    release: Release,
+    eligible: list[str],
+    requirements: list[SignoffRequirement],
+    stakeholders: list[Stakeholder],
+) -> str:
+    """Why this person gets no sign-off form, in their terms; empty when they may sign."""
+    if eligible:
+        if release.phase not in SIGNING_PHASES:
+            return (
+                "Sign-offs are given while the release is in preparation or testing; "
+                f"it is in {release.get_phase_display().lower()}."
+            )
+        return ""
+    if user.pk == release.owner_id:
+        return "You own this release, so you cannot sign it off (separation of duties)."
+    if user.pk == release.created_by_id:
+        return "You created this release, so you cannot sign it off (separation of duties)."
+    if APPROVER not in user_roles(user) and not user.is_superuser:
+        return "Only approvers sign releases off, and you do not hold the approver role."
+    if not requirements:
+        return "This release has no sign-off policy yet, so there is nothing to sign."
+    wanted = ", ".join(req.role.name for req in requirements)
+    mine = sorted({s.role.name for s in stakeholders if s.user_id == user.pk})
+    if mine:
+        return f"You are named here as {', '.join(mine)}, but the policy asks for {wanted}."
+    return f"You are not named on this release in a role the policy asks for ({wanted})."
