@@ -4,8 +4,6 @@ from typing import Any
 
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import Count, F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -65,40 +63,6 @@ def _get_visible(request: HttpRequest, release_id: int) -> Release:
     _allow(request.user, Action.VIEW)
     return get_object_or_404(
         releases_visible_to(request.user).select_related("created_by"), pk=release_id
-    )
-
-
-@require_GET
-@login_required
-def release_list(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
-    releases = releases_visible_to(request.user)
-    counts = dict(releases.order_by().values_list("phase").annotate(n=Count("id")))
-    phase = request.GET.get("phase", "")
-    if phase in Phase.values:
-        releases = releases.filter(phase=phase)
-    else:
-        phase = ""
-    page = Paginator(
-        releases.order_by(F("planned_start").desc(nulls_last=True), "-created_at"), 50
-    ).get_page(request.GET.get("page"))
-    for release in page.object_list:
-        release.subtitle = _subtitle(release)
-    filters = [
-        {"value": p.value, "label": p.label, "count": counts.get(p.value, 0)}
-        for p in Phase
-        if counts.get(p.value)
-    ]
-    return render(
-        request,
-        "releases/list.html",
-        {
-            **_viewer(request),
-            "page": page,
-            "phase": phase,
-            "filters": filters,
-            "total": sum(counts.values()),
-        },
     )
 
 

@@ -105,6 +105,15 @@ def wave_add(
     return wave
 
 
+def _wave_and_release_ids(wave_id: Any) -> tuple[int, int]:
+    """The wave's id, checked, and its release's: writers lock the release row first."""
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
+    return wave_id, release_id
+
+
 def wave_transition(
     *,
     wave_id: Any,
@@ -125,10 +134,7 @@ def wave_transition(
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
     now = now or timezone.now()
-    wave_id = clean_id(wave_id, field="wave")
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        raise NotFound("No such wave.", field="wave")
+    wave_id, release_id = _wave_and_release_ids(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         wave = (
@@ -242,10 +248,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
     unknown = set(changes) - allowed
     if unknown:
         raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    wave_id = clean_id(wave_id, field="wave")
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        raise NotFound("No such wave.", field="wave")
+    wave_id, release_id = _wave_and_release_ids(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -393,10 +396,7 @@ def check_add(
         interval_seconds, field="interval_seconds", minimum=1, maximum=86400
     )
     failures_to_fail = clean_int(failures_to_fail, field="failures_to_fail", minimum=1, maximum=100)
-    wave_id = clean_id(wave_id, field="wave")
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        raise NotFound("No such wave.", field="wave")
+    wave_id, release_id = _wave_and_release_ids(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -438,10 +438,7 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
     role_obj = StakeholderRole.objects.filter(slug=slug).first()
     if role_obj is None:
         raise ServiceError(f"Unknown stakeholder role {slug!r}.", field="role")
-    wave_id = clean_id(wave_id, field="wave")
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        raise NotFound("No such wave.", field="wave")
+    wave_id, release_id = _wave_and_release_ids(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.SET_POLICY, release)
