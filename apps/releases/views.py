@@ -1,5 +1,7 @@
 """Release pages: the list, one release with its live parts, and the buttons on it."""
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.core import signing
@@ -15,13 +17,25 @@ from apps.accounts.roles import Role
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.notifications.models import Announcement
+from apps.notifications.services import announcement_create
 from apps.rollouts.models import RolloutPlan, Wave
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import SIGNING_PHASES, signoff_give
 from apps.stakeholders.models import Stakeholder
 
-from . import rules
-from .models import MoveState, Phase, PhaseMove, Release
+from . import rules, services
+from .models import (
+    ChecklistItem,
+    Defect,
+    MoveState,
+    Phase,
+    PhaseMove,
+    PostReleaseReview,
+    Release,
+    Severity,
+    TestCase,
+)
 from .selectors import next_move_blockers, release_facts, releases_visible_to
 from .services import release_request_move
 
@@ -157,6 +171,143 @@ def move_submit(request: HttpRequest, release_id: int) -> HttpResponse:
     return _answer(request, release_id, "move_panel", status, changed=move is not None)
 
 
+# ---- Inline actions on the checklist, tests, defects, announcements and review ----
+
+REVIEW_PHASES = (rules.SUPPORT, rules.COMPLETED, rules.ROLLED_BACK)
+
+
+def _inline(
+    request: HttpRequest,
+    release_id: int,
+    action: Action,
+    part: str,
+    write: Callable[[Release], Any],
+) -> HttpResponse:
+    """Check the role, call the service, answer with the refreshed part or the refusal."""
+    release = _get_visible(request, release_id)
+    _allow(request.user, action, release)
+    try:
+        write(release)
+    except ServiceError as exc:
+        return _answer(
+            request, release_id, part, exc.status, inline_error=exc.message, error_part=part
+        )
+    return _answer(request, release_id, part, 200, changed=True)
+
+
+@require_POST
+@login_required
+def checklist_set(request: HttpRequest, release_id: int, item_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        item = get_object_or_404(ChecklistItem, pk=item_id, release=release)
+        services.checklist_item_set(
+            item_id=item.pk,
+            status=request.POST.get("status", ""),
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.UPDATE_CHECKLIST, "checklist_list", write)
+
+
+@require_POST
+@login_required
+def case_add(request: HttpRequest, release_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        services.test_case_add(
+            release_id=release.pk, title=request.POST.get("title", ""), actor=request.user
+        )
+
+    return _inline(request, release_id, Action.RECORD_TEST, "tests_list", write)
+
+
+@require_POST
+@login_required
+def case_record(request: HttpRequest, release_id: int, case_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        case = get_object_or_404(TestCase, pk=case_id, release=release)
+        services.test_case_record(
+            case_id=case.pk,
+            status=request.POST.get("status", ""),
+            note=request.POST.get("note", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.RECORD_TEST, "tests_list", write)
+
+
+@require_POST
+@login_required
+def defect_open(request: HttpRequest, release_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        services.defect_open(
+            release_id=release.pk,
+            title=request.POST.get("title", ""),
+            severity=request.POST.get("severity", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
+
+
+@require_POST
+@login_required
+def defect_close(request: HttpRequest, release_id: int, defect_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        defect = get_object_or_404(Defect, pk=defect_id, release=release)
+        services.defect_close(
+            defect_id=defect.pk,
+            resolution=request.POST.get("resolution", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
+
+
+def _local_datetime(value: str) -> datetime | None:
+    """A datetime-local input, read in the viewer's time zone (activated per request)."""
+    if not value.strip():
+        return None
+    try:
+        naive = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ServiceError("Publish time must be a date and time.", field="publish_at") from None
+    if timezone.is_aware(naive):
+        return naive
+    return timezone.make_aware(naive)
+
+
+@require_POST
+@login_required
+def announcement_add(request: HttpRequest, release_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        announcement_create(
+            release_id=release.pk,
+            title=request.POST.get("title", ""),
+            body=request.POST.get("body", ""),
+            publish_at=_local_datetime(request.POST.get("publish_at", "")),
+            training_url=request.POST.get("training_url", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.MANAGE_ANNOUNCEMENTS, "announcements_list", write)
+
+
+@require_POST
+@login_required
+def review_submit(request: HttpRequest, release_id: int) -> HttpResponse:
+    def write(release: Release) -> None:
+        services.review_write(
+            release_id=release.pk,
+            went_well=request.POST.get("went_well", ""),
+            went_badly=request.POST.get("went_badly", ""),
+            actions=request.POST.get("actions", ""),
+            actor=request.user,
+        )
+
+    return _inline(request, release_id, Action.WRITE_REVIEW, "review", write)
+
+
 def _answer(
     request: HttpRequest,
     release_id: int,
@@ -273,6 +424,17 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         "checklist": list(release.checklist.select_related("environment", "completed_by")),
         "test_cases": list(release.test_cases.select_related("recorded_by")),
         "defects": list(release.defects.select_related("opened_by")),
+        "severities": Severity.choices,
+        "announcements": list(Announcement.objects.filter(release=release)),
+        "review_open": release.phase in REVIEW_PHASES,
+        "review": PostReleaseReview.objects.filter(release=release)
+        .select_related("written_by")
+        .first(),
+        "can_checklist": can(user, Action.UPDATE_CHECKLIST, release),
+        "can_test": can(user, Action.RECORD_TEST, release),
+        "can_defects": can(user, Action.MANAGE_DEFECTS, release),
+        "can_announce": can(user, Action.MANAGE_ANNOUNCEMENTS, release),
+        "can_review": can(user, Action.WRITE_REVIEW, release),
         "events": [_describe(e) for e in events],
         "now": timezone.now(),
     }
