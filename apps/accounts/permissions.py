@@ -117,3 +117,13 @@ def _refusal(user: Any, action: Action, release: Any) -> str:
         return "Only a stakeholder whose role the sign-off policy names can sign this release off."
     needed = ", ".join(sorted(ACTION_ROLES[action])) or "administrator"
     return f"You need one of these roles to {action.value.replace('_', ' ')}: {needed}."
+
+
+def page_require(user: Any, action: Action, release: Any = None) -> None:
+    """`require` for pages: a refusal becomes Django's 403 with the same message."""
+    from django.core.exceptions import PermissionDenied
+
+    try:
+        require(user, action, release)
+    except NotAllowed as exc:
+        raise PermissionDenied(exc.message) from None

@@ -9,7 +9,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required
-from apps.releases.views import _viewer
 
 from .forms import TokenForm
 from .models import ApiToken
@@ -68,7 +67,6 @@ def _context(
 ) -> dict[str, Any]:
     tokens = list(ApiToken.objects.filter(user=request.user))
     return {
-        **_viewer(request),
         "form": form,
         "tokens": tokens,
         "created": created,

@@ -10,12 +10,10 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.permissions import Action, require
-from apps.core.errors import NotAllowed
+from apps.accounts.permissions import Action, page_require
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, seen_number
 from apps.releases.models import Release
-from apps.releases.views import _viewer
 
 from .exports import csv_rows, json_chunks
 from .forms import AuditFilterForm
@@ -29,17 +27,10 @@ FORMATS = {"csv": (csv_rows, "text/csv"), "json": (json_chunks, "application/jso
 live_pass = LivePass("audit.live")
 
 
-def _allow_view(user: Any) -> None:
-    try:
-        require(user, Action.VIEW)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
 @require_GET
 @login_required
 def audit_page(request: HttpRequest) -> HttpResponse:
-    _allow_view(request.user)
+    page_require(request.user, Action.VIEW)
     form = AuditFilterForm(request.GET)
     valid = form.is_valid()
     return render(request, TEMPLATE, _context(request, form), status=200 if valid else 400)
@@ -52,7 +43,7 @@ def audit_live(request: HttpRequest) -> HttpResponse:
     seen = seen_number(request, "since")
     if seen is not None and live_pass.valid(request) and latest_event_id() == seen:
         return HttpResponse(status=204)
-    _allow_view(request.user)
+    page_require(request.user, Action.VIEW)
     form = AuditFilterForm(request.GET)
     form.is_valid()
     return render(request, f"{TEMPLATE}#results", _context(request, form))
@@ -61,7 +52,7 @@ def audit_live(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def audit_export(request: HttpRequest) -> HttpResponse:
-    _allow_view(request.user)
+    page_require(request.user, Action.VIEW)
     form = AuditFilterForm(request.GET)
     fmt = request.GET.get("as", "csv")
     if not form.is_valid() or fmt not in FORMATS:
@@ -111,7 +102,6 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
         query.pop(key, None)
     filters = query.urlencode()
     return {
-        **_viewer(request),
         "form": form,
         "page": page,
         "events": rows,

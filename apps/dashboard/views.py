@@ -5,16 +5,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from apps.accounts.permissions import Action, can, require, user_roles
+from apps.accounts.permissions import Action, can, page_require, user_roles
 from apps.accounts.roles import Role
-from apps.core.errors import NotAllowed, ServiceError
+from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass
 from apps.releases.models import Application
@@ -34,28 +33,13 @@ FEED_PAST = timedelta(days=90)
 FEED_AHEAD = timedelta(days=365)
 
 
-def _allow(user: Any, action: Action) -> None:
-    try:
-        require(user, action)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
-def _viewer(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    labels = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
-    if user.is_superuser:
-        labels.insert(0, "Administrator")
-    return {"viewer_roles": labels}
-
-
 # ---- Dashboard ----
 
 
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     context = _dashboard_context(request)
     if is_htmx(request):
         return render(request, f"{TEMPLATE}#live", context)
@@ -85,7 +69,7 @@ def live(request: HttpRequest) -> HttpResponse:
 @login_required
 def stop_line(request: HttpRequest) -> HttpResponse:
     """Pull (with a reason) or lift the global stop-the-line switch."""
-    _allow(request.user, Action.STOP_THE_LINE)
+    page_require(request.user, Action.STOP_THE_LINE)
     wanted = request.POST.get("active", "")
     error = ""
     status = 200
@@ -138,7 +122,6 @@ def _dashboard_context(request: HttpRequest, *, marker: str | None = None) -> di
     line = selectors.stop_the_line()
     waiting = selectors.signoffs_waiting(user, now)
     return {
-        **_viewer(request),
         "now": now,
         "marker": marker,
         "live_pass": live_pass.issue(user),
@@ -209,7 +192,7 @@ def _place(
 @require_GET
 @login_required
 def calendar(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     tz = timezone.get_current_timezone()
     today = timezone.localdate()
     period = periods.parse_period(request.GET, today)
@@ -237,7 +220,6 @@ def calendar(request: HttpRequest) -> HttpResponse:
         request,
         CALENDAR_TEMPLATE,
         {
-            **_viewer(request),
             **_feed_context(request),
             "period": period,
             "weeks": weeks,
@@ -268,7 +250,7 @@ def _feed_context(request: HttpRequest) -> dict[str, Any]:
 @login_required
 def calendar_feed_new(request: HttpRequest) -> HttpResponse:
     """Make the person's feed address, or replace it: the old one stops working at once."""
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     calendar_feed_reset(actor=request.user)
     return redirect(reverse("dashboard:calendar") + "#feed")
 

@@ -15,12 +15,11 @@ from django.utils import timezone
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.permissions import Action, can, require
+from apps.accounts.permissions import Action, can, page_require
 from apps.audit.selectors import latest_event_id
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, seen_number
-from apps.releases.views import _viewer
 from apps.rollouts import scheduling
 
 from . import services
@@ -41,17 +40,10 @@ DAY_NAMES = dict(WEEKDAYS)
 live_pass = LivePass("environments.live")
 
 
-def _allow(user: Any, action: Action) -> None:
-    try:
-        require(user, action)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
 @require_GET
 @login_required
 def environments_page(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     return render(request, TEMPLATE, _context(request))
 
 
@@ -62,7 +54,7 @@ def environments_live(request: HttpRequest) -> HttpResponse:
     seen = seen_number(request, "since")
     if seen is not None and live_pass.valid(request) and latest_event_id() == seen:
         return HttpResponse(status=204)
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     return render(request, f"{TEMPLATE}#board", _context(request))
 
 
@@ -101,7 +93,7 @@ def _manager(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """POST only, signed in, and allowed to manage environments (else 403 before any input is read)."""
 
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        _allow(request.user, Action.MANAGE_ENVIRONMENTS)
+        page_require(request.user, Action.MANAGE_ENVIRONMENTS)
         return view(request, *args, **kwargs)
 
     wrapper.__name__ = view.__name__
@@ -284,7 +276,6 @@ def _context(
                 f"win-{env.pk}", lambda e=env: DeploymentWindowForm(prefix=f"win-{e.pk}")
             )
     context = {
-        **_viewer(request),
         "environments": envs,
         "freezes": freezes,
         "can_manage": manage,

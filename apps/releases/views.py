@@ -5,17 +5,15 @@ from datetime import datetime
 from typing import Any
 
 from django.core import signing
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from apps.accounts.permissions import Action, can, require, signoff_roles, user_roles
-from apps.accounts.roles import Role
+from apps.accounts.permissions import Action, can, page_require, signoff_roles
 from apps.audit.models import AuditEvent
-from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.notifications.models import Announcement
 from apps.notifications.services import announcement_create
@@ -57,24 +55,9 @@ LIVE_PASS_MAX_AGE = 600
 _live_signer = signing.TimestampSigner(salt="releases.live")
 
 
-def _allow(user: Any, action: Action, release: Release | None = None) -> None:
-    try:
-        require(user, action, release)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
-def _viewer(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    labels = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
-    if user.is_superuser:
-        labels.insert(0, "Administrator")
-    return {"viewer_roles": labels}
-
-
 def _get_visible(request: HttpRequest, release_id: int) -> Release:
     # Roles first, so a person without any learns nothing, not even whether the release exists.
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     return get_object_or_404(
         releases_visible_to(request.user).select_related("created_by"), pk=release_id
     )
@@ -185,7 +168,7 @@ def _inline(
 ) -> HttpResponse:
     """Check the role, call the service, answer with the refreshed part or the refusal."""
     release = _get_visible(request, release_id)
-    _allow(request.user, action, release)
+    page_require(request.user, action, release)
     try:
         write(release)
     except ServiceError as exc:
@@ -394,7 +377,6 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
     allowed = rules.ALLOWED_MOVES.get(release.phase, frozenset())
     end_early = next((p for p in (rules.CANCELLED, rules.ROLLED_BACK) if p in allowed), None)
     return {
-        **_viewer(request),
         "release": release,
         "subtitle": _subtitle(release),
         "live_pass": _live_pass(user, release),

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.permissions import Action, can, require
+from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import login_required
 from apps.signoffs.models import SignOff
@@ -19,16 +19,9 @@ from .forms import ReleaseFilterForm, ReleaseForm
 from .models import Phase, Release
 from .selectors import releases_visible_to
 from .services import release_create, release_update
-from .views import _subtitle, _viewer
+from .views import _subtitle
 
 PAGE_SIZE = 50
-
-
-def _allow(user: Any, action: Action, release: Release | None = None) -> None:
-    try:
-        require(user, action, release)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
 
 
 def _query(params: QueryDict, **changes: str | None) -> str:
@@ -46,7 +39,7 @@ def _query(params: QueryDict, **changes: str | None) -> str:
 @require_GET
 @login_required
 def release_list(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     form = ReleaseFilterForm(request.GET)
     valid = form.is_valid()  # invalid filters are shown as errors; the valid ones still apply
     releases = form.filter(releases_visible_to(request.user), phase=False)
@@ -75,7 +68,6 @@ def release_list(request: HttpRequest) -> HttpResponse:
         request,
         "releases/list.html",
         {
-            **_viewer(request),
             "page": page,
             "phase": phase,
             "filters": chips,
@@ -93,7 +85,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def release_new(request: HttpRequest) -> HttpResponse:
-    _allow(request.user, Action.CREATE_RELEASE)
+    page_require(request.user, Action.CREATE_RELEASE)
     if request.method == "GET":
         form = ReleaseForm(actor=request.user, initial=_prefill(request))
         return _form_page(request, form)
@@ -121,11 +113,11 @@ def _prefill(request: HttpRequest) -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 @login_required
 def release_edit(request: HttpRequest, release_id: int) -> HttpResponse:
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     release = get_object_or_404(
         releases_visible_to(request.user).select_related("created_by"), pk=release_id
     )
-    _allow(request.user, Action.EDIT_RELEASE, release)
+    page_require(request.user, Action.EDIT_RELEASE, release)
     if request.method == "GET" or release.phase in rules.TERMINAL:
         # An ended release gets the page saying so, and a POST to it changes nothing.
         status = 200 if request.method == "GET" else 409
@@ -153,7 +145,7 @@ def _edit_form(release: Release, data: QueryDict | None = None) -> ReleaseForm:
 def _form_page(
     request: HttpRequest, form: ReleaseForm, *, release: Release | None = None, status: int = 200
 ) -> HttpResponse:
-    context: dict[str, Any] = {**_viewer(request), "form": form, "release": release}
+    context: dict[str, Any] = {"form": form, "release": release}
     if release is not None:
         context["terminal"] = release.phase in rules.TERMINAL
         context["content_locked"] = release.phase not in rules.CONTENT_EDITABLE

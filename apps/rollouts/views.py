@@ -17,8 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from apps.accounts.permissions import Action, can, require, user_roles
-from apps.accounts.roles import Role
+from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, seen_number
@@ -121,24 +120,9 @@ STRATEGY_ABOUT = {
 # ---- shared -----------------------------------------------------------------------------
 
 
-def _allow(user: Any, action: Action, release: Release | None = None) -> None:
-    try:
-        require(user, action, release)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
-def _viewer(request: HttpRequest) -> dict[str, Any]:
-    user = request.user
-    labels = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
-    if user.is_superuser:
-        labels.insert(0, "Administrator")
-    return {"viewer_roles": labels}
-
-
 def _get_visible(request: HttpRequest, release_id: int) -> Release:
     # Roles first, so a person without any learns nothing, not even whether the release exists.
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     return get_object_or_404(releases_visible_to(request.user), pk=release_id)
 
 
@@ -170,7 +154,7 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
     release = _get_visible(request, release_id)
     waves = selectors.plan_waves(release)
     values = _posted_values(request.POST, waves)
-    context = {**_viewer(request), "release": release}
+    context = {"release": release}
     if not waves:
         return render(request, f"{SCHEDULER}#dry_run", {**context, **_dry_run_context([], [], [])})
     proposal = [
@@ -226,7 +210,7 @@ _FIELD_NAMES = {
 def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
     """Save every edited wave in one transaction: one refused wave saves nothing."""
     release = _get_visible(request, release_id)
-    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    page_require(request.user, Action.PLAN_ROLLOUT, release)
     waves = selectors.plan_waves(release)
     values = _posted_values(request.POST, waves)
     errors: dict[str, str] = {}
@@ -278,7 +262,7 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
 def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
     """Replace the plan's waves with the chosen strategy's defaults for the chosen environments."""
     release = _get_visible(request, release_id)
-    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    page_require(request.user, Action.PLAN_ROLLOUT, release)
     chosen = request.POST.getlist("environments")
     # Rollout order: the order numbers typed beside the environments, then the list order.
     listed = {str(e.pk): i for i, e in enumerate(selectors.environments_in_rollout_order())}
@@ -323,7 +307,7 @@ def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
 def requirement_set(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
     """A wave's own sign-off requirement: N approvals from a stakeholder role before it starts."""
     release = _get_visible(request, release_id)
-    _allow(request.user, Action.SET_POLICY, release)
+    page_require(request.user, Action.SET_POLICY, release)
     wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
     try:
         services.wave_requirement_set(
@@ -344,7 +328,7 @@ def requirement_set(request: HttpRequest, release_id: int, wave_id: int) -> Http
 def check_create(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
     """Add a verification check to a wave that has not started."""
     release = _get_visible(request, release_id)
-    _allow(request.user, Action.PLAN_ROLLOUT, release)
+    page_require(request.user, Action.PLAN_ROLLOUT, release)
     wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
     post = request.POST
     kind = post.get("kind", "")
@@ -496,7 +480,6 @@ def _scheduler_context(
     for env in environments:
         env.order = wave_envs.index(env.pk) + 1 if env.pk in wave_envs else ""
     context = {
-        **_viewer(request),
         "release": release,
         "plan": plan,
         "rows": rows,
@@ -659,7 +642,7 @@ def operate_confirm(
     """The confirmation step of an operator button: what it does, and a reason field."""
     release = _get_visible(request, release_id)
     wave = _operated_wave(release, wave_id, action)
-    _allow(request.user, Action.OPERATE_WAVES, release)
+    page_require(request.user, Action.OPERATE_WAVES, release)
     confirm = _confirm_context(wave, action)
     if is_htmx(request):
         return render(request, f"{CONSOLE}#confirm", {"release": release, **confirm})
@@ -763,7 +746,6 @@ def _console_context(
             else min(round(100 * baked / focus.bake_minutes), 100),
         }
     return {
-        **_viewer(request),
         "release": release,
         "plan": RolloutPlan.objects.filter(release=release).first(),
         "waves": waves,

@@ -10,14 +10,20 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
-from apps.accounts.permissions import APPROVER, Action, can, require, signoff_roles, user_roles
+from apps.accounts.permissions import (
+    APPROVER,
+    Action,
+    can,
+    page_require,
+    signoff_roles,
+    user_roles,
+)
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, seen_number
 from apps.releases import rules
 from apps.releases.models import DefectStatus, Release, TestStatus
 from apps.releases.selectors import release_facts, releases_visible_to
-from apps.releases.views import _viewer
 from apps.stakeholders.models import Stakeholder
 
 from .forms import SignoffForm
@@ -30,16 +36,9 @@ CHANGED_EVENT = "release-changed"
 live_pass = LivePass("signoffs.live")
 
 
-def _allow(user: Any, action: Action, release: Release | None = None) -> None:
-    try:
-        require(user, action, release)
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-
-
 def _get_visible(request: HttpRequest, release_id: int) -> Release:
     # Roles first, so a person without any learns nothing, not even whether the release exists.
-    _allow(request.user, Action.VIEW)
+    page_require(request.user, Action.VIEW)
     return get_object_or_404(
         releases_visible_to(request.user).select_related("created_by"), pk=release_id
     )
@@ -56,7 +55,7 @@ def signoff_page(request: HttpRequest, release_id: int) -> HttpResponse:
 
 def _sign(request: HttpRequest, release: Release) -> HttpResponse:
     # The permission module answers first: a forged POST is refused before its input is read.
-    _allow(request.user, Action.SIGN_OFF, release)
+    page_require(request.user, Action.SIGN_OFF, release)
     form = SignoffForm(request.POST, roles=_role_choices(request.user, release))
     status = 400
     if form.is_valid():
@@ -181,7 +180,6 @@ def _context(
     open_defects = [d for d in defects if d.status == DefectStatus.OPEN]
     signing_open = release.phase in SIGNING_PHASES
     return {
-        **_viewer(request),
         "release": release,
         "live_pass": live_pass.issue(user, release.pk),
         "terminal": release.phase in rules.TERMINAL,
