@@ -22,6 +22,15 @@ pytest_plugins = ["tests.celery_worker"]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_cache():
+    """The test database is new each run but Redis is not: entries keyed by row ids (sessions,
+    time zones, status documents) from an earlier run would otherwise meet reused ids."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def _persona(username: str, *roles: str, **extra: object):
     ensure_groups()
     user = UserFactory(username=username, **extra)
@@ -70,3 +79,21 @@ def charlie(roles_seeded):
 @pytest.fixture
 def root(roles_seeded):
     return _persona("root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def poll_costs_one_query():
+    """Ask `url` as an open page's poller does; the whole request (session, person, time zone,
+    change counter) must answer 204 with one query. Returns that query's SQL."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def check(client, url: str) -> str:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, HTTP_HX_REQUEST="true")
+        assert response.status_code == 204
+        assert response.content == b""
+        assert len(queries) == 1, [q["sql"] for q in queries]
+        return queries[0]["sql"]
+
+    return check

@@ -1,12 +1,18 @@
-"""Failed sign-ins are audit events like any other change a security reviewer asks about."""
+"""Failed sign-ins are audit events like any other change a security reviewer asks about; a
+changed time zone shows on the person's next page."""
 
 from typing import Any
 
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from apps.audit.services import audit_record
+
+from .middleware import time_zone_cache_key, time_zone_of
+from .models import Profile
 
 
 def _client_address(request: Any) -> str:
@@ -29,3 +35,18 @@ def audit_failed_login(
             object_id=username,
             after={"username": username, "address": _client_address(request)},
         )
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.time_zone_on_login")
+def remember_time_zone(sender: Any, user: Any, **kwargs: Any) -> None:
+    # Looked up while signing in, so pages after it need not.
+    time_zone_of(user.pk)
+
+
+@receiver(post_save, sender=Profile, dispatch_uid="accounts.time_zone_saved")
+@receiver(post_delete, sender=Profile, dispatch_uid="accounts.time_zone_deleted")
+def forget_time_zone(sender: Any, instance: Profile, **kwargs: Any) -> None:
+    key = time_zone_cache_key(instance.user_id)
+    cache.delete(key)
+    # Again after commit: a page read in between may have cached the old value.
+    transaction.on_commit(lambda: cache.delete(key))

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.permissions import Action, page_require
 from apps.core.htmx import is_htmx, login_required
-from apps.core.live import LivePass, seen_number
+from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Release
 
 from .exports import csv_rows, json_chunks
@@ -36,13 +36,16 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, _context(request, form), status=200 if valid else 400)
 
 
+def _unchanged(request: HttpRequest) -> bool:
+    seen = seen_number(request, "since")
+    return seen is not None and latest_event_id() == seen
+
+
 @require_GET
+@live_poll(live_pass, _unchanged)
 @login_required
 def audit_live(request: HttpRequest) -> HttpResponse:
     """Polled by the first page of results: 204 until a new event is recorded anywhere."""
-    seen = seen_number(request, "since")
-    if seen is not None and live_pass.valid(request) and latest_event_id() == seen:
-        return HttpResponse(status=204)
     page_require(request.user, Action.VIEW)
     form = AuditFilterForm(request.GET)
     form.is_valid()

@@ -15,7 +15,7 @@ from apps.accounts.permissions import Action, can, page_require, user_roles
 from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
-from apps.core.live import LivePass
+from apps.core.live import LivePass, live_poll
 from apps.releases.models import Application
 from apps.rollouts.operations import stop_the_line_set
 
@@ -46,15 +46,17 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, context)
 
 
+def _unchanged(request: HttpRequest) -> bool:
+    return request.GET.get("m", "") == selectors.change_marker()
+
+
 @require_GET
+@live_poll(live_pass, _unchanged)
 @login_required
 def live(request: HttpRequest) -> HttpResponse:
-    """Polled every second by an open dashboard: 204 after one query while nothing changed,
-    else the live parts, re-rendered."""
-    seen = request.GET.get("m", "")
+    """Polled every second by an open dashboard: 204 while nothing changed, else the live
+    parts, re-rendered."""
     marker = selectors.change_marker()
-    if seen == marker and live_pass.valid(request):
-        return HttpResponse(status=204)
     if not can(request.user, Action.VIEW):
         # Swapped in place of the poller, which stops it.
         return render(request, f"{TEMPLATE}#live_denied", {}, status=403)

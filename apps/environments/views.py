@@ -19,7 +19,7 @@ from apps.accounts.permissions import Action, can, page_require
 from apps.audit.selectors import latest_event_id
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required
-from apps.core.live import LivePass, seen_number
+from apps.core.live import LivePass, live_poll, seen_number
 from apps.rollouts import scheduling
 
 from . import services
@@ -47,13 +47,16 @@ def environments_page(request: HttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, _context(request))
 
 
+def _unchanged(request: HttpRequest) -> bool:
+    seen = seen_number(request, "since")
+    return seen is not None and latest_event_id() == seen
+
+
 @require_GET
+@live_poll(live_pass, _unchanged)
 @login_required
 def environments_live(request: HttpRequest) -> HttpResponse:
     """Polled by the open page: 204 while nothing changed anywhere, else the fresh board."""
-    seen = seen_number(request, "since")
-    if seen is not None and live_pass.valid(request) and latest_event_id() == seen:
-        return HttpResponse(status=204)
     page_require(request.user, Action.VIEW)
     return render(request, f"{TEMPLATE}#board", _context(request))
 

@@ -4,7 +4,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,6 +14,7 @@ from apps.accounts.permissions import Action, can, page_require, signoff_roles
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.core.live import LivePass, live_poll
 from apps.notifications.models import Announcement
 from apps.notifications.services import announcement_create
 from apps.rollouts.models import RolloutPlan, Wave
@@ -34,6 +34,7 @@ from .models import (
     Severity,
     TestCase,
 )
+from .polling import release_unchanged
 from .selectors import next_move_blockers, release_facts, releases_visible_to
 from .services import release_request_move
 
@@ -49,10 +50,7 @@ MAIN_PHASES = [
     rules.COMPLETED,
 ]
 AUDIT_LIMIT = 20
-# A live pass lets an unchanged poll skip the role lookup; it is renewed by every full render,
-# so a viewer who loses their roles is refused at the latest this long after.
-LIVE_PASS_MAX_AGE = 600
-_live_signer = signing.TimestampSigner(salt="releases.live")
+live_pass = LivePass("releases.live")
 
 
 def _get_visible(request: HttpRequest, release_id: int) -> Release:
@@ -73,30 +71,11 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     return render(request, TEMPLATE, context)
 
 
-def _live_pass(user: Any, release: Release) -> str:
-    return _live_signer.sign(f"{user.pk}.{release.pk}")
-
-
-def _live_pass_valid(request: HttpRequest, release_id: int) -> bool:
-    try:
-        value = _live_signer.unsign(request.GET.get("pass", ""), max_age=LIVE_PASS_MAX_AGE)
-    except signing.BadSignature:  # expired passes too
-        return False
-    return value == f"{request.user.pk}.{release_id}"
-
-
 @require_GET
+@live_poll(live_pass, release_unchanged)
 @login_required
 def release_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled every second by an open release page: 204 while nothing changed, else the live part."""
-    try:
-        seen = int(request.GET.get("rev", ""))
-    except ValueError:
-        seen = None
-    if seen is not None and _live_pass_valid(request, release_id):
-        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
-        if current == seen:
-            return HttpResponse(status=204)
     if not can(request.user, Action.VIEW):
         # Swapped into the page in place of the poller, which stops it.
         return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
@@ -379,7 +358,7 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
     return {
         "release": release,
         "subtitle": _subtitle(release),
-        "live_pass": _live_pass(user, release),
+        "live_pass": live_pass.issue(user, release.pk),
         "terminal": release.phase in rules.TERMINAL,
         "stepper": _stepper(release, reached),
         "ended_reason": ended_reason,

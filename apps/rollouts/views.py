@@ -20,10 +20,11 @@ from django_htmx.http import HttpResponseStopPolling
 from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
-from apps.core.live import LivePass, seen_number
+from apps.core.live import LivePass, live_poll
 from apps.environments.models import StopTheLine
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
+from apps.releases.polling import release_unchanged
 from apps.releases.selectors import releases_visible_to
 
 from . import operations, scheduling, selectors, services, timeline
@@ -607,14 +608,10 @@ def console(request: HttpRequest, release_id: int) -> HttpResponse:
 
 
 @require_GET
+@live_poll(_live, release_unchanged)
 @login_required
 def console_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled every second by an open console: 204 while nothing changed, else the live parts."""
-    seen = seen_number(request, "rev")
-    if seen is not None and _live.valid(request, release_id):
-        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
-        if current == seen:
-            return HttpResponse(status=204)
     if not can(request.user, Action.VIEW):
         # Swapped in place of the poller, which stops it.
         return render(request, f"{CONSOLE}#live_denied", {}, status=403)

@@ -20,9 +20,10 @@ from apps.accounts.permissions import (
 )
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
-from apps.core.live import LivePass, seen_number
+from apps.core.live import LivePass, live_poll
 from apps.releases import rules
 from apps.releases.models import DefectStatus, Release, TestStatus
+from apps.releases.polling import release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
 from apps.stakeholders.models import Stakeholder
 
@@ -95,14 +96,10 @@ def _sign(request: HttpRequest, release: Release) -> HttpResponse:
 
 
 @require_GET
+@live_poll(live_pass, release_unchanged)
 @login_required
 def signoff_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled by an open sign-off page: 204 while nothing changed, else the page's live parts."""
-    seen = seen_number(request, "rev")
-    if seen is not None and live_pass.valid(request, release_id):
-        current = Release.objects.filter(pk=release_id).values_list("revision", flat=True).first()
-        if current == seen:
-            return HttpResponse(status=204)
     if not can(request.user, Action.VIEW):
         return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
     release = get_object_or_404(

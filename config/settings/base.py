@@ -284,8 +284,8 @@ SPECTACULAR_SETTINGS = {
 # the revision); what time alone changes (sign-off expiry, hypercare) shows within this.
 RELEASEDECK_STATUS_CACHE_SECONDS = float(os.environ.get("RELEASEDECK_STATUS_CACHE_SECONDS", "2"))
 
-# The cache holds API throttling counters and status documents; shared through Redis when there
-# is one.
+# The cache holds sessions, time zones, API throttling counters and status documents; shared
+# through Redis when there is one.
 CACHES = {
     "default": (
         {
@@ -297,6 +297,9 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Sessions are read from the cache (written through to the database), so an open page's poll
+# does not spend a query on its session.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Failed sign-ins: after 5 wrong passwords for one username from one address, that pair is
 # locked out for 15 minutes (django-axes; its middleware must come last).

@@ -9,12 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from django_htmx.middleware import HtmxDetails
 
 from apps.accounts.models import Profile
 from apps.audit.models import AuditEvent
 from apps.environments import services as es
-from apps.environments import views
 from apps.environments.models import DeploymentWindow, Environment, FreezeWindow
 from tests.factories import EnvironmentFactory
 
@@ -499,18 +497,11 @@ def live_url(html: str) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
-def test_live_unchanged_answers_204_after_one_query(client, rf, vera, prod):
+def test_live_unchanged_answers_204_after_one_query(client, vera, prod, poll_costs_one_query):
     client.force_login(vera)
     url = live_url(client.get(PAGE).content.decode())
     assert client.get(url, **HTMX).status_code == 204
-
-    request = rf.get(url, **HTMX)
-    request.user = vera
-    request.htmx = HtmxDetails(request)
-    with CaptureQueriesContext(connection) as queries:
-        response = views.environments_live(request)
-    assert response.status_code == 204
-    assert len(queries) == 1
+    poll_costs_one_query(client, url)
 
 
 def test_live_shows_a_freeze_declared_elsewhere(client, vera, rita, prod):
