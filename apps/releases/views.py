@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.permissions import Action, can, page_require, signoff_roles
 from apps.audit.models import AuditEvent
@@ -34,7 +33,7 @@ from .models import (
     Severity,
     TestCase,
 )
-from .polling import release_unchanged
+from .polling import release_live_parts, release_unchanged
 from .selectors import next_move_blockers, release_facts, releases_visible_to
 from .services import release_request_move
 
@@ -76,17 +75,7 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
 @login_required
 def release_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled every second by an open release page: 204 while nothing changed, else the live part."""
-    if not can(request.user, Action.VIEW):
-        # Swapped into the page in place of the poller, which stops it.
-        return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
-    release = get_object_or_404(
-        releases_visible_to(request.user).select_related("created_by"), pk=release_id
-    )
-    response = render(request, f"{TEMPLATE}#live", _release_context(request, release))
-    if release.phase in rules.TERMINAL:
-        # The final state is in this response; htmx swaps it and then stops asking.
-        return HttpResponseStopPolling(response.content)
-    return response
+    return release_live_parts(request, release_id, TEMPLATE, _release_context)
 
 
 @require_POST

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_console
 
 app_name = "rollouts"
 
@@ -19,16 +19,18 @@ urlpatterns: list = [
         views.check_create,
         name="check_add",
     ),
-    path("releases/<int:release_id>/console/", views.console, name="console"),
-    path("releases/<int:release_id>/console/live/", views.console_live, name="console_live"),
+    path("releases/<int:release_id>/console/", views_console.console, name="console"),
+    path(
+        "releases/<int:release_id>/console/live/", views_console.console_live, name="console_live"
+    ),
     path(
         "releases/<int:release_id>/console/waves/<int:wave_id>/<slug:action>/confirm/",
-        views.operate_confirm,
+        views_console.operate_confirm,
         name="confirm",
     ),
     path(
         "releases/<int:release_id>/console/waves/<int:wave_id>/<slug:action>/",
-        views.operate,
+        views_console.operate,
         name="operate",
     ),
 ]

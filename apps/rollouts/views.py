@@ -1,4 +1,4 @@
-"""The wave scheduler and the rollout console: pages, their live parts and their buttons.
+"""The wave scheduler: waves in local time, the timeline, the dry run and the plan's buttons.
 
 Every button calls the service the API calls; the services decide, these views only translate
 form fields into arguments and service errors into fragments with the right status.
@@ -10,104 +10,34 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.permissions import Action, can, page_require
-from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
-from apps.core.live import LivePass, live_poll
-from apps.environments.models import StopTheLine
-from apps.releases import rules as release_rules
 from apps.releases.models import Release
-from apps.releases.polling import release_unchanged
 from apps.releases.selectors import releases_visible_to
 
-from . import operations, scheduling, selectors, services, timeline
+from . import scheduling, selectors, services, timeline
 from .models import (
     CheckKind,
-    CheckResult,
-    DeployCall,
     Deployer,
     FailurePolicy,
     RolloutPlan,
     Strategy,
     Wave,
-    WaveState,
 )
 
 SCHEDULER = "rollouts/scheduler.html"
-CONSOLE = "rollouts/console.html"
 # Announced after every change so live parts refresh at once.
 CHANGED_EVENT = "release-changed"
 # Input names of a wave's row are f"w{wave.pk}-{field}", field as the service names it.
 WAVE_FIELDS = ("planned_start_local", "percentage", "bake_minutes", "failure_policy", "deployer")
-RECENT_RESULTS = 15
-RECENT_CALLS = 10
-# Lets an unchanged poll skip the role lookup; every full render renews it.
-_live = LivePass("rollouts.console.live")
 _NUMBER = re.compile(r"-?\d{1,9}")
 
-ACTIONS: dict[str, dict[str, str]] = {
-    "start": {
-        "label": "Start now",
-        "confirm_label": "Start wave now",
-        "verb": "Started",
-        "style": "btn-primary",
-        "effect": "Starts the wave now instead of at its planned time. Deployment windows, "
-        "freezes and its sign-offs still apply.",
-    },
-    "confirm": {
-        "label": "Confirm deploy",
-        "confirm_label": "Confirm deploy",
-        "verb": "Confirmed",
-        "style": "btn-success",
-        "effect": "Records that the manual deployment is done; the bake and its checks begin.",
-    },
-    "pause": {
-        "label": "Pause",
-        "confirm_label": "Pause wave",
-        "verb": "Paused",
-        "style": "btn-quiet",
-        "effect": "Halts the wave where it is. Nothing is rolled back; resuming continues "
-        "from the same step.",
-    },
-    "resume": {
-        "label": "Resume",
-        "confirm_label": "Resume wave",
-        "verb": "Resumed",
-        "style": "btn-primary",
-        "effect": "Continues the wave from the step it was paused in.",
-    },
-    "skip": {
-        "label": "Skip",
-        "confirm_label": "Skip wave",
-        "verb": "Skipped",
-        "style": "btn-quiet",
-        "effect": "Leaves this wave out; the next wave becomes current. The reason is kept "
-        "with the release.",
-    },
-    "abort": {
-        "label": "Abort",
-        "confirm_label": "Abort wave",
-        "verb": "Aborted",
-        "style": "btn-danger-outline",
-        "effect": "Stops the wave and marks it failed. Nothing is rolled back automatically.",
-    },
-    "rollback": {
-        "label": "Roll back",
-        "confirm_label": "Roll back wave",
-        "verb": "Rolled back",
-        "style": "btn-danger",
-        "effect": "Sends the previous version to this wave's environment and marks the wave "
-        "rolled back.",
-    },
-}
-REASON_REQUIRED = frozenset({"abort", "rollback", "skip"})
 STRATEGY_ABOUT = {
     Strategy.ROLLING: "One wave per environment, in the order you give, each at full share.",
     Strategy.BLUE_GREEN: "Deploy the idle colour, then switch; the old colour stays for a "
@@ -591,177 +521,4 @@ def _dry_run_context(
         "freeze_warnings": sum(1 for w in warnings if w["kind"] == "freeze"),
         "timeline_svg": svg,
         "timeline_zone": viewer_zone,
-    }
-
-
-# ---- rollout console --------------------------------------------------------------------
-
-
-@require_GET
-@login_required
-def console(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = _get_visible(request, release_id)
-    context = _console_context(request, release)
-    if is_htmx(request):
-        return render(request, f"{CONSOLE}#live", context)
-    return render(request, CONSOLE, context)
-
-
-@require_GET
-@live_poll(_live, release_unchanged)
-@login_required
-def console_live(request: HttpRequest, release_id: int) -> HttpResponse:
-    """Polled every second by an open console: 204 while nothing changed, else the live parts."""
-    if not can(request.user, Action.VIEW):
-        # Swapped in place of the poller, which stops it.
-        return render(request, f"{CONSOLE}#live_denied", {}, status=403)
-    release = get_object_or_404(releases_visible_to(request.user), pk=release_id)
-    response = render(request, f"{CONSOLE}#live", _console_context(request, release))
-    if release.phase in release_rules.TERMINAL:
-        # The final state is in this response; htmx swaps it and then stops asking.
-        return HttpResponseStopPolling(response.content)
-    return response
-
-
-def _operated_wave(release: Release, wave_id: int, action: str) -> Wave:
-    if action not in ACTIONS:
-        raise Http404("No such operator action.")
-    return get_object_or_404(
-        Wave.objects.select_related("environment"), pk=wave_id, plan__release=release
-    )
-
-
-@require_GET
-@login_required
-def operate_confirm(
-    request: HttpRequest, release_id: int, wave_id: int, action: str
-) -> HttpResponse:
-    """The confirmation step of an operator button: what it does, and a reason field."""
-    release = _get_visible(request, release_id)
-    wave = _operated_wave(release, wave_id, action)
-    page_require(request.user, Action.OPERATE_WAVES, release)
-    confirm = _confirm_context(wave, action)
-    if is_htmx(request):
-        return render(request, f"{CONSOLE}#confirm", {"release": release, **confirm})
-    context = _console_context(request, release, focus_id=wave.pk)
-    return render(request, CONSOLE, {**context, **confirm, "confirm_inline": True})
-
-
-@require_POST
-@login_required
-def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) -> HttpResponse:
-    """Carry out a confirmed operator action through `operations.wave_operate`."""
-    release = _get_visible(request, release_id)
-    wave = _operated_wave(release, wave_id, action)
-    reason = request.POST.get("reason", "")
-    try:
-        operations.wave_operate(wave_id=wave.pk, action=action, actor=request.user, reason=reason)
-    except ServiceError as exc:
-        confirm = {
-            **_confirm_context(wave, action),
-            "reason": reason,
-            "op_error": exc.message,
-            "op_field": exc.field,
-            "op_blockers": exc.blockers if isinstance(exc, Conflict) else [],
-        }
-        if is_htmx(request):
-            return render(
-                request, f"{CONSOLE}#confirm", {"release": release, **confirm}, status=exc.status
-            )
-        context = _console_context(request, release, focus_id=wave.pk)
-        return render(
-            request, CONSOLE, {**context, **confirm, "confirm_inline": True}, status=exc.status
-        )
-    if not is_htmx(request):
-        return redirect(f"{reverse('rollouts:console', args=[release.pk])}?wave={wave.pk}")
-    release.refresh_from_db()
-    context = _console_context(request, release, focus_id=wave.pk)
-    context["done_message"] = f"{ACTIONS[action]['verb']} {wave.name}."
-    return render_fragment(request, f"{CONSOLE}#operated", context, event=CHANGED_EVENT)
-
-
-def _confirm_context(wave: Wave, action: str) -> dict[str, Any]:
-    return {
-        "confirm_wave": wave,
-        "confirm_action": action,
-        "confirm": ACTIONS[action],
-        "reason_required": action in REASON_REQUIRED,
-    }
-
-
-def _console_context(
-    request: HttpRequest, release: Release, *, focus_id: int | None = None
-) -> dict[str, Any]:
-    """Everything the console shows, in a fixed number of queries whatever the plan's size."""
-    user = request.user
-    now = timezone.now()
-    if focus_id is None:
-        focus_id = _form_int(request.GET.get("wave"))
-    waves = selectors.plan_waves(release)
-    current = selectors.current_wave(waves)
-    focus = next((w for w in waves if w.pk == focus_id), None) or current
-    if focus is None and waves:
-        focus = waves[-1]
-    rolling = release.phase == release_rules.ROLLOUT
-    can_operate = can(user, Action.OPERATE_WAVES, release)
-    for wave in waves:
-        wave.is_current = wave is current
-        wave.actions = (
-            [
-                {"name": a, **ACTIONS[a]}
-                for a in selectors.operator_actions(wave, current=wave.is_current)
-            ]
-            if can_operate and rolling
-            else []
-        )
-    checks = list(selectors.checks_with_latest([focus])) if focus else []
-    results = (
-        list(
-            CheckResult.objects.filter(wave=focus)
-            .select_related("wave_check", "recorded_by")
-            .order_by("-at", "-pk")[:RECENT_RESULTS]
-        )
-        if focus
-        else []
-    )
-    calls = (
-        list(DeployCall.objects.filter(wave=focus).order_by("-created_at", "-pk")[:RECENT_CALLS])
-        if focus
-        else []
-    )
-    done = sum(1 for w in waves if w.state in selectors.DONE_STATES)
-    percent = round(100 * done / len(waves)) if waves else 0
-    bake = None
-    if focus and focus.state == WaveState.VERIFYING and focus.bake_started_at:
-        baked = max(int((now - focus.bake_started_at).total_seconds() // 60), 0)
-        bake = {
-            "baked": min(baked, focus.bake_minutes),
-            "total": focus.bake_minutes,
-            "ends": focus.bake_started_at + timedelta(minutes=focus.bake_minutes),
-            "percent": 100
-            if not focus.bake_minutes
-            else min(round(100 * baked / focus.bake_minutes), 100),
-        }
-    return {
-        "release": release,
-        "plan": RolloutPlan.objects.filter(release=release).first(),
-        "waves": waves,
-        "current": current,
-        "focus": focus,
-        "focus_query": f"&wave={focus.pk}" if focus and focus is not current else "",
-        "checks": checks,
-        "results": results,
-        "calls": calls,
-        "done": done,
-        "percent": percent,
-        "bake": bake,
-        "rolling": rolling,
-        "can_operate": can_operate,
-        "can_plan": can(user, Action.PLAN_ROLLOUT, release),
-        "stop_line": StopTheLine.objects.filter(pk=1, active=True)
-        .select_related("changed_by")
-        .first(),
-        "terminal": release.phase in release_rules.TERMINAL,
-        "live_pass": _live.issue(user, release.pk),
-        "now": now,
     }

@@ -8,12 +8,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseStopPolling
 
 from apps.accounts.permissions import (
     APPROVER,
     Action,
-    can,
     page_require,
     signoff_roles,
     user_roles,
@@ -23,7 +21,7 @@ from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
 from apps.releases import rules
 from apps.releases.models import DefectStatus, Release, TestStatus
-from apps.releases.polling import release_unchanged
+from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
 from apps.stakeholders.models import Stakeholder
 
@@ -100,15 +98,7 @@ def _sign(request: HttpRequest, release: Release) -> HttpResponse:
 @login_required
 def signoff_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled by an open sign-off page: 204 while nothing changed, else the page's live parts."""
-    if not can(request.user, Action.VIEW):
-        return render(request, f"{TEMPLATE}#live_denied", {}, status=403)
-    release = get_object_or_404(
-        releases_visible_to(request.user).select_related("created_by"), pk=release_id
-    )
-    response = render(request, f"{TEMPLATE}#live", _context(request, release))
-    if release.phase in rules.TERMINAL:
-        return HttpResponseStopPolling(response.content)
-    return response
+    return release_live_parts(request, release_id, TEMPLATE, _context)
 
 
 def _role_choices(user: Any, release: Release) -> list[tuple[str, str]]:
