@@ -1,4 +1,7 @@
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 from typing import Any
 
@@ -10,6 +13,16 @@ from .models import AuditEvent
 
 # Any constant will do: it names the lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x52445F4155444954
+# Inside `audit_batch`: the savepoint depth it began at, and the events recorded so far.
+_batched: ContextVar[tuple[int, list[AuditEvent]] | None] = ContextVar(
+    "audit_batched", default=None
+)
+
+
+def in_savepoint_since(depth: int) -> bool:
+    """Whether a savepoint opened since `depth` is still open: what is written in it may be
+    rolled back on its own, so it must not be held back for the enclosing transaction."""
+    return any(sid is not None for sid in transaction.get_connection().savepoint_ids[depth:])
 
 
 def _jsonable(value: Any) -> Any:
@@ -29,48 +42,84 @@ def audit_record(
     after: Any = None,
     reason: str = "",
 ) -> AuditEvent:
-    """Append one event to the chain; must run inside the transaction that made the change."""
+    """Append one event to the chain; must run inside the transaction that made the change.
+    Inside `audit_batch` the event is appended when the batch ends, in the same transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the writing transaction")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
+    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+    event = AuditEvent(
+        actor_id=actor_id,
+        actor_label=actor.get_username() if actor_id else "system",
+        verb=verb,
+        object_type=object_type,
+        object_id=str(object_id),
+        release_id=release_id,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        reason=reason,
+    )
+    batched = _batched.get()
+    if batched is None:
+        _append([event])
+    elif in_savepoint_since(batched[0]):
+        _append([event])  # now, so it is rolled back with its savepoint if that is
+    else:
+        batched[1].append(event)
+    return event
+
+
+@contextmanager
+def audit_batch() -> Iterator[None]:
+    """Events recorded inside the block join the chain together as it ends: one chain lock and
+    one INSERT for many changes, still inside the transaction that made them (which the block
+    must be in). The chain lock is then held only from there to the commit. An event recorded
+    inside a savepoint opened in the block is appended at once (ahead of those held back), so
+    that it goes if the savepoint is rolled back."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_batch must be used inside the writing transaction")
+    if _batched.get() is not None:  # an enclosing batch appends these too
+        yield
+        return
+    events: list[AuditEvent] = []
+    token = _batched.set((len(transaction.get_connection().savepoint_ids), events))
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+    if events:
+        _append(events)
+
+
+def _append(events: list[AuditEvent]) -> None:
+    """Link the events to the chain's end, in order, under the chain lock, and insert them."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-    prev_hash = last or GENESIS
-    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
-    actor_label = actor.get_username() if actor_id else "system"
-    at = timezone.now().astimezone(UTC)
-    before, after = _jsonable(before), _jsonable(after)
-    digest = event_digest(
-        prev_hash=prev_hash,
-        at=at,
-        actor_id=actor_id,
-        actor_label=actor_label,
-        verb=verb,
-        object_type=object_type,
-        object_id=str(object_id),
-        release_id=release_id,
-        before=before,
-        after=after,
-        reason=reason,
-    )
-    return AuditEvent.objects.create(
-        at=at,
-        actor_id=actor_id,
-        actor_label=actor_label,
-        verb=verb,
-        object_type=object_type,
-        object_id=str(object_id),
-        release_id=release_id,
-        before=before,
-        after=after,
-        reason=reason,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    prev_hash = prev_hash or GENESIS
+    for event in events:
+        event.at = timezone.now().astimezone(UTC)
+        event.prev_hash = prev_hash
+        event.hash = prev_hash = event_digest(
+            prev_hash=prev_hash,
+            at=event.at,
+            actor_id=event.actor_id,
+            actor_label=event.actor_label,
+            verb=event.verb,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            release_id=event.release_id,
+            before=event.before,
+            after=event.after,
+            reason=event.reason,
+        )
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)
 
 
 def audit_verify() -> tuple[int, AuditEvent | None, str]:

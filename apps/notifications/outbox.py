@@ -1,19 +1,29 @@
-"""Outbox: notifications are rows written with the change that causes them, sent after commit."""
+"""Outbox: notifications are rows written with the change that causes them, sent after commit.
 
+One send task carries every e-mail of a change, and one carries each webhook's rows, so a
+slow receiver holds up only its own deliveries and a change does not cost a task per person.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import get_connection, send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.services import in_savepoint_since
 from apps.core import signing
 from apps.core.http import post_json
 
 from .models import Channel, DeliveryState, Notification, OutboundWebhook
 
 MAX_ATTEMPTS = 6
+BATCH = 100
 
 SUBJECTS = {
     "release.moved": "moved to {phase}",
@@ -24,35 +34,125 @@ SUBJECTS = {
     "wave.rolled_back": "wave {wave} rolled back",
 }
 
-
-def _enqueue(notification_id: int) -> None:
-    from .tasks import send_notification
-
-    transaction.on_commit(lambda: send_notification.delay(notification_id))
+# Inside `sends_batched`: the committed rows waiting to be sent when the block ends.
+_held: ContextVar[list[tuple[int, str, int | None]] | None] = ContextVar("held", default=None)
 
 
-def notify(
-    *, release: Any, event: str, wave: Any = None, text: str = "", roles: Any = None
-) -> list[Notification]:
-    """Write one notification per stakeholder e-mail and per active webhook; `roles` narrows
-    the stakeholders to those roles (e.g. the roles whose sign-off is requested)."""
+@dataclass
+class _Writes:
+    """What `writes_batched` holds: rows to insert, and who to tell, looked up once."""
+
+    depth: int
+    rows: list[Notification] = field(default_factory=list)
+    emails: dict[tuple[int, tuple[str, ...] | None], list[str]] = field(default_factory=dict)
+    hooks: list[OutboundWebhook] | None = None
+
+
+_writes: ContextVar[_Writes | None] = ContextVar("writes", default=None)
+
+
+def _batches(rows: list[tuple[int, str, int | None]]) -> list[list[int]]:
+    """(id, channel, webhook id) rows as send batches: the e-mails together, each webhook's
+    rows together, in id order, at most BATCH to a task."""
+    groups: dict[int | None, list[int]] = {}
+    for pk, channel, hook_id in sorted(rows):
+        groups.setdefault(hook_id if channel == Channel.WEBHOOK else None, []).append(pk)
+    return [ids[i : i + BATCH] for ids in groups.values() for i in range(0, len(ids), BATCH)]
+
+
+def _publish(rows: list[tuple[int, str, int | None]]) -> None:
+    from .tasks import send_notifications
+
+    held = _held.get()
+    if held is not None:
+        held.extend(rows)
+        return
+    for ids in _batches(rows):
+        send_notifications.delay(ids)
+
+
+def _enqueue(rows: list[Notification]) -> None:
+    keys = [(row.pk, row.channel, row.webhook_id) for row in rows]
+    transaction.on_commit(lambda: _publish(keys))
+
+
+@contextmanager
+def sends_batched() -> Iterator[None]:
+    """Rows committed inside the block are sent by tasks published when it ends, batched
+    across all its transactions. Should the block fail, the tick finds them instead."""
+    held: list[tuple[int, str, int | None]] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+    _publish(held)
+
+
+@contextmanager
+def writes_batched() -> Iterator[None]:
+    """Inside one transaction (the engine's steps that share one): the notifications written
+    in the block are inserted together as it ends, still in that transaction, and each
+    release's recipients and the webhooks are looked up once. The caller holds each release
+    locked throughout, and stakeholders change only under that lock. Rows written inside a
+    savepoint opened in the block are inserted at once, to be rolled back with it."""
+    if _writes.get() is not None:
+        yield
+        return
+    writes = _Writes(depth=len(transaction.get_connection().savepoint_ids))
+    token = _writes.set(writes)
+    try:
+        yield
+    finally:
+        _writes.reset(token)
+    if writes.rows:
+        _enqueue(Notification.objects.bulk_create(writes.rows))
+
+
+def _emails(release: Any, roles: Any) -> list[str]:
     from apps.stakeholders.models import Stakeholder
 
-    now = timezone.now()
     stakeholders = Stakeholder.objects.filter(release=release).exclude(user__email="")
     if roles is not None:
         stakeholders = stakeholders.filter(role__slug__in=list(roles))
-    emails = sorted(set(stakeholders.values_list("user__email", flat=True)))
-    hooks = list(OutboundWebhook.objects.filter(active=True))
+    return sorted(set(stakeholders.values_list("user__email", flat=True)))
+
+
+def notify(
+    *,
+    release: Any,
+    event: str,
+    wave: Any = None,
+    text: str = "",
+    roles: Any = None,
+    phase: str | None = None,
+    wave_state: str | None = None,
+) -> list[Notification]:
+    """Write one notification per stakeholder e-mail and per active webhook; `roles` narrows
+    the stakeholders to those roles (e.g. the roles whose sign-off is requested). `phase` and
+    `wave_state` are the current ones when the caller holds the rows locked; else re-read.
+    Inside `writes_batched` the rows are returned unsaved and inserted when the block ends."""
+    now = timezone.now()
+    writes = _writes.get()
+    if writes is not None and in_savepoint_since(writes.depth):
+        writes = None  # written at once, so it goes if that savepoint is rolled back
+    if writes is None:
+        emails = _emails(release, roles)
+        hooks = list(OutboundWebhook.objects.filter(active=True))
+    else:
+        key = (release.pk, None if roles is None else tuple(sorted(roles)))
+        if key not in writes.emails:
+            writes.emails[key] = _emails(release, roles)
+        if writes.hooks is None:
+            writes.hooks = list(OutboundWebhook.objects.filter(active=True))
+        emails, hooks = writes.emails[key], writes.hooks
     if not emails and not hooks:
         return []
     # Callers may hold objects read before their own change; say what is true now.
-    phase = type(release).objects.filter(pk=release.pk).values_list("phase", flat=True).first()
-    wave_state = (
-        type(wave).objects.filter(pk=wave.pk).values_list("state", flat=True).first()
-        if wave is not None
-        else None
-    )
+    if phase is None:
+        phase = type(release).objects.filter(pk=release.pk).values_list("phase", flat=True).first()
+    if wave is not None and wave_state is None:
+        wave_state = type(wave).objects.filter(pk=wave.pk).values_list("state", flat=True).first()
     title = SUBJECTS.get(event, event).format(phase=phase, wave=wave.name if wave else "")
     subject = f"[ReleaseDeck] {release.name}: {title}"[:300]
     payload = {
@@ -91,9 +191,11 @@ def notify(
         Notification(channel=Channel.WEBHOOK, recipient=hook.url[:254], webhook=hook, **common)
         for hook in hooks
     ]
+    if writes is not None:
+        writes.rows += rows  # inserted when the block ends
+        return rows
     created = Notification.objects.bulk_create(rows)
-    for row in created:
-        _enqueue(row.pk)
+    _enqueue(created)
     return created
 
 
@@ -102,61 +204,95 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
-    """Claim one due notification, deliver it outside the transaction, record the outcome.
-    A failing channel only retries its own row; nothing else waits for it."""
+    """Send one notification (see `notifications_send`); returns its state or why not."""
+    return notifications_send(notification_ids=[notification_id], now=now)[notification_id]
+
+
+def notifications_send(
+    *, notification_ids: list[int], now: datetime | None = None
+) -> dict[int, str]:
+    """Claim the due ones of these notifications (rows another worker holds are skipped),
+    deliver each outside the transaction, record each outcome. A failing channel only retries
+    its own row; nothing else waits for it. Returns each id's state, or why it was not sent."""
     now = now or timezone.now()
+    outcome = dict.fromkeys(notification_ids, "not pending")
     with transaction.atomic():
-        row = (
+        claimed = []
+        for row in (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("webhook")
-            .filter(pk=notification_id, state=DeliveryState.PENDING)
-            .first()
-        )
-        if row is None:
-            return "not pending"
-        if row.next_attempt_at and row.next_attempt_at > now:
-            return "not due"
-        row.attempts += 1
-        row.next_attempt_at = now + _backoff(row.attempts)
-        row.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
-    error = ""
+            .filter(pk__in=notification_ids, state=DeliveryState.PENDING)
+            .order_by("pk")
+        ):
+            if row.next_attempt_at and row.next_attempt_at > now:
+                outcome[row.pk] = "not due"
+                continue
+            row.attempts += 1
+            row.next_attempt_at = now + _backoff(row.attempts)
+            row.updated_at = now
+            claimed.append(row)
+        Notification.objects.bulk_update(claimed, ["attempts", "next_attempt_at", "updated_at"])
+    if not claimed:
+        return outcome
+    mail = get_connection()  # one connection for the batch's e-mails
+    try:
+        errors = {row.pk: _deliver(row, mail) for row in claimed}
+    finally:
+        mail.close()
+    with transaction.atomic():
+        settled = []
+        done_at = timezone.now()
+        for row in Notification.objects.select_for_update().filter(pk__in=errors).order_by("pk"):
+            outcome[row.pk] = row.state
+            if row.state != DeliveryState.PENDING:
+                continue
+            error = errors[row.pk]
+            row.last_error = error[:2000]
+            if not error:
+                row.state, row.sent_at = DeliveryState.SENT, done_at
+            elif row.attempts >= MAX_ATTEMPTS:
+                row.state = DeliveryState.FAILED
+            row.updated_at = done_at
+            settled.append(row)
+            outcome[row.pk] = row.state
+        Notification.objects.bulk_update(settled, ["state", "sent_at", "last_error", "updated_at"])
+    return outcome
+
+
+def _deliver(row: Notification, mail: Any) -> str:
+    """Send one row; the error, or "" when it went out."""
     try:
         if row.channel == Channel.EMAIL:
-            send_mail(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.recipient])
-        else:
-            hook = row.webhook
-            body = signing.canonical_body(row.payload)
-            status, error = post_json(
-                hook.url,
-                body,
-                signing.signed_headers(body, hook.secret),
-                timeout=settings.RELEASEDECK_HTTP_TIMEOUT,
+            send_mail(
+                row.subject,
+                row.body,
+                settings.DEFAULT_FROM_EMAIL,
+                [row.recipient],
+                connection=mail,
             )
-            if not error and not (status and 200 <= status < 300):
-                error = f"HTTP {status}"
+            return ""
+        hook = row.webhook
+        body = signing.canonical_body(row.payload)
+        status, error = post_json(
+            hook.url,
+            body,
+            signing.signed_headers(body, hook.secret),
+            timeout=settings.RELEASEDECK_HTTP_TIMEOUT,
+        )
+        if not error and not (status and 200 <= status < 300):
+            error = f"HTTP {status}"
+        return error
     except Exception as exc:  # any channel failure is recorded and retried, never raised
-        error = f"{type(exc).__name__}: {exc}"
-    with transaction.atomic():
-        row = Notification.objects.select_for_update().get(pk=notification_id)
-        if row.state != DeliveryState.PENDING:
-            return row.state
-        row.last_error = error[:2000]
-        if not error:
-            row.state, row.sent_at = DeliveryState.SENT, timezone.now()
-        elif row.attempts >= MAX_ATTEMPTS:
-            row.state = DeliveryState.FAILED
-        row.save(update_fields=["state", "sent_at", "last_error", "updated_at"])
-    return row.state
+        return f"{type(exc).__name__}: {exc}"
 
 
 def notifications_tick(*, now: datetime | None = None) -> int:
     """Re-find due notifications (a lost message, or a retry whose time has come)."""
     now = now or timezone.now()
-    ids = list(
+    rows = list(
         Notification.objects.filter(
             state=DeliveryState.PENDING, next_attempt_at__lte=now
-        ).values_list("pk", flat=True)[:500]
+        ).values_list("pk", "channel", "webhook_id")[:500]
     )
-    for notification_id in ids:
-        _enqueue(notification_id)
-    return len(ids)
+    transaction.on_commit(lambda: _publish(rows))
+    return len(rows)

@@ -2,10 +2,18 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def send_notification(notification_id: int) -> None:
-    from .outbox import notification_send
+def send_notifications(notification_ids: list[int]) -> None:
+    from .outbox import notifications_send
 
-    notification_send(notification_id=notification_id)
+    notifications_send(notification_ids=notification_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_notification(notification_id: int) -> None:
+    """One row: messages queued before sends were batched still deliver."""
+    from .outbox import notifications_send
+
+    notifications_send(notification_ids=[notification_id])
 
 
 @shared_task(ignore_result=True)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.releases.models import Release
 from apps.releases.services import record_change
 
-from .engine import _set_due, kick_wave
+from .dispatch import step_soon
 from .models import CallState, Check, CheckKind, CheckResult, DeployAction, DeployCall, WaveState
 
 # --- deploy calls -----------------------------------------------------------------------------
@@ -113,8 +113,7 @@ def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
             reason="" if ok else f"Attempt {attempts}: {error or f'HTTP {status}'}",
         )
         if call.state == CallState.FAILED and call.action == DeployAction.DEPLOY:
-            _set_due(call.wave, timezone.now())
-            kick_wave(call.wave_id)
+            step_soon(call.wave)
     return call.state
 
 
@@ -204,6 +203,5 @@ def record_check_result(
             },
         )
         if check.consecutive_failures >= check.failures_to_fail or check.kind == CheckKind.MANUAL:
-            _set_due(check.wave, now)
-            kick_wave(check.wave_id)
+            step_soon(check.wave, now)
     return "passed" if ok else "failed"

@@ -4,6 +4,10 @@ Every step locks the release row before the wave (the order all writers follow),
 state, and does nothing if the step is not due any more, so a duplicate message or a re-run
 after a crash is harmless. Network I/O (deploy calls, checks) happens outside transactions:
 a step claims its row, commits, talks to the network, then records the outcome.
+
+A step whose successor is due at once (a simulated deploy, no bake time, the next wave) does
+not queue it: the task that ran it carries on with it (`dispatch.wave_run`), up to a bound,
+and holds its lease (`kicked_at`) meanwhile so the tick does not send it as well.
 """
 
 import logging
@@ -13,17 +17,27 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.environments.models import DeploymentWindow, FreezeWindow, StopTheLine
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.services import record_change, release_move
-from apps.signoffs.models import SignOff, SignoffRequirement
 
-from . import scheduling
+from .dispatch import carry_on as _carry_on
+from .dispatch import enqueue_call as _enqueue_call
+from .dispatch import enqueue_check as _enqueue_check
+from .dispatch import (
+    kick_wave,
+    rollouts_tick,
+    step_soon,
+    wake_waiting_waves,
+    wake_wave,
+    wave_run,
+)
+from .dispatch import set_due as _set_due
+from .gates import calendar_for, start_blockers, wave_signoff_missing
 from .models import (
     CallState,
     Check,
@@ -36,203 +50,66 @@ from .models import (
     Wave,
     WaveState,
 )
+from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
 from .services import wave_transition
+
+# Known as engine.* to the rest of the app too.
+__all__ = [
+    "DONE_STATES",
+    "ENDED_STATES",
+    "WAITING_STATES",
+    "calendar_for",
+    "kick_wave",
+    "rollouts_tick",
+    "start_blockers",
+    "step_soon",
+    "wake_wave",
+    "wake_waiting_waves",
+    "wave_run",
+    "wave_signoff_missing",
+]
 
 log = logging.getLogger(__name__)
 
-WAITING_STATES = frozenset({WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING})
-DONE_STATES = frozenset({WaveState.SUCCEEDED, WaveState.SKIPPED})
+KEEP = object()  # `_move` leaves the due time as it is
+
 # A wave waiting for a person (manual deploy or check) is looked at again this often anyway;
 # the operator's action wakes it at once. No live wave is ever left without a due time.
 MANUAL_RECHECK = timedelta(hours=1)
-ENDED_STATES = frozenset(
-    {WaveState.SUCCEEDED, WaveState.SKIPPED, WaveState.FAILED, WaveState.ROLLED_BACK}
-)
-
-
-# --- enqueueing -----------------------------------------------------------------------------
-
-
-def kick_wave(wave_id: int) -> None:
-    """Run a wave's step as soon as the current transaction commits."""
-    from .tasks import wave_step
-
-    transaction.on_commit(lambda: wave_step.delay(wave_id))
-
-
-def _enqueue_call(call_id: int) -> None:
-    from .tasks import deploy_call_send
-
-    transaction.on_commit(lambda: deploy_call_send.delay(call_id))
-
-
-def _enqueue_check(check_id: int) -> None:
-    from .tasks import check_run
-
-    transaction.on_commit(lambda: check_run.delay(check_id))
-
-
-def wake_wave(wave: Wave) -> None:
-    """Something a waiting wave waits for has changed: look again right after commit."""
-    if wave.state in WAITING_STATES:
-        _set_due(wave, timezone.now())
-        kick_wave(wave.pk)
-
-
-def wake_waiting_waves() -> None:
-    """Every wave waiting to start looks again right after commit (calendars changed)."""
-    now = timezone.now()
-    waiting = Wave.objects.filter(
-        state__in=WAITING_STATES,
-        next_step_at__isnull=False,
-        plan__release__phase=release_rules.ROLLOUT,
-    )
-    ids = list(waiting.values_list("pk", flat=True))
-    Wave.objects.filter(pk__in=ids).update(next_step_at=now)
-    for wave_id in ids:
-        kick_wave(wave_id)
-
-
-def _set_due(wave: Wave, when: datetime | None) -> None:
-    # A step has run, so no enqueued message is outstanding: the tick may send the next at once.
-    Wave.objects.filter(pk=wave.pk).update(next_step_at=when, kicked_at=None)
-    wave.next_step_at = when
-
-
-# --- the tick -------------------------------------------------------------------------------
-
-
-def rollouts_tick(*, now: datetime | None = None) -> dict[str, int]:
-    """Arm the current wave of every rolling-out release that has nothing due (a release that
-    just entered rollout, or a step whose row was left without a due time), and enqueue every
-    due step."""
-    now = now or timezone.now()
-    counts = {"armed": 0, "waves": 0, "calls": 0, "checks": 0}
-    # Arm: the first unfinished wave of each release in rollout, if nothing is due for it yet.
-    seen_plans: set[int] = set()
-    for wave_id, plan_id, state, due in (
-        Wave.objects.filter(plan__release__phase=release_rules.ROLLOUT)
-        .exclude(state__in=DONE_STATES)
-        .order_by("plan_id", "position")
-        .values_list("pk", "plan_id", "state", "next_step_at")
-    ):
-        if plan_id in seen_plans:
-            continue
-        seen_plans.add(plan_id)
-        if due is None and state != WaveState.HALTED and state not in ENDED_STATES:
-            if Wave.objects.filter(pk=wave_id, next_step_at__isnull=True).update(next_step_at=now):
-                counts["armed"] += 1
-    due_waves = Wave.objects.filter(
-        next_step_at__lte=now, plan__release__phase=release_rules.ROLLOUT
-    ).exclude(state__in=ENDED_STATES | {WaveState.HALTED})
-    unleased = Q(kicked_at__isnull=True) | Q(kicked_at__lt=now - settings.RELEASEDECK_STEP_LEASE)
-    for wave_id in due_waves.filter(unleased).values_list("pk", flat=True):
-        # Compare-and-set: of two overlapping ticks only one enqueues the step.
-        if Wave.objects.filter(unleased, pk=wave_id).update(kicked_at=now):
-            kick_wave(wave_id)
-            counts["waves"] += 1
-    # Creation order, so re-found rollback calls still go out newest wave first.
-    for call_id in (
-        DeployCall.objects.filter(state=CallState.PENDING, next_attempt_at__lte=now)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    ):
-        _enqueue_call(call_id)
-        counts["calls"] += 1
-    for check_id in (
-        Check.objects.filter(next_run_at__lte=now, wave__state=WaveState.VERIFYING)
-        .exclude(kind=CheckKind.MANUAL)
-        .values_list("pk", flat=True)
-    ):
-        _enqueue_check(check_id)
-        counts["checks"] += 1
-    return counts
-
-
-# --- what may start when --------------------------------------------------------------------
-
-
-def calendar_for(environment: Any, now: datetime) -> scheduling.Calendar:
-    """The environment's windows and the freezes that cover it (its own, its region's, global)."""
-    windows = tuple(
-        scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time)
-        for w in DeploymentWindow.objects.filter(environment=environment)
-    )
-    scope = Q(scope="global") | Q(scope="environment", environment=environment)
-    if environment.region:
-        scope |= Q(scope="region", region=environment.region)
-    freezes = tuple(
-        scheduling.Freeze(f.start, f.end, f.reason)
-        for f in FreezeWindow.objects.filter(scope, end__gt=now)
-    )
-    return scheduling.Calendar(environment.name, environment.time_zone, windows, freezes)
-
-
-def wave_signoff_missing(wave: Wave, release: Release) -> list[str]:
-    """What a wave's own sign-off requirement still lacks, as sentences; empty when met."""
-    requirements = list(SignoffRequirement.objects.filter(wave=wave).select_related("role"))
-    if not requirements:
-        return []
-    verdicts = list(
-        SignOff.objects.filter(wave=wave, fingerprint=release.fingerprint).values_list(
-            "role__slug", "decision"
-        )
-    )
-    missing = []
-    if any(decision == "reject" for _, decision in verdicts):
-        missing.append(f"{wave.name}: a stakeholder rejected this wave")
-    for requirement in requirements:
-        approvals = sum(
-            1
-            for role, decision in verdicts
-            if role == requirement.role.slug and decision == "approve"
-        )
-        if approvals < requirement.count:
-            missing.append(
-                f"{wave.name}: needs {requirement.count - approvals} more approval(s) from "
-                f"{requirement.role.slug} before it starts"
-            )
-    return missing
-
-
-def start_blockers(
-    wave: Wave, release: Release, now: datetime
-) -> tuple[list[str], datetime | None]:
-    """Why the wave cannot start now, and when to look again (None: when something changes)."""
-    stop = StopTheLine.objects.filter(pk=1, active=True).first()
-    if stop is not None:
-        return [
-            f"Stop the line is on: {stop.reason or 'no reason given'}"
-        ], now + settings.RELEASEDECK_RECHECK
-    missing = wave_signoff_missing(wave, release)
-    if missing:
-        return missing, now + settings.RELEASEDECK_RECHECK
-    not_before = max(now, wave.planned_start) if wave.planned_start else now
-    slot = scheduling.earliest_start(not_before, calendar_for(wave.environment, now))
-    if slot.at is None:
-        return list(slot.reasons), now + timedelta(hours=1)
-    if slot.at > now:
-        reasons = list(slot.reasons) or [
-            f"Planned for {scheduling.describe(slot.at, wave.environment.time_zone)}"
-        ]
-        return reasons, slot.at
-    return [], None
 
 
 # --- the wave step --------------------------------------------------------------------------
 
 
-def _lock(wave_id: int) -> tuple[Release, Wave] | None:
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
+def _lock(wave_id: int, release: Release | None = None) -> tuple[Release, Wave] | None:
+    """Lock the wave's release, then the wave: the order every writer follows. `release` is
+    its release when this transaction holds it locked already. The wave comes with `behind`:
+    whether an earlier wave of its plan is unfinished."""
+    if release is None:
+        release_id = (
+            Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+        )
+        if release_id is None:
+            return None
+        release = Release.objects.select_for_update().get(pk=release_id)
+    wave = _waves_locked().filter(pk=wave_id).first()
+    if wave is None:
         return None
-    release = Release.objects.select_for_update().get(pk=release_id)
-    wave = (
+    if wave.plan.release_id != release.pk:
+        return _lock(wave_id)
+    return release, wave
+
+
+def _waves_locked() -> Any:
+    """Waves to lock, each with `behind`: whether an earlier wave of its plan is unfinished."""
+    earlier = Wave.objects.filter(
+        plan_id=OuterRef("plan_id"), position__lt=OuterRef("position")
+    ).exclude(state__in=DONE_STATES)
+    return (
         Wave.objects.select_for_update(of=("self",))
         .select_related("environment", "plan")
-        .get(pk=wave_id)
+        .annotate(behind=Exists(earlier))
     )
-    return release, wave
 
 
 def is_current(wave: Wave) -> bool:
@@ -245,32 +122,90 @@ def is_current(wave: Wave) -> bool:
 
 
 def wave_step(*, wave_id: int, now: datetime | None = None) -> str:
-    """Advance one wave as far as it can go now; returns what it did, for logs and tests."""
-    now = now or timezone.now()
+    """Advance one wave by one step; returns what it did, for logs and tests."""
     with transaction.atomic():
-        locked = _lock(wave_id)
-        if locked is None:
-            return "gone"
-        release, wave = locked
-        if wave.next_step_at is None or wave.next_step_at > now:
-            return "not due"
-        if (
-            release.phase != release_rules.ROLLOUT
-            or wave.state in ENDED_STATES
-            or wave.state == WaveState.HALTED
-        ):
-            _set_due(wave, None)
-            return "idle"
-        if not is_current(wave):
-            _set_due(wave, None)
-            return "not current"
-        if wave.state in WAITING_STATES:
-            return _try_start(wave, release, now)
-        if wave.state == WaveState.DEPLOYING:
-            return _deploying(wave, release, now)
-        if wave.state == WaveState.VERIFYING:
-            return _verifying(wave, release, now)
-    return "idle"
+        return _step(wave_id, now or timezone.now())[0]
+
+
+# Steps that changed the wave only through `_move` on the step's own locked rows: those rows,
+# still locked, are what the database holds, so the next step in the same transaction may go
+# on from them instead of reading them again.
+_KEPT_ROWS = frozenset({"deploying", "verifying", "succeeded"})
+
+
+def _step(
+    wave_id: int, now: datetime, held: tuple[Release, Wave] | None = None
+) -> tuple[str, tuple[Release, Wave] | None]:
+    """One step, in the caller's transaction; `held` are rows an earlier step of that
+    transaction left locked and current. Returns what it did and the rows it leaves so."""
+    if held is not None and held[1].pk == wave_id:
+        locked: tuple[Release, Wave] | None = held
+    else:
+        locked = _lock(wave_id, held[0] if held is not None else None)
+    if locked is None:
+        return "gone", None
+    release, wave = locked
+    if wave.next_step_at is None or wave.next_step_at > now:
+        return "not due", locked
+    if (
+        release.phase != release_rules.ROLLOUT
+        or wave.state in ENDED_STATES
+        or wave.state == WaveState.HALTED
+    ):
+        _set_due(wave, None)
+        return "idle", locked
+    if wave.behind:
+        _set_due(wave, None)
+        return "not current", locked
+    if wave.state in WAITING_STATES:
+        did = _try_start(wave, release, now)
+    elif wave.state == WaveState.DEPLOYING:
+        did = _deploying(wave, release, now)
+    elif wave.state == WaveState.VERIFYING:
+        did, following = _verifying(wave, release, now)
+        if following is not None:  # armed and locked: the next step is most likely its
+            return did, (release, following)
+    else:
+        return "idle", locked
+    return did, (locked if did in _KEPT_ROWS else None)
+
+
+def _move(
+    wave: Wave,
+    release: Release | None,
+    to: str,
+    reason: str,
+    now: datetime,
+    *,
+    locked: bool,
+    due: Any = KEEP,
+    actor: Any = None,
+    permission_checked: bool = False,
+    deploy_round: int | None = None,
+) -> None:
+    """`wave_transition`, on the step's own locked rows when it holds them, with the next due
+    time (unless KEEP) written in the same UPDATE. A step due at once is carried on with,
+    under a lease taken in that UPDATE."""
+    bookkeeping: dict[str, Any] = {} if deploy_round is None else {"deploy_round": deploy_round}
+    at_once = isinstance(due, datetime) and due <= now
+    if due is not KEEP:
+        bookkeeping.update(next_step_at=due, kicked_at=now if at_once else None)
+    moved = wave_transition(
+        wave_id=wave.pk,
+        to=to,
+        actor=actor,
+        reason=reason,
+        now=now,
+        permission_checked=permission_checked,
+        locked=(release, wave) if locked and release is not None else None,
+        bookkeeping=bookkeeping,
+    )
+    if moved is not wave:
+        for name in ("state", "next_step_at", "kicked_at", "bake_started_at", "started_at"):
+            setattr(wave, name, getattr(moved, name))
+        wave.deploy_round = moved.deploy_round
+    if at_once and moved.state not in ENDED_STATES:
+        _carry_on(wave.pk)
 
 
 def _try_start(wave: Wave, release: Release, now: datetime) -> str:
@@ -278,10 +213,9 @@ def _try_start(wave: Wave, release: Release, now: datetime) -> str:
     if reasons:
         only_planned = len(reasons) == 1 and reasons[0].startswith("Planned for")
         state = WaveState.SCHEDULED if only_planned else WaveState.WAITING
-        wave_transition(wave_id=wave.pk, to=state, actor=None, reason="; ".join(reasons), now=now)
-        _set_due(wave, recheck)
+        _move(wave, release, state, "; ".join(reasons), now, locked=True, due=recheck)
         return state
-    start_deploy(wave, release, now)
+    start_deploy(wave, release, now, locked=True)
     return "deploying"
 
 
@@ -293,37 +227,41 @@ def start_deploy(
     actor: Any = None,
     why: str = "",
     permission_checked: bool = False,
+    locked: bool = False,
 ) -> None:
-    """Enter deploying and hand the work to the wave's deployer (inside the caller's transaction)."""
+    """Enter deploying and hand the work to the wave's deployer (inside the caller's transaction).
+    `locked`: `wave` and `release` are the rows the caller holds locked in it."""
     if wave.deployer == Deployer.WEBHOOK and not wave.environment.deploy_url:
         # Nothing was deployed, so nothing to roll back: halt until the URL is set and resumed.
         reason = f"{wave.environment.name} has no deploy URL for the webhook deployer"
-        wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=None, reason=reason, now=now)
-        _set_due(wave, None)
-        _notify(release, "wave.halted", wave=wave, text=reason)
+        _move(wave, release, WaveState.HALTED, reason, now, locked=locked, due=None)
+        _notify(release, "wave.halted", wave=wave, text=reason, locked=locked)
         return
-    wave.deploy_round += 1
-    Wave.objects.filter(pk=wave.pk).update(deploy_round=wave.deploy_round)
     if wave.deployer == Deployer.MANUAL:
         reason = f"Waiting for an operator to confirm {wave.percentage}% is deployed to {wave.environment.name}"
+        due = now + MANUAL_RECHECK
+    elif wave.deployer == Deployer.WEBHOOK:
+        reason = f"Deploying {wave.percentage}% to {wave.environment.name}"
+        due = now + settings.RELEASEDECK_DEPLOY_TIMEOUT
     else:
         reason = f"Deploying {wave.percentage}% to {wave.environment.name}"
+        due = now + settings.RELEASEDECK_SIMULATED_DEPLOY
     if why:  # an operator's "start now", with their reason
         reason = f"{why}. {reason}"
-    wave_transition(
-        wave_id=wave.pk,
-        to=WaveState.DEPLOYING,
+    _move(
+        wave,
+        release,
+        WaveState.DEPLOYING,
+        reason,
+        now,
+        locked=locked,
+        due=due,
         actor=actor,
-        reason=reason,
-        now=now,
         permission_checked=permission_checked,
+        deploy_round=wave.deploy_round + 1,
     )
-    _notify(release, "wave.started", wave=wave, text=reason)
-    if wave.deployer == Deployer.SIMULATED:
-        _set_due(wave, now + settings.RELEASEDECK_SIMULATED_DEPLOY)
-        if not settings.RELEASEDECK_SIMULATED_DEPLOY:
-            kick_wave(wave.pk)
-    elif wave.deployer == Deployer.WEBHOOK:
+    _notify(release, "wave.started", wave=wave, text=reason, locked=locked)
+    if wave.deployer == Deployer.WEBHOOK:
         call = DeployCall.objects.create(
             wave=wave,
             action=DeployAction.DEPLOY,
@@ -332,14 +270,11 @@ def start_deploy(
             next_attempt_at=now,
         )
         _enqueue_call(call.pk)
-        _set_due(wave, now + settings.RELEASEDECK_DEPLOY_TIMEOUT)
-    else:
-        _set_due(wave, now + MANUAL_RECHECK)
 
 
 def _deploying(wave: Wave, release: Release, now: datetime) -> str:
     if wave.deployer == Deployer.SIMULATED:
-        begin_verifying(wave, now, reason="Simulated deploy finished")
+        begin_verifying(wave, now, reason="Simulated deploy finished", release=release)
         return "verifying"
     if wave.deployer == Deployer.MANUAL:
         _set_due(wave, now + MANUAL_RECHECK)
@@ -350,38 +285,74 @@ def _deploying(wave: Wave, release: Release, now: datetime) -> str:
         .first()
     )
     if call is None:
-        fail_wave(wave, release, now, "No deploy call was recorded for this wave")
+        fail_wave(wave, release, now, "No deploy call was recorded for this wave", locked=True)
         return "failed"
     if call.state == CallState.SUCCEEDED:
         begin_verifying(
-            wave, now, reason=f"Deploy tool reported success: {call.report_message}".rstrip(": ")
+            wave,
+            now,
+            reason=f"Deploy tool reported success: {call.report_message}".rstrip(": "),
+            release=release,
         )
         return "verifying"
     if call.state == CallState.FAILED:
-        fail_wave(wave, release, now, f"Deploy failed: {call.report_message or call.last_error}")
+        fail_wave(
+            wave,
+            release,
+            now,
+            f"Deploy failed: {call.report_message or call.last_error}",
+            locked=True,
+        )
         return "failed"
     deadline = call.created_at + settings.RELEASEDECK_DEPLOY_TIMEOUT
     if now >= deadline:
-        fail_wave(wave, release, now, "The deploy tool did not report within the deploy timeout")
+        fail_wave(
+            wave,
+            release,
+            now,
+            "The deploy tool did not report within the deploy timeout",
+            locked=True,
+        )
         return "failed"
     _set_due(wave, deadline)
     return "deploying"
 
 
-def begin_verifying(wave: Wave, now: datetime, *, reason: str, actor: Any = None) -> None:
-    wave_transition(wave_id=wave.pk, to=WaveState.VERIFYING, actor=actor, reason=reason, now=now)
-    wave.refresh_from_db(fields=["bake_started_at", "state"])
-    automatic = Check.objects.filter(wave=wave).exclude(kind=CheckKind.MANUAL)
-    automatic.update(next_run_at=now, consecutive_failures=0)
-    for check_id in automatic.values_list("pk", flat=True):
-        _enqueue_check(check_id)
-    _set_due(wave, now + timedelta(minutes=wave.bake_minutes))
-    if not wave.bake_minutes:
-        kick_wave(wave.pk)
-
-
-def _verifying(wave: Wave, release: Release, now: datetime) -> str:
+def begin_verifying(
+    wave: Wave, now: datetime, *, reason: str, actor: Any = None, release: Release | None = None
+) -> None:
+    """Enter verifying: checks start at once, the bake ends `bake_minutes` from now. With
+    `release`, `wave` and it are the rows the caller holds locked."""
+    due = now + timedelta(minutes=wave.bake_minutes)
+    _move(
+        wave,
+        release,
+        WaveState.VERIFYING,
+        reason,
+        now,
+        locked=release is not None,
+        due=due,
+        actor=actor,
+    )
     checks = list(Check.objects.filter(wave=wave))
+    automatic = [check for check in checks if check.kind != CheckKind.MANUAL]
+    if automatic:
+        Check.objects.filter(pk__in=[c.pk for c in automatic]).update(
+            next_run_at=now, consecutive_failures=0
+        )
+    for check in automatic:
+        check.next_run_at, check.consecutive_failures = now, 0
+        _enqueue_check(check.pk)
+    # Checks change only under the release lock, which a step holding these rows keeps till
+    # it commits: the next step in the same transaction may go on from this list.
+    wave.checks_read = checks
+
+
+def _verifying(wave: Wave, release: Release, now: datetime) -> tuple[str, Wave | None]:
+    """What a verifying wave does next; with the wave after it, when this one succeeded."""
+    checks = getattr(wave, "checks_read", None)
+    if checks is None:
+        checks = list(Check.objects.filter(wave=wave))
     for check in checks:
         if check.consecutive_failures >= check.failures_to_fail:
             last = CheckResult.objects.filter(wave_check=check).order_by("-at").first()
@@ -391,13 +362,14 @@ def _verifying(wave: Wave, release: Release, now: datetime) -> str:
                 release,
                 now,
                 f"Check {check.name} failed {check.consecutive_failures} times in a row{seen}",
+                locked=True,
             )
-            return "failed"
+            return "failed", None
     bake_started = wave.bake_started_at or now
     bake_end = bake_started + timedelta(minutes=wave.bake_minutes)
     if now < bake_end:
         _set_due(wave, bake_end)
-        return "baking"
+        return "baking", None
     waiting_for = []
     next_look = None
     for check in checks:
@@ -415,43 +387,49 @@ def _verifying(wave: Wave, release: Release, now: datetime) -> str:
                 filter(None, [next_look, check.next_run_at, now + settings.RELEASEDECK_RECHECK])
             )
     if waiting_for:
+        # Looked at again when the next check result is in (not carried on with at once: a
+        # check run has to record something first).
         wave_transition(
             wave_id=wave.pk,
             to=WaveState.VERIFYING,
             actor=None,
             reason="Bake time over; waiting for " + ", ".join(waiting_for),
             now=now,
+            locked=(release, wave),
+            bookkeeping={"next_step_at": next_look or now + MANUAL_RECHECK, "kicked_at": None},
         )
-        _set_due(wave, next_look or now + MANUAL_RECHECK)
-        return "waiting for checks"
-    wave_transition(
-        wave_id=wave.pk,
-        to=WaveState.SUCCEEDED,
-        actor=None,
-        reason=f"Baked {wave.bake_minutes} min; {len(checks)} check(s) passed",
-        now=now,
-    )
-    arm_next(wave, now)
-    return "succeeded"
+        return "waiting for checks", None
+    reason = f"Baked {wave.bake_minutes} min; {len(checks)} check(s) passed"
+    _move(wave, release, WaveState.SUCCEEDED, reason, now, locked=True)
+    return "succeeded", arm_next(wave, now)
 
 
-def arm_next(wave: Wave, now: datetime) -> None:
+def arm_next(wave: Wave, now: datetime) -> Wave | None:
+    """The wave is done: the plan's next wave, if it waits to start, is due now. Returns it,
+    locked in the caller's transaction (which holds the release), as `_lock` would."""
     following = (
-        Wave.objects.filter(plan_id=wave.plan_id, position__gt=wave.position)
+        _waves_locked()
+        .filter(plan_id=wave.plan_id, position__gt=wave.position)
         .exclude(state__in=ENDED_STATES)
         .order_by("position")
         .first()
     )
-    if following is not None and following.state in WAITING_STATES:
-        _set_due(following, now)
-        kick_wave(following.pk)
+    if following is None or following.state not in WAITING_STATES:
+        return None
+    Wave.objects.filter(pk=following.pk).update(next_step_at=now, kicked_at=now)
+    following.next_step_at = following.kicked_at = now
+    _carry_on(following.pk)
+    return following
 
 
 # --- failure ----------------------------------------------------------------------------------
 
 
-def fail_wave(wave: Wave, release: Release, now: datetime, reason: str) -> None:
-    """Apply the wave's failure policy: halt for an operator, or roll the release back."""
+def fail_wave(
+    wave: Wave, release: Release, now: datetime, reason: str, *, locked: bool = False
+) -> None:
+    """Apply the wave's failure policy: halt for an operator, or roll the release back.
+    `locked`: `wave` is the row the caller holds locked (the release always is)."""
     if wave.failure_policy == FailurePolicy.ROLLBACK:
         recent = AuditEvent.objects.filter(
             verb="rollout.auto_rollback", at__gte=now - timedelta(hours=1)
@@ -462,14 +440,11 @@ def fail_wave(wave: Wave, release: Release, now: datetime, reason: str) -> None:
                 "reached the cap; an operator decides"
             )
         else:
-            wave_transition(
-                wave_id=wave.pk, to=WaveState.FAILED, actor=None, reason=reason, now=now
-            )
+            _move(wave, release, WaveState.FAILED, reason, now, locked=locked)
             roll_back_release(release, now, reason=f"Automatic rollback: {reason}", automatic=True)
             return
-    wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=None, reason=reason, now=now)
-    _set_due(wave, None)
-    _notify(release, "wave.halted", wave=wave, text=reason)
+    _move(wave, release, WaveState.HALTED, reason, now, locked=locked, due=None)
+    _notify(release, "wave.halted", wave=wave, text=reason, locked=locked)
 
 
 def roll_back_wave(wave: Wave, now: datetime, *, reason: str, actor: Any = None) -> None:
@@ -518,7 +493,25 @@ def roll_back_release(release: Release, now: datetime, *, reason: str, automatic
 # --- notifications ----------------------------------------------------------------------------
 
 
-def _notify(release: Release, event: str, *, wave: Wave | None = None, text: str = "") -> None:
+def _notify(
+    release: Release,
+    event: str,
+    *,
+    wave: Wave | None = None,
+    text: str = "",
+    locked: bool = False,
+) -> None:
+    """`locked`: the caller holds the rows locked and up to date, so what they say is true now."""
     from apps.notifications.outbox import notify
 
-    notify(release=release, event=event, wave=wave, text=text)
+    if locked:
+        notify(
+            release=release,
+            event=event,
+            wave=wave,
+            text=text,
+            phase=release.phase,
+            wave_state=wave.state if wave is not None else None,
+        )
+    else:
+        notify(release=release, event=event, wave=wave, text=text)

@@ -15,6 +15,10 @@ ALLOWED_WAVE_MOVES: dict[str, frozenset[str]] = {
 # Moves that put traffic on a wave need the release to be rolling out.
 LIVE_STATES = frozenset({"deploying", "verifying", "succeeded"})
 REASON_REQUIRED = frozenset({"skipped", "halted", "failed", "rolled_back"})
+# Waiting to start; done so the next wave may go; over, nothing more to do.
+WAITING_STATES = frozenset({"pending", "scheduled", "waiting"})
+DONE_STATES = frozenset({"succeeded", "skipped"})
+ENDED_STATES = frozenset({"succeeded", "skipped", "failed", "rolled_back"})
 
 
 def wave_move_allowed(current: str, to: str) -> bool:

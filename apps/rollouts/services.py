@@ -8,13 +8,25 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
+from apps.audit.services import audit_record
 from apps.core.errors import Conflict, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 from apps.releases import rules as release_rules
 from apps.releases.services import get_release, record_change
 
 from . import rules
-from .models import Deployer, FailurePolicy, RolloutPlan, Strategy, Wave, WaveState
+from .dryrun import local_start, plan_dry_run, plan_dry_run_proposal
+from .models import (
+    TERMINAL_WAVE_STATES,
+    Deployer,
+    FailurePolicy,
+    RolloutPlan,
+    Strategy,
+    Wave,
+    WaveState,
+)
+
+__all__ = ["plan_dry_run", "plan_dry_run_proposal"]  # their home is dryrun; callers use these
 
 PLANNABLE = frozenset({release_rules.PLANNING, release_rules.PREPARATION, release_rules.TESTING})
 
@@ -114,6 +126,22 @@ def _wave_and_release_ids(wave_id: Any) -> tuple[int, int]:
     return wave_id, release_id
 
 
+def _record(release: Any, *, once: bool, **event: Any) -> None:
+    """Audit a wave's change. `record_change` also bumps the release's revision, which live
+    pages watch; with `once`, the release row is the caller's, locked for the whole
+    transaction, and one bump in that transaction is enough for readers to see all of it."""
+    if once and getattr(release, "_revision_bumped", False):
+        audit_record(release_id=release.pk, **event)
+        return
+    record_change(release_id=release.pk, **event)
+    release._revision_bumped = once
+
+
+# Engine bookkeeping a transition may write in its own UPDATE: when the next step is due, who
+# already carries it (its lease), which deploy round this is.
+BOOKKEEPING = frozenset({"next_step_at", "kicked_at", "deploy_round"})
+
+
 def wave_transition(
     *,
     wave_id: Any,
@@ -123,36 +151,53 @@ def wave_transition(
     now: datetime | None = None,
     by_stop_line: bool = False,
     permission_checked: bool = False,
+    locked: tuple[Any, Wave] | None = None,
+    bookkeeping: dict[str, Any] | None = None,
 ) -> Wave:
     """Move a wave to `to`; a no-op when it is already there with the same reason.
 
     `actor` None is the engine. Locks the release row before the wave, the order every writer
-    of a release and its waves follows.
+    of a release and its waves follows. `locked` is (release, wave) that the caller already
+    holds under select_for_update in its open transaction (the engine's path: one lock per
+    step, not two). `bookkeeping` (see BOOKKEEPING) is written in the same UPDATE, even when
+    the state does not change; an ended wave has no next step whatever it says.
     """
     to = clean_choice(to, field="to", choices=WaveState)
     reason = clean_text(reason, field="reason", max_length=2000)
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
     now = now or timezone.now()
-    wave_id, release_id = _wave_and_release_ids(wave_id)
-    with transaction.atomic():
-        release = get_release(release_id, lock=True)
-        wave = (
-            Wave.objects.select_for_update(of=("self",))
-            .select_related("environment")
-            .get(pk=wave_id)
-        )
+    if locked is None:
+        wave_id, release_id = _wave_and_release_ids(wave_id)
+    elif not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("a locked wave_transition runs inside the transaction holding the locks")
+    with transaction.atomic(savepoint=locked is None):
+        if locked is None:
+            release = get_release(release_id, lock=True)
+            wave = (
+                Wave.objects.select_for_update(of=("self",))
+                .select_related("environment")
+                .get(pk=wave_id)
+            )
+        else:
+            release, wave = locked
         # Stop the line checks its own permission and moves waves on behalf of whoever pulled it.
         if actor is not None and not permission_checked:
             require(actor, Action.OPERATE_WAVES, release)
+        fields = sorted(bookkeeping or ())
+        if not BOOKKEEPING.issuperset(fields):
+            raise ValueError(f"not bookkeeping: {sorted(set(fields) - BOOKKEEPING)}")
+        for name in fields:
+            setattr(wave, name, bookkeeping[name])  # type: ignore[index]
         if wave.state == to:
             if wave.state_reason != reason and reason:
                 # Same state, new explanation (a waiting wave now waits for something else).
                 before = {"state": wave.state, "state_reason": wave.state_reason}
                 wave.state_reason = reason
-                wave.save(update_fields=["state_reason", "updated_at"])
-                record_change(
-                    release_id=release.pk,
+                wave.save(update_fields=[*fields, "state_reason", "updated_at"])
+                _record(
+                    release,
+                    once=locked is not None,
                     actor=actor,
                     verb="wave.reason_changed",
                     obj=wave,
@@ -160,13 +205,15 @@ def wave_transition(
                     after={"state": to, "state_reason": reason},
                     reason=reason,
                 )
+            elif fields:
+                wave.save(update_fields=fields)
             return wave
         if not rules.wave_move_allowed(wave.state, to):
             raise Conflict(f"A {wave.state} wave cannot become {to}.")
         if to in rules.LIVE_STATES and release.phase != release_rules.ROLLOUT:
             raise Conflict(f"The release is in {release.phase}; waves run only during rollout.")
         before = {"state": wave.state, "state_reason": wave.state_reason}
-        fields = ["state", "state_reason", "updated_at"]
+        fields += ["state", "state_reason", "updated_at"]
         if to == WaveState.HALTED:
             wave.paused_from = wave.state
             wave.halted_by_stop_line = by_stop_line
@@ -189,13 +236,14 @@ def wave_transition(
         if to == WaveState.VERIFYING and before["state"] != WaveState.HALTED:
             wave.bake_started_at = now
             fields.append("bake_started_at")
-        if to in ("succeeded", "failed", "rolled_back", "skipped"):
+        if to in TERMINAL_WAVE_STATES:
             wave.finished_at = now
             wave.next_step_at = None
-            fields += ["finished_at", "next_step_at"]
+            fields += ["finished_at", *({"next_step_at"} - set(fields))]
         wave.save(update_fields=fields)
-        record_change(
-            release_id=release.pk,
+        _record(
+            release,
+            once=locked is not None,
             actor=actor,
             verb="wave.state_changed",
             obj=wave,
@@ -204,31 +252,6 @@ def wave_transition(
             reason=reason,
         )
     return wave
-
-
-def _local_start(value: Any, time_zone: str, field: str) -> datetime | None:
-    """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC."""
-    from . import scheduling
-
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(clean_text(value, field=field, max_length=40))
-        except ValueError:
-            raise ServiceError(
-                f"{field} must be a local date and time like 2026-12-01T09:00.", field=field
-            ) from None
-    if not isinstance(value, datetime):
-        raise ServiceError(f"{field} must be a local date and time.", field=field)
-    if value.tzinfo is not None:
-        raise ServiceError(
-            f"{field} is local time in the environment's zone; give it without an offset.",
-            field=field,
-        )
-    if not 1970 <= value.year <= 9998:
-        raise ServiceError(f"{field} is out of range.", field=field)
-    return scheduling.local_to_utc(value, time_zone)
 
 
 def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
@@ -283,7 +306,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
                 changes["percentage"], field="percentage", minimum=0, maximum=100
             )
         if "planned_start_local" in changes:
-            wave.planned_start = _local_start(
+            wave.planned_start = local_start(
                 changes["planned_start_local"], wave.environment.time_zone, "planned_start_local"
             )
         if "bake_minutes" in changes:
@@ -473,113 +496,3 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
 
             wake_wave(wave)
     return requirement
-
-
-def plan_dry_run(
-    *, release_id: Any, actor: Any, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """For each wave of the plan, the earliest start windows, freezes and earlier bake times allow,
-    with the reason when it is pushed later."""
-    from datetime import timedelta
-
-    from . import engine, scheduling
-
-    release = get_release(release_id)
-    require(actor, Action.VIEW, release)
-    now = now or timezone.now()
-    waves = list(
-        Wave.objects.filter(plan__release=release)
-        .select_related("environment")
-        .order_by("position")
-    )
-    planned = [
-        scheduling.PlannedWave(
-            w.name,
-            engine.calendar_for(w.environment, now),
-            w.planned_start,
-            timedelta(minutes=w.bake_minutes),
-        )
-        for w in waves
-    ]
-    lines = scheduling.dry_run(planned, now)
-    return [
-        {
-            "wave": w.pk,
-            "name": w.name,
-            "environment": w.environment.name,
-            "time_zone": w.environment.time_zone,
-            "planned_start": w.planned_start,
-            "earliest_start": line.earliest,
-            "earliest_start_local": (
-                scheduling.utc_to_local(line.earliest, w.environment.time_zone).isoformat()
-                if line.earliest
-                else None
-            ),
-            "warnings": list(line.reasons),
-        }
-        for w, line in zip(waves, lines, strict=True)
-    ]
-
-
-def plan_dry_run_proposal(
-    *, waves: Any, actor: Any, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """The dry run of waves not saved yet: [{name, environment, planned_start_local?, bake_minutes}]."""
-    from datetime import timedelta
-
-    from apps.environments.models import Environment
-
-    from . import engine, scheduling
-
-    require(actor, Action.VIEW)
-    if not isinstance(waves, list | tuple) or not waves:
-        raise ServiceError("Give the waves to try, in order.", field="waves")
-    if len(waves) > 100:
-        raise ServiceError("At most 100 waves.", field="waves")
-    now = now or timezone.now()
-    rows = []
-    for index, proposal in enumerate(waves):
-        if not isinstance(proposal, dict):
-            raise ServiceError("Each wave is an object.", field=f"waves.{index}")
-        try:
-            environment = Environment.objects.get(
-                pk=clean_id(proposal.get("environment"), field=f"waves.{index}.environment")
-            )
-        except Environment.DoesNotExist:
-            raise ServiceError("No such environment.", field=f"waves.{index}.environment") from None
-        name = clean_text(
-            proposal.get("name") or environment.name, field=f"waves.{index}.name", max_length=100
-        )
-        start = _local_start(
-            proposal.get("planned_start_local"),
-            environment.time_zone,
-            f"waves.{index}.planned_start_local",
-        )
-        bake = clean_int(
-            proposal.get("bake_minutes", 30),
-            field=f"waves.{index}.bake_minutes",
-            minimum=0,
-            maximum=60 * 24 * 14,
-        )
-        rows.append((name, environment, start, bake))
-    planned = [
-        scheduling.PlannedWave(name, engine.calendar_for(env, now), start, timedelta(minutes=bake))
-        for name, env, start, bake in rows
-    ]
-    return [
-        {
-            "wave": None,
-            "name": name,
-            "environment": env.name,
-            "time_zone": env.time_zone,
-            "planned_start": start,
-            "earliest_start": line.earliest,
-            "earliest_start_local": (
-                scheduling.utc_to_local(line.earliest, env.time_zone).isoformat()
-                if line.earliest
-                else None
-            ),
-            "warnings": list(line.reasons),
-        }
-        for (name, env, start, _), line in zip(rows, scheduling.dry_run(planned, now), strict=True)
-    ]

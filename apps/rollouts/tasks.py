@@ -5,9 +5,9 @@ from celery import shared_task
 
 @shared_task(acks_late=True, ignore_result=True)
 def wave_step(wave_id: int) -> None:
-    from .engine import wave_step as step
+    from .dispatch import wave_run
 
-    step(wave_id=wave_id)
+    wave_run(wave_id=wave_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -26,6 +26,6 @@ def check_run(check_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def tick() -> None:
-    from .engine import rollouts_tick
+    from .dispatch import rollouts_tick
 
     rollouts_tick()

@@ -3,17 +3,24 @@ e-mail (Django's mail backend) and to outbound webhooks (signed JSON on a loopba
 
 import json
 import socket
+import threading
 from datetime import timedelta
 
 import pytest
 from celery.signals import before_task_publish
 from django.core import mail
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from apps.core import signing
 from apps.notifications.models import Notification, OutboundWebhook
-from apps.notifications.outbox import MAX_ATTEMPTS, notification_send, notifications_tick, notify
+from apps.notifications.outbox import (
+    MAX_ATTEMPTS,
+    notification_send,
+    notifications_send,
+    notifications_tick,
+    notify,
+)
 from apps.releases.models import Release
 from apps.releases.services import release_move
 from apps.rollouts import services as ro
@@ -79,9 +86,8 @@ def test_phase_move_writes_one_email_per_stakeholder_sent_after_commit(
         "bob@example.test",
         "vera@example.test",
     ]
-    assert sorted(published) == sorted(
-        ("apps.notifications.tasks.send_notification", (n.pk,)) for n in moved
-    )
+    # One task carries the change's e-mails, not one task per person.
+    assert published == [("apps.notifications.tasks.send_notifications", ([n.pk for n in moved],))]
     assert moved[0].subject == "[ReleaseDeck] CRM 2.0.0: moved to preparation"
 
     assert deliver_all() == ["sent"] * 3
@@ -279,9 +285,8 @@ def test_tick_refinds_due_pending_notifications_only(
 
     with django_capture_on_commit_callbacks(execute=True):
         assert notifications_tick() == 2
-    assert sorted(args for _, args in published) == sorted(
-        (pk,) for pk in pending.filter(channel="email").values_list("pk", flat=True)
-    )
+    emails = sorted(pending.filter(channel="email").values_list("pk", flat=True))
+    assert published == [("apps.notifications.tasks.send_notifications", (emails,))]
     published.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert notifications_tick(now=timezone.now() + timedelta(minutes=6)) == 3
@@ -290,3 +295,62 @@ def test_tick_refinds_due_pending_notifications_only(
 def test_nobody_to_tell_writes_nothing(rita):
     assert notify(release=ReleaseFactory(owner=rita), event="release.moved") == []
     assert not Notification.objects.exists()
+
+
+# Sending in batches
+
+
+def test_each_webhook_gets_a_send_task_of_its_own_beside_the_emails(
+    release, rita, receiver, django_capture_on_commit_callbacks, published
+):
+    hook, _ = receiver
+    other = OutboundWebhook.objects.create(name="dashboard", url=hook.url + "2", secret="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        release_move(release_id=release.pk, to="preparation", actor=rita)
+    moved = Notification.objects.filter(event="release.moved")
+    emails = sorted(moved.filter(channel="email").values_list("pk", flat=True))
+    assert len(emails) == 3
+    assert sorted(args for _, args in published) == sorted(
+        [(emails,), ([moved.get(webhook=hook).pk],), ([moved.get(webhook=other).pk],)]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_send_skips_rows_another_worker_holds(rita):
+    release = ReleaseFactory(owner=rita)
+    rows = [
+        Notification.objects.create(
+            event="release.moved",
+            release=release,
+            channel="email",
+            recipient=f"{name}@example.test",
+            subject="s",
+            body="b",
+            next_attempt_at=timezone.now(),
+        )
+        for name in ("ann", "ben", "cat")
+    ]
+    ids = [row.pk for row in rows]
+    holding, release_it = threading.Event(), threading.Event()
+
+    def hold_first() -> None:
+        try:
+            with transaction.atomic():
+                Notification.objects.select_for_update().get(pk=ids[0])
+                holding.set()
+                release_it.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_first)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        outcome = notifications_send(notification_ids=ids)
+    finally:
+        release_it.set()
+        holder.join(10)
+    assert outcome == {ids[0]: "not pending", ids[1]: "sent", ids[2]: "sent"}
+    assert Notification.objects.get(pk=ids[0]).attempts == 0  # left for whoever holds it
+    assert sorted(m.to[0] for m in mail.outbox) == ["ben@example.test", "cat@example.test"]
+    assert notifications_send(notification_ids=ids)[ids[0]] == "sent"

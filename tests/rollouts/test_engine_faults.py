@@ -244,7 +244,10 @@ def test_duplicate_step_send_and_check_messages_act_once(engine: Engine, rita, a
         twice_at_once(tasks.wave_step, first.pk)
 
     assert Wave.objects.get(pk=first.pk).state == "succeeded"
-    assert DeployCall.objects.filter(wave__plan__release=release).count() == 1
+    # The step that finished the first wave carried on with the next one, due at once: of the
+    # two deliveries, one did, and it started that wave once, with one deploy call.
+    calls = DeployCall.objects.filter(wave__plan__release=release, action="deploy")
+    assert sorted(calls.values_list("wave_id", "round")) == [(first.pk, 1), (second.pk, 1)]
     seen = transitions(release)
     assert {
         state: seen[(first.pk, state)] for state in ("deploying", "verifying", "succeeded")
@@ -253,5 +256,6 @@ def test_duplicate_step_send_and_check_messages_act_once(engine: Engine, rita, a
         "verifying": 1,
         "succeeded": 1,
     }
+    assert seen[(second.pk, "deploying")] == 1
     second.refresh_from_db()
-    assert second.state == "pending" and second.next_step_at is not None  # the next one is armed
+    assert second.state == "deploying" and second.next_step_at is not None

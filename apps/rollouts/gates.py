@@ -1,0 +1,81 @@
+"""What may start when: a wave's calendar, its own sign-off, stop the line, its planned time."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from apps.environments.models import DeploymentWindow, FreezeWindow, StopTheLine
+from apps.releases.models import Release
+from apps.signoffs.models import SignOff, SignoffRequirement
+
+from . import scheduling
+from .models import Wave
+
+
+def calendar_for(environment: Any, now: datetime) -> scheduling.Calendar:
+    """The environment's windows and the freezes that cover it (its own, its region's, global)."""
+    windows = tuple(
+        scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time)
+        for w in DeploymentWindow.objects.filter(environment=environment)
+    )
+    scope = Q(scope="global") | Q(scope="environment", environment=environment)
+    if environment.region:
+        scope |= Q(scope="region", region=environment.region)
+    freezes = tuple(
+        scheduling.Freeze(f.start, f.end, f.reason)
+        for f in FreezeWindow.objects.filter(scope, end__gt=now)
+    )
+    return scheduling.Calendar(environment.name, environment.time_zone, windows, freezes)
+
+
+def wave_signoff_missing(wave: Wave, release: Release) -> list[str]:
+    """What a wave's own sign-off requirement still lacks, as sentences; empty when met."""
+    requirements = list(SignoffRequirement.objects.filter(wave=wave).select_related("role"))
+    if not requirements:
+        return []
+    verdicts = list(
+        SignOff.objects.filter(wave=wave, fingerprint=release.fingerprint).values_list(
+            "role__slug", "decision"
+        )
+    )
+    missing = []
+    if any(decision == "reject" for _, decision in verdicts):
+        missing.append(f"{wave.name}: a stakeholder rejected this wave")
+    for requirement in requirements:
+        approvals = sum(
+            1
+            for role, decision in verdicts
+            if role == requirement.role.slug and decision == "approve"
+        )
+        if approvals < requirement.count:
+            missing.append(
+                f"{wave.name}: needs {requirement.count - approvals} more approval(s) from "
+                f"{requirement.role.slug} before it starts"
+            )
+    return missing
+
+
+def start_blockers(
+    wave: Wave, release: Release, now: datetime
+) -> tuple[list[str], datetime | None]:
+    """Why the wave cannot start now, and when to look again (None: when something changes)."""
+    stop = StopTheLine.objects.filter(pk=1, active=True).first()
+    if stop is not None:
+        return [
+            f"Stop the line is on: {stop.reason or 'no reason given'}"
+        ], now + settings.RELEASEDECK_RECHECK
+    missing = wave_signoff_missing(wave, release)
+    if missing:
+        return missing, now + settings.RELEASEDECK_RECHECK
+    not_before = max(now, wave.planned_start) if wave.planned_start else now
+    slot = scheduling.earliest_start(not_before, calendar_for(wave.environment, now))
+    if slot.at is None:
+        return list(slot.reasons), now + timedelta(hours=1)
+    if slot.at > now:
+        reasons = list(slot.reasons) or [
+            f"Planned for {scheduling.describe(slot.at, wave.environment.time_zone)}"
+        ]
+        return reasons, slot.at
+    return [], None
