@@ -8,13 +8,14 @@ from typing import Any
 
 from django import forms
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpResponseNotModified
+from django.http import HttpResponse, HttpResponseNotModified
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -225,16 +226,29 @@ def _etags(header: str) -> Iterable[str]:
         yield tag[2:] if tag.startswith("W/") else tag
 
 
-def etag_response(
-    request: Request, data: Any, etag: str | None = None
-) -> Response | HttpResponseNotModified:
-    """Answer 304 when the client already holds this exact body, else the body with its ETag."""
-    etag = etag or body_etag(data)
+def rendered_json(data: Any) -> bytes:
+    """`data` as the API's JSON renderer writes it, for a body rendered once and served often."""
+    return JSONRenderer().render(data)
+
+
+def etag_json_response(
+    request: Request, body: bytes, etag: str
+) -> HttpResponse | HttpResponseNotModified:
+    """Answer 304 when the client already holds this exact body, else the body with its ETag.
+
+    The body is rendered once by `rendered_json` and served often (from a cache)."""
+    response = _not_modified(request, etag) or HttpResponse(body, content_type="application/json")
+    return _with_etag(response, etag)
+
+
+def _not_modified(request: Request, etag: str) -> HttpResponseNotModified | None:
     header = request.headers.get("If-None-Match", "")
     if header and (header.strip() == "*" or etag in _etags(header)):
-        response: Any = HttpResponseNotModified()
-    else:
-        response = Response(data)
+        return HttpResponseNotModified()
+    return None
+
+
+def _with_etag(response: HttpResponse, etag: str) -> HttpResponse:
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response

@@ -1,12 +1,14 @@
 """Applications, releases, their status and phase moves."""
 
+import time
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpResponseNotModified
+from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -25,7 +27,8 @@ from apps.core.api import (
     IdFilter,
     body_etag,
     error_responses,
-    etag_response,
+    etag_json_response,
+    rendered_json,
     validated,
 )
 
@@ -37,6 +40,7 @@ from ..models import (
     Release,
 )
 from ..selectors import release_status
+from .documents import ReleasePagination, release_documents
 from .shared import (
     ReleaseScopedMixin,
     UserRefSerializer,
@@ -136,37 +140,6 @@ class ReleaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, release: Release) -> dict[str, Any]:
-        # Field-by-field rendering dominates a page of releases; this builds the same document
-        # directly (the declared fields above still describe it in the schema).
-        app, owner, creator = release.application, release.owner, release.created_by
-        tz = timezone.get_current_timezone()
-
-        def moment(value: datetime) -> str:
-            text = value.astimezone(tz).isoformat()
-            return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-        return {
-            "id": release.pk,
-            "application": {"id": app.pk, "name": app.name, "slug": app.slug},
-            "name": release.name,
-            "version": release.version,
-            "build_ref": release.build_ref,
-            "scope": release.scope,
-            "owner": {"id": owner.pk, "username": owner.get_username()},
-            "created_by": {"id": creator.pk, "username": creator.get_username()},
-            "planned_start": moment(release.planned_start) if release.planned_start else None,
-            "planned_end": moment(release.planned_end) if release.planned_end else None,
-            "phase": release.phase,
-            "phase_entered_at": moment(release.phase_entered_at),
-            "signoff_expiry_days": release.signoff_expiry_days,
-            "hypercare_days": release.hypercare_days,
-            "hypercare_until": moment(release.hypercare_until) if release.hypercare_until else None,
-            "revision": release.revision,
-            "created_at": moment(release.created_at),
-            "updated_at": moment(release.updated_at),
-        }
-
 
 class ReleaseWriteSerializer(serializers.Serializer):
     name = required_text(200)
@@ -184,16 +157,6 @@ class ReleaseWriteSerializer(serializers.Serializer):
 
 class ReleaseCreateSerializer(ReleaseWriteSerializer):
     application = id_field()
-
-
-# What a release document shows; loading only these keeps a page of 50 cheap.
-RELEASE_COLUMNS = [
-    *(f for f in ReleaseSerializer.Meta.fields if f not in ("application", "owner", "created_by")),
-    "application__name",
-    "application__slug",
-    "owner__username",
-    "created_by__username",
-]
 
 
 class ReleaseFilter(filters.FilterSet):
@@ -226,10 +189,9 @@ class ReleaseFilter(filters.FilterSet):
 class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
     """Releases, newest first; filter by phase, application, environment, owner and dates."""
 
-    queryset = Release.objects.select_related("application", "owner", "created_by").only(
-        *RELEASE_COLUMNS
-    )
+    queryset = Release.objects.all()
     serializer_class = ReleaseSerializer
+    pagination_class = ReleasePagination
     filterset_class = ReleaseFilter
     ordering_fields = [
         "created_at",
@@ -243,6 +205,11 @@ class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
     ]
     ordering = ["-created_at", "-id"]
     write_actions = {"POST": Action.CREATE_RELEASE}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The paginator gives the page as documents already (ReleasePagination).
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(page)
 
     @extend_schema(
         request=ReleaseCreateSerializer,
@@ -259,16 +226,21 @@ class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
         return Response(_release_data(release.pk), status=status.HTTP_201_CREATED)
 
 
-def _release_data(release_id: int) -> dict:
-    release = ReleaseListView.queryset.get(pk=release_id)
-    return ReleaseSerializer(release).data
+def _release_data(release_id: int) -> dict[str, Any]:
+    documents = release_documents(Release.objects.filter(pk=release_id))
+    if not documents:
+        raise Http404
+    return documents[0]
 
 
 class ReleaseDetailView(ApiMixin, generics.RetrieveAPIView):
-    queryset = ReleaseListView.queryset
+    queryset = Release.objects.all()
     serializer_class = ReleaseSerializer
     lookup_url_kwarg = "id"
     write_actions = {"PATCH": Action.EDIT_RELEASE}
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(_release_data(self.kwargs["id"]))
 
     @extend_schema(
         request=ReleaseWriteSerializer(partial=True),
@@ -340,18 +312,48 @@ class ReleaseStatusView(ApiView):
             304: OpenApiResponse(description="Unchanged since the ETag sent in If-None-Match."),
         },
     )
-    def get(self, request: Request, release_id: int) -> Response | HttpResponseNotModified:
-        release = get_object_or_404(Release.objects.select_related("application"), pk=release_id)
-        # Every change to a release or what it holds bumps its revision, so a cached body is
-        # never older than the last change; the short lifetime bounds what time alone changes
-        # (sign-off expiry, hypercare ending).
-        key = f"release-status:{release.pk}:{release.revision}:{release.updated_at.timestamp()}"
+    def get(self, request: Request, release_id: int) -> HttpResponse | HttpResponseNotModified:
+        stamp = (
+            Release.objects.filter(pk=release_id)
+            .order_by()
+            .values_list("revision", "updated_at")
+            .first()
+        )
+        if stamp is None:
+            raise Http404
+        return etag_json_response(request, *_status_body(release_id, *stamp))
+
+
+# Status bodies, shared by the workers through the cache and kept by each worker for the rest
+# of their lifetime, so a worker serves a body it holds with no round trip at all.
+_worker_status_bodies = LocMemCache("releasedeck-status-bodies", {"OPTIONS": {"MAX_ENTRIES": 1000}})
+
+
+def _status_body(release_id: int, revision: int, updated_at: datetime) -> tuple[bytes, str]:
+    """The rendered status document and its ETag, at most a few seconds old.
+
+    Every change to a release or what it holds bumps its revision, so a cached body is never
+    older than the last change; the short lifetime bounds what time alone changes (sign-off
+    expiry, hypercare ending). Times are written in the reader's time zone.
+    """
+    zone = timezone.get_current_timezone_name()
+    key = f"release-status:{release_id}:{revision}:{updated_at.timestamp()}:{zone}"
+    cached = _worker_status_bodies.get(key)
+    if cached is None:
         cached = cache.get(key)
         if cached is None:
+            release = get_object_or_404(
+                Release.objects.select_related("application"), pk=release_id
+            )
             data = ReleaseStatusSerializer(release_status(release)).data
-            cached = (dict(data), body_etag(data))
+            cached = (rendered_json(data), body_etag(data), time.time())
+            key = f"release-status:{release_id}:{release.revision}:"
+            key += f"{release.updated_at.timestamp()}:{zone}"
             cache.set(key, cached, settings.RELEASEDECK_STATUS_CACHE_SECONDS)
-        return etag_response(request, *cached)
+        left = cached[2] + settings.RELEASEDECK_STATUS_CACHE_SECONDS - time.time()
+        if left > 0:
+            _worker_status_bodies.set(key, cached, left)
+    return cached[0], cached[1]
 
 
 # Phase moves
