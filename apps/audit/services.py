@@ -103,23 +103,28 @@ def _append(events: list[AuditEvent]) -> None:
     for event in events:
         event.at = timezone.now().astimezone(UTC)
         event.prev_hash = prev_hash
-        event.hash = prev_hash = event_digest(
-            prev_hash=prev_hash,
-            at=event.at,
-            actor_id=event.actor_id,
-            actor_label=event.actor_label,
-            verb=event.verb,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            release_id=event.release_id,
-            before=event.before,
-            after=event.after,
-            reason=event.reason,
-        )
+        event.hash = prev_hash = _digest(event)
     if len(events) == 1:
         events[0].save(force_insert=True)
     else:
         AuditEvent.objects.bulk_create(events)
+
+
+def _digest(event: AuditEvent) -> str:
+    """The hash an event must carry: over its content and its link to the previous event."""
+    return event_digest(
+        prev_hash=event.prev_hash,
+        at=event.at.astimezone(UTC),
+        actor_id=event.actor_id,
+        actor_label=event.actor_label,
+        verb=event.verb,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        release_id=event.release_id,
+        before=event.before,
+        after=event.after,
+        reason=event.reason,
+    )
 
 
 def audit_verify() -> tuple[int, AuditEvent | None, str]:
@@ -129,20 +134,7 @@ def audit_verify() -> tuple[int, AuditEvent | None, str]:
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.prev_hash != prev_hash:
             return checked, event, "its link to the previous event does not match"
-        expected = event_digest(
-            prev_hash=event.prev_hash,
-            at=event.at.astimezone(UTC),
-            actor_id=event.actor_id,
-            actor_label=event.actor_label,
-            verb=event.verb,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            release_id=event.release_id,
-            before=event.before,
-            after=event.after,
-            reason=event.reason,
-        )
-        if expected != event.hash:
+        if _digest(event) != event.hash:
             return checked, event, "its content does not match its hash"
         prev_hash = event.hash
         checked += 1
