@@ -135,6 +135,47 @@ def test_release_list_reads_the_page_in_one_query_and_counts_in_another(
     assert len(sql) == 2 and "COUNT(*)" in sql[0]
 
 
+@pytest.mark.parametrize(
+    ("query", "count", "ids_from"),
+    [
+        ({"page_size": 2}, 4, slice(0, 2)),
+        ({"page_size": 2, "page": 2}, 4, slice(2, 4)),
+        ({"page_size": 3, "page": 2}, 4, slice(3, 4)),
+        ({"page_size": 3, "page": "last"}, 4, slice(3, 4)),
+        ({"page_size": 2, "phase": "planning"}, 4, slice(0, 2)),
+    ],
+)
+def test_release_list_pages_count_every_filtered_release(
+    client, vera, assorted_releases, query: dict, count: int, ids_from: slice
+) -> None:
+    newest_first = [r.pk for r in Release.objects.order_by("-created_at", "-id")]
+
+    body = client.get(f"{V1}/releases/", query, **token_header(vera)).json()
+
+    assert body["count"] == count
+    assert [r["id"] for r in body["results"]] == newest_first[ids_from]
+    assert (body["next"] is None) == (ids_from.stop >= count)
+    assert (body["previous"] is None) == (ids_from.start == 0)
+
+
+def test_release_list_counts_a_filtered_page(client, vera, assorted_releases) -> None:
+    aero = Release.objects.get(application__slug="aero")
+
+    body = client.get(f"{V1}/releases/", {"application_slug": "aero"}, **token_header(vera)).json()
+
+    assert body["count"] == 1 and [r["id"] for r in body["results"]] == [aero.pk]
+
+
+def test_release_list_past_the_end_is_404_and_an_empty_list_counts_0(
+    client, vera, assorted_releases
+) -> None:
+    headers = token_header(vera)
+    assert client.get(f"{V1}/releases/", {"page": 9}, **headers).status_code == 404
+    empty = client.get(f"{V1}/releases/", {"application_slug": "none"}, **headers)
+    assert empty.status_code == 200
+    assert empty.json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
 # Token lookup
 
 
