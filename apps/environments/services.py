@@ -370,6 +370,6 @@ def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
 
 def _calendar_changed() -> None:
     """A window or freeze changed: waiting waves look again now, not at their old due time."""
-    from apps.rollouts.engine import wake_waiting_waves
+    from apps.rollouts.dispatch import wake_waiting_waves
 
     wake_waiting_waves()

@@ -16,7 +16,7 @@ from apps.releases.api import (
 )
 from apps.releases.models import Release
 
-from . import operations, services
+from . import dryrun, operations, services
 from .models import (
     Check,
     CheckKind,
@@ -527,7 +527,7 @@ class DryRunView(ApiView):
         responses={200: DryRunLineSerializer(many=True)},
     )
     def get(self, request: Request, release_id: int) -> Response:
-        lines = services.plan_dry_run(release_id=release_id, actor=request.user)
+        lines = dryrun.plan_dry_run(release_id=release_id, actor=request.user)
         return Response(DryRunLineSerializer(lines, many=True).data)
 
     @extend_schema(
@@ -538,7 +538,7 @@ class DryRunView(ApiView):
     def post(self, request: Request, release_id: int) -> Response:
         get_object_or_404(Release, pk=release_id)
         data = validated(DryRunProposalSerializer, request)
-        lines = services.plan_dry_run_proposal(
+        lines = dryrun.plan_dry_run_proposal(
             waves=[dict(w) for w in data["waves"]], actor=request.user
         )
         return Response(DryRunLineSerializer(lines, many=True).data)

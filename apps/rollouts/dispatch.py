@@ -172,7 +172,7 @@ def wave_run(
     from apps.audit.services import audit_batch
     from apps.notifications.outbox import sends_batched, writes_batched
 
-    from .engine import _step as step
+    from .engine import run_step as step
     from .tasks import wave_step as step_task
 
     started = time.monotonic()

@@ -28,16 +28,8 @@ from apps.releases.services import record_change, release_move
 from .dispatch import carry_on as _carry_on
 from .dispatch import enqueue_call as _enqueue_call
 from .dispatch import enqueue_check as _enqueue_check
-from .dispatch import (
-    kick_wave,
-    rollouts_tick,
-    step_soon,
-    wake_waiting_waves,
-    wake_wave,
-    wave_run,
-)
 from .dispatch import set_due as _set_due
-from .gates import calendar_for, start_blockers, wave_signoff_missing
+from .gates import start_blockers
 from .models import (
     CallState,
     Check,
@@ -52,22 +44,6 @@ from .models import (
 )
 from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
 from .services import wave_transition
-
-# Known as engine.* to the rest of the app too.
-__all__ = [
-    "DONE_STATES",
-    "ENDED_STATES",
-    "WAITING_STATES",
-    "calendar_for",
-    "kick_wave",
-    "rollouts_tick",
-    "start_blockers",
-    "step_soon",
-    "wake_wave",
-    "wake_waiting_waves",
-    "wave_run",
-    "wave_signoff_missing",
-]
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +100,7 @@ def is_current(wave: Wave) -> bool:
 def wave_step(*, wave_id: int, now: datetime | None = None) -> str:
     """Advance one wave by one step; returns what it did, for logs and tests."""
     with transaction.atomic():
-        return _step(wave_id, now or timezone.now())[0]
+        return run_step(wave_id, now or timezone.now())[0]
 
 
 # Steps that changed the wave only through `_move` on the step's own locked rows: those rows,
@@ -133,7 +109,7 @@ def wave_step(*, wave_id: int, now: datetime | None = None) -> str:
 _KEPT_ROWS = frozenset({"deploying", "verifying", "succeeded"})
 
 
-def _step(
+def run_step(
     wave_id: int, now: datetime, held: tuple[Release, Wave] | None = None
 ) -> tuple[str, tuple[Release, Wave] | None]:
     """One step, in the caller's transaction; `held` are rows an earlier step of that

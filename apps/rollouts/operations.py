@@ -17,6 +17,8 @@ from apps.releases import rules as release_rules
 from apps.releases.services import record_change
 
 from . import delivery, engine
+from .dispatch import enqueue_check, kick_wave, set_due
+from .gates import start_blockers
 from .models import (
     CallState,
     Check,
@@ -28,6 +30,7 @@ from .models import (
     Wave,
     WaveState,
 )
+from .rules import ENDED_STATES, WAITING_STATES
 from .services import wave_transition
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
@@ -77,7 +80,7 @@ def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> 
 
 
 def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
-    if wave.state in RUNNING or wave.state in engine.ENDED_STATES:
+    if wave.state in RUNNING or wave.state in ENDED_STATES:
         if wave.state in RUNNING:
             return
         raise Conflict(f"A {wave.state} wave cannot be started.")
@@ -96,7 +99,7 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         wave.planned_start,
         None,
     )  # "start now" overrides the planned time only
-    reasons, _ = engine.start_blockers(wave, release, now)
+    reasons, _ = start_blockers(wave, release, now)
     wave.planned_start = planned
     if reasons:
         raise Conflict(
@@ -108,10 +111,10 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
 def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
     if wave.state == WaveState.HALTED:
         return
-    if wave.state in engine.ENDED_STATES:
+    if wave.state in ENDED_STATES:
         raise Conflict(f"A {wave.state} wave cannot be paused.")
     wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=actor, reason=reason, now=now)
-    engine._set_due(wave, None)
+    set_due(wave, None)
     engine._notify(release, "wave.halted", wave=wave, text=reason)
 
 
@@ -120,7 +123,7 @@ def resume_wave(
 ) -> None:
     """Continue a halted wave where it stopped; a deploy that failed is sent again."""
     back_to = wave.paused_from or WaveState.WAITING
-    if back_to in engine.WAITING_STATES:
+    if back_to in WAITING_STATES:
         wave_transition(
             wave_id=wave.pk,
             to=WaveState.WAITING,
@@ -176,14 +179,14 @@ def resume_wave(
             .exclude(kind=CheckKind.MANUAL)
             .values_list("pk", flat=True)
         ):
-            engine._enqueue_check(check_id)
-    engine._set_due(wave, now)
-    engine.kick_wave(wave.pk)
+            enqueue_check(check_id)
+    set_due(wave, now)
+    kick_wave(wave.pk)
 
 
 def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
     if wave.state != WaveState.HALTED:
-        if wave.state in RUNNING or wave.state in engine.WAITING_STATES:
+        if wave.state in RUNNING or wave.state in WAITING_STATES:
             return
         raise Conflict(f"A {wave.state} wave cannot be resumed.")
     if StopTheLine.objects.filter(pk=1, active=True).exists():
@@ -197,7 +200,7 @@ def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) ->
 def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
     if wave.state == WaveState.FAILED:
         return
-    if wave.state in (WaveState.PENDING, WaveState.SCHEDULED) or wave.state in engine.ENDED_STATES:
+    if wave.state in (WaveState.PENDING, WaveState.SCHEDULED) or wave.state in ENDED_STATES:
         raise Conflict(f"A {wave.state} wave cannot be aborted.")
     wave_transition(wave_id=wave.pk, to=WaveState.FAILED, actor=actor, reason=reason, now=now)
 
@@ -214,7 +217,7 @@ def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) 
 def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
     if wave.state == WaveState.SKIPPED:
         return
-    if wave.state not in engine.WAITING_STATES and wave.state != WaveState.HALTED:
+    if wave.state not in WAITING_STATES and wave.state != WaveState.HALTED:
         raise Conflict(f"A {wave.state} wave cannot be skipped.")
     wave_transition(wave_id=wave.pk, to=WaveState.SKIPPED, actor=actor, reason=reason, now=now)
     engine.arm_next(wave, now)
@@ -306,8 +309,8 @@ def deploy_report(
             reason=message,
         )
         if status in final and action == DeployAction.DEPLOY and wave.state == WaveState.DEPLOYING:
-            engine._set_due(wave, now)
-            engine.kick_wave(wave.pk)
+            set_due(wave, now)
+            kick_wave(wave.pk)
     return call
 
 
@@ -373,5 +376,5 @@ def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLi
                 "pk", flat=True
             ):
                 Wave.objects.filter(pk=wave_id).update(next_step_at=now)
-                engine.kick_wave(wave_id)
+                kick_wave(wave_id)
     return switch

@@ -10,9 +10,9 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from apps.environments.models import DeploymentWindow, Environment, FreezeWindow
 
 from . import scheduling
-from .engine import DONE_STATES, WAITING_STATES
 from .models import Check, CheckResult, Deployer, Wave, WaveState
 from .operations import RUNNING as RUNNING_STATES
+from .rules import DONE_STATES, WAITING_STATES
 
 # Rollouts go from the least to the most important tier; the model orders tiers by name.
 TIER_ORDER = {"development": 0, "staging": 1, "production": 2}
@@ -36,7 +36,7 @@ def plan_waves(release: Any) -> list[Wave]:
 def calendars_for(
     environments: Iterable[Environment], now: datetime
 ) -> dict[int, scheduling.Calendar]:
-    """The same calendars as `engine.calendar_for`, for many environments in two queries."""
+    """The same calendars as `gates.calendar_for`, for many environments in two queries."""
     envs = {e.pk: e for e in environments}
     if not envs:
         return {}
@@ -76,7 +76,7 @@ class Proposal:
 def dry_run(
     proposals: list[Proposal], calendars: dict[int, scheduling.Calendar], now: datetime
 ) -> list[dict[str, Any]]:
-    """The dry run of `proposals` in the shape `services.plan_dry_run` returns."""
+    """The dry run of `proposals` in the shape `dryrun.plan_dry_run` returns."""
     planned = [
         scheduling.PlannedWave(
             p.name,

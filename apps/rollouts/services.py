@@ -15,7 +15,7 @@ from apps.releases import rules as release_rules
 from apps.releases.services import get_release, record_change
 
 from . import rules
-from .dryrun import local_start, plan_dry_run, plan_dry_run_proposal
+from .dryrun import local_start
 from .models import (
     TERMINAL_WAVE_STATES,
     Deployer,
@@ -25,8 +25,6 @@ from .models import (
     Wave,
     WaveState,
 )
-
-__all__ = ["plan_dry_run", "plan_dry_run_proposal"]  # their home is dryrun; callers use these
 
 PLANNABLE = frozenset({release_rules.PLANNING, release_rules.PREPARATION, release_rules.TESTING})
 
@@ -345,7 +343,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
                 after={k: after[k] for k in diff},
             )
             if release.phase == release_rules.ROLLOUT:
-                from .engine import wake_wave
+                from .dispatch import wake_wave
 
                 wake_wave(wave)  # a waiting wave looks at its new time or place at once
     return wave
@@ -492,7 +490,7 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
             after={"role": slug, "count": count},
         )
         if release.phase == release_rules.ROLLOUT:
-            from .engine import wake_wave
+            from .dispatch import wake_wave
 
             wake_wave(wave)
     return requirement

@@ -21,7 +21,7 @@ from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.releases.models import Release
 from apps.releases.selectors import releases_visible_to
 
-from . import scheduling, selectors, services, timeline
+from . import dryrun, scheduling, selectors, services, timeline
 from .models import (
     CheckKind,
     Deployer,
@@ -98,7 +98,7 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
         for wave in waves
     ]
     try:
-        lines = services.plan_dry_run_proposal(waves=proposal, actor=request.user)
+        lines = dryrun.plan_dry_run_proposal(waves=proposal, actor=request.user)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:

@@ -151,7 +151,7 @@ def signoff_give(
             reason=comment,
         )
         if wave is not None:
-            from apps.rollouts.engine import wake_wave
+            from apps.rollouts.dispatch import wake_wave
 
             wake_wave(wave)
     return signoff

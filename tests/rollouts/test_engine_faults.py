@@ -20,7 +20,7 @@ from apps.audit.models import AuditEvent
 from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts import tasks
-from apps.rollouts.engine import rollouts_tick
+from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
 from apps.rollouts.operations import deploy_report
 from tests.builders import advance, planned_release

@@ -28,8 +28,11 @@ from apps.releases.models import Release
 from apps.rollouts import operations, scheduling
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import check_run, deploy_call_send
-from apps.rollouts.engine import ENDED_STATES, rollouts_tick, start_blockers, wave_step
+from apps.rollouts.dispatch import rollouts_tick
+from apps.rollouts.engine import wave_step
+from apps.rollouts.gates import start_blockers
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
+from apps.rollouts.rules import ENDED_STATES
 from apps.signoffs.services import signoff_give
 from apps.stakeholders import services as sh
 from tests.celery_worker import purge_celery_queue

@@ -9,7 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.releases.models import Release
 from apps.releases.services import releases_tick
 from apps.rollouts import services as ro
-from apps.rollouts.engine import rollouts_tick
+from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import CheckResult, DeployCall, Wave
 from apps.rollouts.operations import deploy_report
 from tests.builders import advance, planned_release

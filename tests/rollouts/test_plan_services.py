@@ -13,6 +13,7 @@ from apps.environments import services as env_services
 from apps.environments.models import Environment
 from apps.releases.models import Release
 from apps.rollouts import services as ro
+from apps.rollouts.dryrun import plan_dry_run
 from apps.rollouts.models import Wave
 from apps.signoffs.models import SignoffRequirement
 from tests.factories import EnvironmentFactory, ReleaseFactory
@@ -248,7 +249,7 @@ def test_dry_run_gives_each_waves_earliest_start_and_why_it_is_later(
     add_wave(planning, prod_eu, rita, bake_minutes=120)
     add_wave(planning, prod_us, rita, bake_minutes=30)
 
-    lines = ro.plan_dry_run(release_id=planning.pk, actor=vera, now=now)
+    lines = plan_dry_run(release_id=planning.pk, actor=vera, now=now)
 
     eu, us = lines
     assert (eu["name"], eu["earliest_start"], eu["earliest_start_local"]) == (
@@ -277,7 +278,7 @@ def test_dry_run_pushes_a_wave_past_closing_time_to_the_next_window(
     add_wave(planning, prod_eu, rita, bake_minutes=180)
     add_wave(planning, prod_us, rita)
 
-    eu, us = ro.plan_dry_run(release_id=planning.pk, actor=rita, now=now)
+    eu, us = plan_dry_run(release_id=planning.pk, actor=rita, now=now)
     assert (eu["earliest_start"], eu["warnings"]) == (now, [])
     assert us["earliest_start"] == utc(2026, 12, 21, 14, 0)  # Monday 09:00 EST
     assert us["warnings"] == [
@@ -294,7 +295,7 @@ def test_dry_run_says_when_a_planned_start_is_too_early_for_the_previous_bake(
     on_time = ro.wave_update(wave_id=late.pk, actor=rita, planned_start_local="2026-12-01T05:00")
     assert on_time.planned_start == utc(2026, 12, 1, 10, 0)
 
-    _, us = ro.plan_dry_run(release_id=planning.pk, actor=rita, now=now)
+    _, us = plan_dry_run(release_id=planning.pk, actor=rita, now=now)
     assert us["earliest_start"] == utc(2026, 12, 1, 12, 0)
     assert us["warnings"] == [
         "prod-us wave: starts after the previous wave has baked, Tue 01 Dec 07:00 America/New_York"
@@ -304,15 +305,15 @@ def test_dry_run_says_when_a_planned_start_is_too_early_for_the_previous_bake(
 def test_dry_run_keeps_a_planned_start_that_nothing_delays(rita, planning, prod_eu):
     wave = add_wave(planning, prod_eu, rita)
     ro.wave_update(wave_id=wave.pk, actor=rita, planned_start_local="2026-12-07T09:00")
-    (line,) = ro.plan_dry_run(release_id=planning.pk, actor=rita, now=utc(2026, 12, 1))
+    (line,) = plan_dry_run(release_id=planning.pk, actor=rita, now=utc(2026, 12, 1))
     assert (line["earliest_start"], line["warnings"]) == (utc(2026, 12, 7, 8, 0), [])
     assert line["earliest_start_local"] == "2026-12-07T09:00:00+01:00"
 
 
 def test_dry_run_needs_a_role(planning, charlie):
     with pytest.raises(NotAllowed):
-        ro.plan_dry_run(release_id=planning.pk, actor=charlie)
+        plan_dry_run(release_id=planning.pk, actor=charlie)
 
 
 def test_dry_run_of_a_plan_without_waves_is_empty(planning, rita):
-    assert ro.plan_dry_run(release_id=planning.pk, actor=rita) == []
+    assert plan_dry_run(release_id=planning.pk, actor=rita) == []

@@ -204,7 +204,7 @@ def test_scheduler_calendars_are_the_engine_calendars(world, rita):
     from datetime import time
 
     from apps.environments.models import Environment
-    from apps.rollouts import engine, selectors
+    from apps.rollouts import gates, selectors
 
     eu, us, ap = (w.environment for w in waves_of(world))
     env_services.deployment_window_add(
@@ -227,7 +227,7 @@ def test_scheduler_calendars_are_the_engine_calendars(world, rita):
     envs = list(Environment.objects.filter(pk__in=[eu.pk, us.pk, ap.pk]))
     batched = selectors.calendars_for(envs, now)
     for env in envs:
-        one = engine.calendar_for(env, now)
+        one = gates.calendar_for(env, now)
         assert set(batched[env.pk].windows) == set(one.windows)
         assert sorted(batched[env.pk].freezes, key=str) == sorted(one.freezes, key=str)
         assert (batched[env.pk].name, batched[env.pk].time_zone) == (one.name, one.time_zone)
