@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("apps.releases.urls")),
 ]
 
+handler400 = "apps.core.views.bad_request"
 handler404 = "apps.core.views.not_found"
 handler500 = "apps.core.views.error"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, HttpResponseNotModified
 from django_filters import rest_framework as filters
@@ -50,6 +52,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or a malformed id.",
     406: "The Accept header asks for something other than JSON.",
     409: "The object's state refuses this now; `blockers` says why.",
+    413: "The body is larger than the server accepts (`DATA_UPLOAD_MAX_MEMORY_SIZE`).",
     415: "The body is not JSON.",
     429: "Too many requests; retry after the number of seconds in Retry-After.",
 }
@@ -98,6 +101,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            {"detail": f"The request body is larger than {limit} bytes."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, ServiceError):
         body: dict[str, Any] = {"detail": exc.message}
         if exc.field:
@@ -144,12 +153,24 @@ class ApiMixin:
     write_actions: dict[str, Any] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        _refuse_large_body(request)
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         for name, values in request.query_params.lists():
             if _hostile(name) or any(_hostile(v) for v in values):
                 raise exceptions.ValidationError(
                     {_printable(name): ["Must not contain NUL or invalid characters."]}
                 )
+
+
+def _refuse_large_body(request: Request) -> None:
+    """Refuse a body past the limit even where the view would never read it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and length > limit:
+        raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
 
 
 def _printable(name: str) -> str:
@@ -271,7 +292,7 @@ def postprocess_schema(result: dict, generator: Any, request: Any, public: bool)
             if any(p.get("in") == "path" for p in params) or "{" in path:
                 codes.add(404)
             if "requestBody" in operation:
-                codes |= {400, 415}
+                codes |= {400, 413, 415}
             if any(p.get("in") == "query" for p in params):
                 codes.add(400)
             if any(p.get("name") == "page" for p in params):

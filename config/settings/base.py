@@ -232,7 +232,7 @@ INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar
 REST_FRAMEWORK.update(
     {
         "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.access.ActionPermission"],
-        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JsonParser"],
         "DEFAULT_PAGINATION_CLASS": "apps.core.lists.Pagination",
         "PAGE_SIZE": 50,
         "DEFAULT_FILTER_BACKENDS": [
@@ -250,6 +250,8 @@ REST_FRAMEWORK.update(
         },
     }
 )
+# A request body larger than this is refused (413 under /api/) before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RELEASEDECK_MAX_BODY_BYTES", str(1024 * 1024)))
 SPECTACULAR_SETTINGS = {
     "TITLE": "ReleaseDeck API",
     "DESCRIPTION": (
