@@ -2,6 +2,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
@@ -13,10 +14,38 @@ from .models import AuditEvent
 
 # Any constant will do: it names the lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x52445F4155444954
-# Inside `audit_batch`: the savepoint depth it began at, and the events recorded so far.
-_batched: ContextVar[tuple[int, list[AuditEvent]] | None] = ContextVar(
-    "audit_batched", default=None
-)
+
+
+@dataclass
+class _Batch:
+    """What `audit_batch` holds: the savepoint depth it began at, the events recorded outside
+    any savepoint opened since and not yet appended (`held`), and those appended early, inside
+    such a savepoint, that a rollback of it would take with it (`placed`)."""
+
+    depth: int
+    held: list[AuditEvent] = field(default_factory=list)
+    placed: list[AuditEvent] = field(default_factory=list)
+
+    def release(self, *events: AuditEvent) -> list[AuditEvent]:
+        """Everything still to be appended before `events`, oldest first: earlier events a
+        rolled-back savepoint took away, then the held ones."""
+        lost: list[AuditEvent] = []
+        if self.placed:
+            kept = set(
+                AuditEvent.objects.filter(pk__in=[e.pk for e in self.placed]).values_list(
+                    "pk", flat=True
+                )
+            )
+            lost = [e for e in self.placed if e.pk not in kept]
+            self.placed = [e for e in self.placed if e.pk in kept]
+            for event in lost:
+                event.pk = None  # inserted again, as a new row
+        outer = lost + self.held
+        self.held = []
+        return [*outer, *events]
+
+
+_batched: ContextVar[_Batch | None] = ContextVar("audit_batched", default=None)
 
 
 def in_savepoint_since(depth: int) -> bool:
@@ -61,13 +90,17 @@ def audit_record(
         after=_jsonable(after),
         reason=reason,
     )
-    batched = _batched.get()
-    if batched is None:
+    batch = _batched.get()
+    if batch is None:
         _append([event])
-    elif in_savepoint_since(batched[0]):
-        _append([event])  # now, so it is rolled back with its savepoint if that is
+    elif in_savepoint_since(batch.depth):
+        # Now, so that it goes if its savepoint is rolled back; what was held back goes first,
+        # so that the chain keeps the order of the changes.
+        events = batch.release(event)
+        _append(events)
+        batch.placed += events[:-1]
     else:
-        batched[1].append(event)
+        batch.held.append(event)
     return event
 
 
@@ -77,18 +110,21 @@ def audit_batch() -> Iterator[None]:
     one INSERT for many changes, still inside the transaction that made them (which the block
     must be in). The chain lock is then held only from there to the commit. An event recorded
     inside a savepoint opened in the block is appended at once (ahead of those held back), so
-    that it goes if the savepoint is rolled back."""
+    that it goes if the savepoint is rolled back; the events held back until then are appended
+    just before it, and again at the end if that savepoint is rolled back, so the chain keeps
+    the order in which the changes were made."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_batch must be used inside the writing transaction")
     if _batched.get() is not None:  # an enclosing batch appends these too
         yield
         return
-    events: list[AuditEvent] = []
-    token = _batched.set((len(transaction.get_connection().savepoint_ids), events))
+    batch = _Batch(depth=len(transaction.get_connection().savepoint_ids))
+    token = _batched.set(batch)
     try:
         yield
     finally:
         _batched.reset(token)
+    events = batch.release()
     if events:
         _append(events)
 
