@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -73,6 +75,8 @@ class Notification(TimeStampedModel):
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Sent as the webhook's Idempotency-Key, the same on every attempt: receivers dedupe on it.
+    key = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

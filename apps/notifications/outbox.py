@@ -2,6 +2,8 @@
 
 One send task carries every e-mail of a change, and one carries each webhook's rows, so a
 slow receiver holds up only its own deliveries and a change does not cost a task per person.
+Within a task each row is claimed, sent and recorded on its own: a broken mail backend or a
+dead receiver fails only its own rows, which retry with backoff.
 """
 
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import get_connection, send_mail
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -203,87 +205,72 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 5 * 2**attempts))
 
 
-def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
-    """Send one notification (see `notifications_send`); returns its state or why not."""
-    return notifications_send(notification_ids=[notification_id], now=now)[notification_id]
-
-
 def notifications_send(
     *, notification_ids: list[int], now: datetime | None = None
 ) -> dict[int, str]:
-    """Claim the due ones of these notifications (rows another worker holds are skipped),
-    deliver each outside the transaction, record each outcome. A failing channel only retries
-    its own row; nothing else waits for it. Returns each id's state, or why it was not sent."""
+    """Send each of these on its own (see `notification_send`): one row's failing channel
+    never holds up another row. Returns each id's state, or why it was not sent."""
+    return {
+        pk: notification_send(notification_id=pk, now=now) for pk in dict.fromkeys(notification_ids)
+    }
+
+
+def notification_send(*, notification_id: int, now: datetime | None = None) -> str:
+    """Claim the row if it is due (a row another worker holds is skipped), deliver it after
+    that commit, and record the outcome on the row: sent, or the error and the next attempt
+    (failed for good after MAX_ATTEMPTS). Returns its state, or why it was not sent."""
     now = now or timezone.now()
-    outcome = dict.fromkeys(notification_ids, "not pending")
     with transaction.atomic():
-        claimed = []
-        for row in (
+        row = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("webhook")
-            .filter(pk__in=notification_ids, state=DeliveryState.PENDING)
-            .order_by("pk")
-        ):
-            if row.next_attempt_at and row.next_attempt_at > now:
-                outcome[row.pk] = "not due"
-                continue
-            row.attempts += 1
-            row.next_attempt_at = now + _backoff(row.attempts)
-            row.updated_at = now
-            claimed.append(row)
-        Notification.objects.bulk_update(claimed, ["attempts", "next_attempt_at", "updated_at"])
-    if not claimed:
-        return outcome
-    mail = get_connection()  # one connection for the batch's e-mails
-    try:
-        errors = {row.pk: _deliver(row, mail) for row in claimed}
-    finally:
-        mail.close()
+            .filter(pk=notification_id, state=DeliveryState.PENDING)
+            .first()
+        )
+        if row is None:
+            return "not pending"
+        if row.next_attempt_at and row.next_attempt_at > now:
+            return "not due"
+        row.attempts += 1
+        # The claim doubles as the retry time: nobody sends it again before then.
+        row.next_attempt_at = now + _backoff(row.attempts)
+        row.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+    error, final = _deliver(row)
     with transaction.atomic():
-        settled = []
-        done_at = timezone.now()
-        for row in Notification.objects.select_for_update().filter(pk__in=errors).order_by("pk"):
-            outcome[row.pk] = row.state
-            if row.state != DeliveryState.PENDING:
-                continue
-            error = errors[row.pk]
-            row.last_error = error[:2000]
-            if not error:
-                row.state, row.sent_at = DeliveryState.SENT, done_at
-            elif row.attempts >= MAX_ATTEMPTS:
-                row.state = DeliveryState.FAILED
-            row.updated_at = done_at
-            settled.append(row)
-            outcome[row.pk] = row.state
-        Notification.objects.bulk_update(settled, ["state", "sent_at", "last_error", "updated_at"])
-    return outcome
+        row = Notification.objects.select_for_update().get(pk=notification_id)
+        if row.state != DeliveryState.PENDING:
+            return row.state
+        row.last_error = error[:2000]
+        if not error:
+            row.state, row.sent_at = DeliveryState.SENT, timezone.now()
+        elif final or row.attempts >= MAX_ATTEMPTS:
+            row.state = DeliveryState.FAILED
+        row.save(update_fields=["state", "sent_at", "last_error", "updated_at"])
+    return row.state
 
 
-def _deliver(row: Notification, mail: Any) -> str:
-    """Send one row; the error, or "" when it went out."""
+def _deliver(row: Notification) -> tuple[str, bool]:
+    """Send one row: (the error or "" when it went out, whether retrying is pointless)."""
     try:
         if row.channel == Channel.EMAIL:
-            send_mail(
-                row.subject,
-                row.body,
-                settings.DEFAULT_FROM_EMAIL,
-                [row.recipient],
-                connection=mail,
-            )
-            return ""
+            send_mail(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.recipient])
+            return "", False
         hook = row.webhook
+        if hook is None or not hook.active:
+            return "Not sent: the webhook is inactive.", True
         body = signing.canonical_body(row.payload)
-        status, error = post_json(
-            hook.url,
-            body,
-            signing.signed_headers(body, hook.secret),
-            timeout=settings.RELEASEDECK_HTTP_TIMEOUT,
-        )
+        headers = signing.signed_headers(body, hook.secret) | {"Idempotency-Key": str(row.key)}
+        status, error = webhook_post(hook.url, body, headers)
         if not error and not (status and 200 <= status < 300):
             error = f"HTTP {status}"
-        return error
+        return error, False
     except Exception as exc:  # any channel failure is recorded and retried, never raised
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}", False
+
+
+def webhook_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    """The one outbound HTTP request of notification webhooks: (status, error text)."""
+    return post_json(url, body, headers, timeout=settings.RELEASEDECK_HTTP_TIMEOUT)
 
 
 def notifications_tick(*, now: datetime | None = None) -> int:

@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from celery.signals import before_task_publish
 from django.core import mail
 from django.db import connections, transaction
 from django.utils import timezone
@@ -26,41 +25,12 @@ from apps.releases.services import release_move
 from apps.rollouts import services as ro
 from apps.rollouts.engine import roll_back_release
 from apps.rollouts.operations import wave_operate
-from apps.stakeholders import services as sh
-from tests.builders import advance, planned_release
-from tests.celery_worker import purge_celery_queue
+from tests.builders import advance
 from tests.factories import ReleaseFactory
 from tests.loopback import loopback_server
 from tests.rollouts.test_engine_steps import run_engine, waves_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def published():
-    """Celery messages published during the test, as (task name, args); the test broker is
-    emptied afterwards so no worker ever sees them."""
-    sent: list[tuple[str, tuple]] = []
-
-    def record(sender=None, body=None, **kwargs):
-        sent.append((sender, tuple(body[0])))
-
-    before_task_publish.connect(record, weak=False)
-    yield sent
-    before_task_publish.disconnect(record)
-    purge_celery_queue()
-
-
-@pytest.fixture
-def release(rita, alice, bob, vera):
-    """CRM 2.0.0 in planning: alice (qa) and bob (business owner) are the policy's roles;
-    vera is IT support, a stakeholder the sign-off policy does not name."""
-    release = planned_release(rita, qa=alice, business_owner=bob)
-    sh.stakeholder_add(release_id=release.pk, user_id=vera.pk, role="it_support", actor=rita)
-    (wave,) = waves_of(release)
-    ro.wave_update(wave_id=wave.pk, actor=rita, bake_minutes=0)
-    Notification.objects.all().delete()
-    return release
 
 
 def rows(event: str, channel: str = "email") -> list[Notification]:
@@ -199,6 +169,7 @@ def test_webhook_gets_signed_json_of_the_event(release, rita, receiver):
         headers[signing.TIMESTAMP_HEADER.lower()],
         headers[signing.SIGNATURE_HEADER.lower()],
     )
+    assert headers["idempotency-key"] == str(row.key)
     payload = json.loads(request["body"])
     assert payload["event"] == "release.moved"
     assert payload["release"] == {
@@ -232,7 +203,10 @@ def test_failing_webhook_is_retried_with_backoff_then_given_up(release, rita, re
     row.refresh_from_db()
     assert (row.state, row.attempts, row.last_error) == ("failed", MAX_ATTEMPTS, "HTTP 500")
     assert waits[:4] == [timedelta(seconds=s) for s in (10, 20, 40, 80)]
-    assert len(received.received("POST")) == MAX_ATTEMPTS
+    attempts = received.received("POST")
+    assert len(attempts) == MAX_ATTEMPTS
+    # One key for every attempt of the row, so a receiver can drop the repeats.
+    assert {r["headers"]["Idempotency-Key"] for r in attempts} == {str(row.key)}
 
 
 def test_webhook_that_recovers_is_delivered_on_retry(release, rita, receiver):
