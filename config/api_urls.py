@@ -124,6 +124,7 @@ v1 = [
         rollouts.WaveRequirementView.as_view(),
         name="wave-signoff-requirement",
     ),
+    path("waves/<id:id>/signoffs/", signoffs.WaveSignOffListView.as_view(), name="wave-signoffs"),
     path("checks/<id:id>/confirm/", rollouts.CheckConfirmView.as_view(), name="check-confirm"),
     # Announcements
     path(
@@ -135,6 +136,17 @@ v1 = [
         "announcements/<id:id>/",
         notifications.AnnouncementDetailView.as_view(),
         name="announcement",
+    ),
+    # Outbound notification webhooks
+    path(
+        "notification-webhooks/",
+        notifications.WebhookListView.as_view(),
+        name="notification-webhooks",
+    ),
+    path(
+        "notification-webhooks/<id:id>/",
+        notifications.WebhookDetailView.as_view(),
+        name="notification-webhook",
     ),
     # Environments, windows, freezes, stop the line
     path("environments/", environments.EnvironmentListView.as_view(), name="environments"),

@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from apps.environments.models import DeploymentWindow, FreezeWindow, StopTheLine
 from apps.releases.models import Release
-from apps.signoffs.models import SignOff, SignoffRequirement
+from apps.releases.rules import signoff_tally
 
 from . import scheduling
 from .models import Wave
@@ -30,43 +30,32 @@ def calendar_for(environment: Any, now: datetime) -> scheduling.Calendar:
     return scheduling.Calendar(environment.name, environment.time_zone, windows, freezes)
 
 
-def wave_signoff_missing(wave: Wave, release: Release) -> list[str]:
-    """What a wave's own sign-off requirement still lacks, as sentences; empty when met."""
-    requirements = list(SignoffRequirement.objects.filter(wave=wave).select_related("role"))
-    if not requirements:
+def wave_signoff_missing(wave: Wave, release: Release, now: datetime) -> list[str]:
+    """What a wave's own sign-off requirement still lacks, as sentences; empty when met. The
+    first time a wave waits on it, the stakeholders of the roles still missing are asked."""
+    from apps.signoffs.selectors import wave_facts, wave_missing_sentences
+    from apps.signoffs.services import wave_signoff_request
+
+    facts = wave_facts(release, now=now, wave_ids=[wave.pk]).get(wave.pk)
+    if facts is None:
         return []
-    verdicts = list(
-        SignOff.objects.filter(wave=wave, fingerprint=release.fingerprint).values_list(
-            "role__slug", "decision"
-        )
-    )
-    missing = []
-    if any(decision == "reject" for _, decision in verdicts):
-        missing.append(f"{wave.name}: a stakeholder rejected this wave")
-    for requirement in requirements:
-        approvals = sum(
-            1
-            for role, decision in verdicts
-            if role == requirement.role.slug and decision == "approve"
-        )
-        if approvals < requirement.count:
-            missing.append(
-                f"{wave.name}: needs {requirement.count - approvals} more approval(s) from "
-                f"{requirement.role.slug} before it starts"
-            )
-    return missing
+    tally = signoff_tally(facts)
+    if tally.missing:
+        wave_signoff_request(release=release, wave=wave, roles=list(tally.missing), now=now)
+    return wave_missing_sentences(wave.name, tally)
 
 
 def start_blockers(
     wave: Wave, release: Release, now: datetime
 ) -> tuple[list[str], datetime | None]:
-    """Why the wave cannot start now, and when to look again (None: when something changes)."""
+    """Why the wave cannot start now, and when to look again (None: when something changes).
+    Called as the wave comes up (it is current and the release rolls out)."""
     stop = StopTheLine.objects.filter(pk=1, active=True).first()
     if stop is not None:
         return [
             f"Stop the line is on: {stop.reason or 'no reason given'}"
         ], now + settings.RELEASEDECK_RECHECK
-    missing = wave_signoff_missing(wave, release)
+    missing = wave_signoff_missing(wave, release, now)
     if missing:
         return missing, now + settings.RELEASEDECK_RECHECK
     not_before = max(now, wave.planned_start) if wave.planned_start else now

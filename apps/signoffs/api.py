@@ -4,7 +4,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -91,9 +91,11 @@ class SignOffSerializer(serializers.ModelSerializer):
             "comment",
             "fingerprint",
             "current",
+            "wave",
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"wave": {"help_text": "Set for a verdict on one wave's own sign-off."}}
 
     def get_current(self, signoff: SignOff) -> bool:
         release = signoff.release
@@ -127,15 +129,26 @@ class SignOffListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView):
 
     @extend_schema(
         request=SignOffCreateSerializer,
-        responses={201: SignOffSerializer, **error_responses(400, 409)},
+        responses={
+            201: OpenApiResponse(SignOffSerializer, description="The verdict is recorded."),
+            200: OpenApiResponse(
+                SignOffSerializer,
+                description="The same verdict on this content was given before: that sign-off.",
+            ),
+            **error_responses(400, 409),
+        },
         description="Approve or reject the release's current content. Repeating the same "
-        "verdict answers the existing sign-off; changing it is refused (409).",
+        "verdict answers 200 with the existing sign-off; changing it is refused (409).",
     )
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(SignOffCreateSerializer, request)
+        asked_at = timezone.now()
         signoff = services.signoff_give(release_id=release_id, actor=request.user, **data)
+        # A sign-off recorded before this request is the earlier, identical verdict.
+        new = signoff.created_at >= asked_at
         return Response(
-            SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data, status=status.HTTP_201_CREATED
+            SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data,
+            status=status.HTTP_201_CREATED if new else status.HTTP_200_OK,
         )
 
 
@@ -143,3 +156,44 @@ class SignOffDetailView(ApiMixin, generics.RetrieveAPIView):
     queryset = SIGNOFFS
     serializer_class = SignOffSerializer
     lookup_url_kwarg = "id"
+
+
+class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
+    """Verdicts on one wave's own sign-off requirement (e.g. 1 × business_owner before
+    prod-eu), newest first."""
+
+    serializer_class = SignOffSerializer
+    filterset_fields = ["decision"]
+    ordering_fields = ["created_at", "id"]
+    ordering = ["-created_at", "-id"]
+    write_actions = {"POST": Action.SIGN_OFF}
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        from apps.rollouts.models import Wave
+
+        if getattr(self, "swagger_fake_view", False):
+            return SIGNOFFS.none()
+        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
+        return SIGNOFFS.filter(wave=wave)
+
+    @extend_schema(
+        operation_id="waves_signoffs_create",
+        request=SignOffCreateSerializer,
+        responses={
+            201: SignOffSerializer,
+            200: SignOffSerializer,
+            **error_responses(400, 403, 404, 409),
+        },
+        description="Approve or reject a wave's own sign-off: a stakeholder of a role the "
+        "wave's requirement names (never the release's owner or creator), while the release "
+        "rolls out and before the wave starts, bound to the release's current content. A "
+        "release approval does not count for a wave. 201 for a new verdict; repeating the same "
+        "verdict answers the existing one with 200; changing it is refused (409).",
+    )
+    def post(self, request: Request, id: int) -> Response:
+        data = validated(SignOffCreateSerializer, request)
+        signoff, created = services.wave_signoff_give(wave_id=id, actor=request.user, **data)
+        return Response(
+            SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -22,6 +22,8 @@ class SignoffRequirement(models.Model):
         on_delete=models.CASCADE,
         related_name="signoff_requirements",
     )
+    # A wave's requirement only: when its stakeholders were asked, so they are asked once.
+    requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["role__slug"]

@@ -1,6 +1,9 @@
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from apps.accounts.permissions import Action, require, signoff_roles
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
@@ -80,6 +83,48 @@ def signoff_give(
     """Approve or reject the release's current content, or with `wave_id` one wave's own
     requirement before it starts. One verdict per person per content (and wave); repeating
     the same verdict is a no-op. A rejection needs a comment."""
+    return _give(
+        release_id=release_id,
+        decision=decision,
+        actor=actor,
+        comment=comment,
+        role=role,
+        wave_id=wave_id,
+    )[0]
+
+
+def wave_signoff_give(
+    *, wave_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+) -> tuple[SignOff, bool]:
+    """A verdict on one wave's own sign-off requirement (e.g. 1 × business_owner before
+    prod-eu), given while the release rolls out and before the wave starts, bound to the
+    release's content. Returns the sign-off and whether it is new (False: the same verdict
+    was given before)."""
+    from apps.rollouts.models import Wave
+
+    wave_id = clean_id(wave_id, field="wave")
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        raise NotFound("No such wave.", field="wave")
+    return _give(
+        release_id=release_id,
+        decision=decision,
+        actor=actor,
+        comment=comment,
+        role=role,
+        wave_id=wave_id,
+    )
+
+
+def _give(
+    *,
+    release_id: Any,
+    decision: Any,
+    actor: Any,
+    comment: Any,
+    role: Any,
+    wave_id: Any,
+) -> tuple[SignOff, bool]:
     decision = clean_choice(decision, field="decision", choices=Decision)
     comment = clean_text(comment, field="comment", max_length=5000)
     if role is not None:
@@ -102,10 +147,7 @@ def signoff_give(
             wave = _wave_to_sign(release, wave_id)
             eligible = signoff_roles(actor, release, wave)
             if not eligible:
-                raise NotAllowed(
-                    "Only a stakeholder whose role this wave's sign-off names can sign it, "
-                    "and never the release's owner or creator."
-                )
+                raise NotAllowed(_wave_refusal(actor, release))
         if role is None:
             if len(eligible) > 1:
                 raise ServiceError(
@@ -120,7 +162,7 @@ def signoff_give(
         ).first()
         if existing is not None:
             if existing.decision == decision:
-                return existing
+                return existing, False
             raise Conflict("You have already given your verdict on this content of the release.")
         try:
             with transaction.atomic():
@@ -154,17 +196,74 @@ def signoff_give(
             from apps.rollouts.dispatch import wake_wave
 
             wake_wave(wave)
-    return signoff
+    return signoff, True
 
 
 def _wave_to_sign(release: Any, wave_id: int) -> Any:
+    """The wave, if its own sign-off can be given now: the release rolls out, the wave has a
+    requirement and has not started."""
     from apps.rollouts.models import Wave, WaveState
 
-    wave = Wave.objects.filter(pk=wave_id, plan__release=release).first()
+    wave = (
+        Wave.objects.select_related("environment").filter(pk=wave_id, plan__release=release).first()
+    )
     if wave is None:
         raise NotFound("No such wave in this release.", field="wave")
-    if release.phase not in (rules.TESTING, rules.ROLLOUT):
-        raise Conflict("A wave is signed off during testing or rollout.")
+    if release.phase != rules.ROLLOUT:
+        raise Conflict(
+            f"A wave's own sign-off is given while the release rolls out, not in {release.phase}."
+        )
+    if not SignoffRequirement.objects.filter(wave=wave).exists():
+        raise Conflict(f"{wave.name} has no sign-off requirement of its own.")
     if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
-        raise Conflict(f"The wave is {wave.state}; its sign-off no longer matters.")
+        raise Conflict(f"{wave.name} is {wave.state}; its sign-off no longer matters.")
     return wave
+
+
+def _wave_refusal(actor: Any, release: Any) -> str:
+    if actor.pk in (release.owner_id, release.created_by_id):
+        return "You own or created this release, so you cannot sign its waves off."
+    return (
+        "Only an approver named on this release in a role this wave's sign-off asks for "
+        "can sign it."
+    )
+
+
+def wave_signoff_request(*, release: Any, wave: Any, roles: list[str], now: datetime) -> list[str]:
+    """Ask the stakeholders of `roles` for a wave's own sign-off, once per requirement; called
+    as the wave comes up, with the release and wave locked. Returns the roles asked now."""
+    from apps.notifications.outbox import notify
+    from apps.rollouts.models import WaveState
+
+    pending = list(
+        SignoffRequirement.objects.filter(
+            wave=wave, role__slug__in=roles, requested_at__isnull=True
+        ).values_list("pk", "role__slug", "role__name")
+    )
+    if not pending:
+        return []
+    SignoffRequirement.objects.filter(pk__in=[pk for pk, _, _ in pending]).update(requested_at=now)
+    asked = sorted(slug for _, slug, _ in pending)
+    names = sorted(name for _, _, name in pending)
+    record_change(
+        release_id=release.pk,
+        actor=None,
+        verb="wave.signoff_requested",
+        obj=wave,
+        after={"wave": wave.name, "roles": asked},
+    )
+    link = settings.RELEASEDECK_PUBLIC_URL.rstrip("/") + reverse("signoffs:page", args=[release.pk])
+    notify(
+        release=release,
+        event="signoff.requested",
+        wave=wave,
+        roles=set(asked),
+        text=(
+            f"Wave {wave.name} ({wave.environment.name}) waits for a sign-off from "
+            f"{' and '.join(names)} before it starts. Approve or reject it here: "
+            f"{link}#wave-{wave.pk}"
+        ),
+        phase=release.phase,
+        wave_state=WaveState.WAITING,
+    )
+    return asked

@@ -227,6 +227,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     (V1 + "waves/<id:id>/signoff-requirement/", "PUT"): write(
         {RM}, 200, ids(id="wave"), fixed({"role": "business_owner", "count": 1})
     ),
+    (V1 + "waves/<id:id>/signoffs/", "GET"): read(ids(id="wave")),
+    (V1 + "waves/<id:id>/signoffs/", "POST"): write(
+        {APPROVER},
+        409,
+        ids(id="wave"),
+        fixed({"decision": "approve"}),  # not rolling out
+    ),
     (V1 + "checks/<id:id>/confirm/", "POST"): write(
         {OPERATOR},
         409,

@@ -1,0 +1,257 @@
+"""A wave's own sign-off (e.g. 1 × business_owner before prod-eu): given for that wave, during
+rollout, by a stakeholder of the named role, bound to the release's content, counted by the
+release policy's tally rule; the approvers are asked once when the wave comes up."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from apps.notifications.models import Notification
+from apps.releases.models import Release
+from apps.rollouts import services as ro
+from apps.rollouts.engine import wave_step
+from apps.rollouts.models import Wave
+from apps.signoffs import services as so
+from apps.signoffs.models import SignOff, SignoffRequirement
+from apps.stakeholders import services as sh
+from apps.stakeholders.models import Stakeholder
+from tests.builders import advance, planned_release
+from tests.factories import UserFactory
+from tests.rollouts.test_engine_steps import run_engine
+
+pytestmark = pytest.mark.django_db
+
+
+def url(wave: Wave) -> str:
+    return f"/api/v1/waves/{wave.pk}/signoffs/"
+
+
+def approver(username: str):
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name="approver"))
+    return user
+
+
+def rolling(rita, alice, bob, *, expiry_days: int | None = None) -> tuple[Release, Wave]:
+    """CRM 2.0.0 rolling out (alice qa, bob business owner, both approved the release); its
+    one wave, prod-eu, needs 1 × business_owner of its own."""
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    if expiry_days:
+        so.policy_set(
+            release_id=release.pk,
+            requirements=[{"role": "qa", "count": 1}, {"role": "business_owner", "count": 1}],
+            expiry_days=expiry_days,
+            actor=rita,
+        )
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    wave = Wave.objects.get(plan__release=release)
+    ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
+    return release, wave
+
+
+@pytest.fixture
+def signed_wave(rita, alice, bob):
+    return rolling(rita, alice, bob)
+
+
+def state(wave: Wave) -> str:
+    wave.refresh_from_db()
+    return wave.state
+
+
+# ---- The API ----
+
+
+def test_business_owner_signs_the_wave_through_the_api(client, signed_wave, bob):
+    release, wave = signed_wave
+    client.force_login(bob)
+    first = client.post(url(wave), {"decision": "approve", "comment": "Go."}, "application/json")
+    assert first.status_code == 201, first.json()
+    body = first.json()
+    assert body["wave"] == wave.pk and body["role"] == "business_owner"
+    assert body["fingerprint"] == release.fingerprint and body["current"] is True
+    again = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    listed = client.get(url(wave)).json()
+    assert [row["id"] for row in listed["results"]] == [body["id"]]
+    changed = client.post(url(wave), {"decision": "reject", "comment": "No."}, "application/json")
+    assert changed.status_code == 409
+
+
+@pytest.mark.parametrize("who", ["alice", "rita", "oscar", "vera", "charlie"])
+def test_nobody_but_a_stakeholder_of_the_named_role_signs_the_wave(
+    client, request, signed_wave, who
+):
+    _, wave = signed_wave
+    client.force_login(request.getfixturevalue(who))
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 403, response.json()
+    assert not SignOff.objects.filter(wave=wave).exists()
+
+
+def test_the_owner_cannot_sign_their_own_wave_even_as_its_business_owner(client, signed_wave, rita):
+    release, wave = signed_wave
+    rita.groups.add(Group.objects.get(name="approver"))
+    sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
+    client.force_login(rita)
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 403
+    assert "own or created" in response.json()["detail"]
+
+
+def test_anonymous_is_asked_to_sign_in(client, signed_wave):
+    _, wave = signed_wave
+    assert client.post(url(wave), {"decision": "approve"}, "application/json").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_wrong_method_is_refused(client, signed_wave, bob, method):
+    _, wave = signed_wave
+    client.force_login(bob)
+    response = getattr(client, method)(url(wave), {}, "application/json")
+    assert response.status_code == 405
+
+
+def test_a_wave_is_not_signed_before_the_release_rolls_out(client, rita, alice, bob):
+    release = advance(planned_release(rita, qa=alice, business_owner=bob), rita, to="testing")
+    wave = Wave.objects.get(plan__release=release)
+    ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
+    client.force_login(bob)
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "A wave's own sign-off is given while the release rolls out, not in testing."
+    )
+
+
+def test_a_wave_without_a_requirement_or_already_started_is_not_signed(
+    client, signed_wave, rita, bob
+):
+    release, wave = signed_wave
+    client.force_login(bob)
+    ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=0, actor=rita)
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 409
+    assert "no sign-off requirement" in response.json()["detail"]
+    ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
+    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 409
+    assert "deploying" in response.json()["detail"]
+
+
+def test_unknown_wave_is_404_and_bad_input_400(client, signed_wave, bob):
+    _, wave = signed_wave
+    client.force_login(bob)
+    assert client.get("/api/v1/waves/999999/signoffs/").status_code == 404
+    missing = client.post(
+        "/api/v1/waves/999999/signoffs/", {"decision": "approve"}, "application/json"
+    )
+    assert missing.status_code == 404
+    bad = client.post(url(wave), {"decision": "maybe"}, "application/json")
+    assert bad.status_code == 400 and bad.json()["field"] == "decision"
+    silent = client.post(url(wave), {"decision": "reject"}, "application/json")
+    assert silent.status_code == 400 and silent.json()["field"] == "comment"
+
+
+# ---- The engine: the wave waits, its approvers are asked once, the approval starts it ----
+
+
+def test_the_wave_waits_asks_its_approvers_once_and_starts_after_the_approval(
+    client, signed_wave, alice, bob
+):
+    release, wave = signed_wave
+    # bob's approval of the release itself does not count for the wave.
+    assert SignOff.objects.filter(release=release, signer=bob, wave__isnull=True).exists()
+    run_engine(release, timezone.now())
+    assert state(wave) == "waiting"
+    assert wave.state_reason == (
+        "prod-eu 100%: needs 1 more approval(s) from business_owner before it starts"
+    )
+    asked = Notification.objects.filter(
+        event="signoff.requested", channel="email", payload__wave__id=wave.pk
+    )
+    assert list(asked.values_list("recipient", flat=True)) == [bob.email]
+    request = asked.get()
+    assert request.payload["wave"]["id"] == wave.pk
+    assert f"/releases/{release.pk}/sign/#wave-{wave.pk}" in request.body
+    assert SignoffRequirement.objects.get(wave=wave).requested_at is not None
+
+    later = timezone.now() + timedelta(minutes=5)
+    Wave.objects.filter(pk=wave.pk).update(next_step_at=later)
+    assert wave_step(wave_id=wave.pk, now=later) == "waiting"
+    assert asked.count() == 1  # asked once, not at every look
+
+    client.force_login(bob)
+    response = client.post(url(wave), {"decision": "approve"}, "application/json")
+    assert response.status_code == 201
+    wave.refresh_from_db()
+    assert wave.next_step_at <= timezone.now()  # woken at once
+    assert wave_step(wave_id=wave.pk, now=timezone.now()) == "deploying"
+    run_engine(release, timezone.now())
+    assert state(wave) == "verifying" and wave.started_at is not None
+
+
+def test_an_expired_wave_approval_does_not_open_the_wave(rita, alice, bob):
+    release, wave = rolling(rita, alice, bob, expiry_days=2)
+    signoff, created = so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
+    assert created
+    SignOff.objects.filter(pk=signoff.pk).update(created_at=timezone.now() - timedelta(days=3))
+    run_engine(release, timezone.now())
+    assert state(wave) == "waiting"
+    assert "needs 1 more approval(s) from business_owner" in wave.state_reason
+
+
+def test_an_approval_by_someone_no_longer_business_owner_does_not_open_the_wave(
+    signed_wave, rita, bob
+):
+    release, wave = signed_wave
+    dora = approver("dora")
+    sh.stakeholder_add(release_id=release.pk, user_id=dora.pk, role="business_owner", actor=rita)
+    so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=dora)
+    sh.stakeholder_remove(
+        stakeholder_id=Stakeholder.objects.get(release=release, user=dora).pk, actor=rita
+    )
+    run_engine(release, timezone.now())
+    assert state(wave) == "waiting"
+    assert "needs 1 more approval(s) from business_owner" in wave.state_reason
+
+
+def test_a_rejection_keeps_the_wave_waiting(signed_wave, bob):
+    release, wave = signed_wave
+    so.wave_signoff_give(wave_id=wave.pk, decision="reject", comment="Not today.", actor=bob)
+    run_engine(release, timezone.now())
+    assert state(wave) == "waiting"
+    assert "a stakeholder rejected this wave" in wave.state_reason
+
+
+def test_a_wave_not_yet_current_asks_nobody(rita, alice, bob, prod_us):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    ro.wave_add(release_id=release.pk, name="prod-us 100%", environment_id=prod_us.pk, actor=rita)
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    first, second = Wave.objects.filter(plan__release=release).order_by("position")
+    for wave in (first, second):
+        ro.wave_update(wave_id=wave.pk, bake_minutes=0, actor=rita)
+    ro.wave_requirement_set(wave_id=second.pk, role="business_owner", count=1, actor=rita)
+    ro.wave_requirement_set(wave_id=first.pk, role="qa", count=1, actor=rita)
+    run_engine(release, timezone.now())
+    assert state(first) == "waiting"
+    wave_requests = Notification.objects.filter(
+        event="signoff.requested", payload__wave__id__in=[first.pk, second.pk]
+    )
+    assert list(wave_requests.values_list("recipient", flat=True)) == [alice.email]
+    # An approval given ahead of time for the later wave is fine: it is not asked for later.
+    so.wave_signoff_give(wave_id=second.pk, decision="approve", actor=bob)
+    so.wave_signoff_give(wave_id=first.pk, decision="approve", actor=alice)
+    run_engine(release, timezone.now())
+    assert state(first) == "succeeded" and state(second) == "succeeded"
+    assert wave_requests.count() == 1
+
+
+@pytest.fixture
+def prod_us():
+    from tests.factories import EnvironmentFactory
+
+    return EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York")
