@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
+# The smallest phone every page must fit without scrolling sideways.
+PHONE = {"width": 360, "height": 740}
 
 
 def _in_ci() -> bool:

@@ -7,13 +7,12 @@ from playwright.sync_api import expect
 from apps.accounts.models import Profile
 from tests.dashboard.scenes import working_week
 
-from .conftest import screenshot, sign_in
+from .conftest import PHONE, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
 # The product promise: a change shows on an open page within 2 seconds.
 LIVE_MS = 2000
-PHONE = {"width": 390, "height": 844}
 
 
 def test_stop_the_line_pulled_on_one_dashboard_shows_on_another_within_two_seconds(

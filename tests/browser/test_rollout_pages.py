@@ -15,7 +15,7 @@ from apps.rollouts.models import Check, Wave
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
 
-from .conftest import SCREENSHOTS, screenshot, sign_in
+from .conftest import PHONE, SCREENSHOTS, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -122,7 +122,7 @@ def test_release_manager_schedules_three_time_zones_and_sees_the_freeze_before_s
     assert ap_wave.signoff_requirements.get().role.slug == "business_owner"
     page.locator(f"#extra-{ap_wave.pk}").scroll_into_view_if_needed()
     screenshot(page, "scheduler-extras")
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     screenshot(page, "scheduler-phone")
 
 
@@ -240,5 +240,5 @@ def test_operator_pauses_and_resumes_a_running_rollout_from_the_console(
         check_id=check.pk, ok=False, value="0.05", detail="errors.rate = 0.05 > 0.01"
     )
     expect(page.get_by_test_id("check-verdict").last).to_have_text("Failing", timeout=LIVE_MS)
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     screenshot(page, "console-phone")
