@@ -64,12 +64,14 @@ def wave_add(
     actor: Any,
     percentage: Any = 100,
     planned_start: Any = None,
+    planned_start_local: Any = None,
     bake_minutes: Any = 30,
     failure_policy: Any = FailurePolicy.HALT,
     deployer: Any = Deployer.SIMULATED,
     shadow: Any = False,
 ) -> Wave:
-    """Append a wave to the release's plan."""
+    """Append a wave to the release's plan. Its planned start is given in UTC (`planned_start`)
+    or in the environment's local time (`planned_start_local`), not both."""
     from apps.environments.models import Environment
 
     name = clean_text(name, field="name", max_length=100, required=True)
@@ -84,6 +86,12 @@ def wave_add(
         environment = Environment.objects.get(pk=clean_id(environment_id, field="environment"))
     except Environment.DoesNotExist:
         raise ServiceError("No such environment.", field="environment") from None
+    if planned_start_local not in (None, ""):
+        if planned_start is not None:
+            raise _both_starts()
+        planned_start = local_start(
+            planned_start_local, environment.time_zone, "planned_start_local"
+        )
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -113,6 +121,12 @@ def wave_add(
             after={"name": name, "environment": environment.name, "percentage": percentage},
         )
     return wave
+
+
+def _both_starts() -> ServiceError:
+    return ServiceError(
+        "Give planned_start (UTC) or planned_start_local, not both.", field="planned_start"
+    )
 
 
 def _wave_and_release_ids(wave_id: Any) -> tuple[int, int]:
@@ -253,7 +267,8 @@ def wave_transition(
 
 
 def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
-    """Edit a wave that has not started. `planned_start_local` is the environment's local time."""
+    """Edit a wave that has not started. Its planned start is `planned_start` (UTC) or
+    `planned_start_local` (the environment's local time), not both."""
     from apps.environments.models import Environment
 
     allowed = {
@@ -261,6 +276,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
         "environment_id",
         "percentage",
         "planned_start_local",
+        "planned_start",
         "bake_minutes",
         "failure_policy",
         "deployer",
@@ -270,6 +286,8 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
     if unknown:
         raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
     wave_id, release_id = _wave_and_release_ids(wave_id)
+    if "planned_start" in changes and "planned_start_local" in changes:
+        raise _both_starts()
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -304,6 +322,8 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
                 changes["percentage"], field="percentage", minimum=0, maximum=100
             )
         if "planned_start_local" in changes:
+        if "planned_start" in changes:
+            wave.planned_start = clean_datetime(changes["planned_start"], field="planned_start")
             wave.planned_start = local_start(
                 changes["planned_start_local"], wave.environment.time_zone, "planned_start_local"
             )

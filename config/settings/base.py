@@ -297,6 +297,7 @@ SPECTACULAR_SETTINGS = {
 RELEASEDECK_STATUS_CACHE_SECONDS = float(os.environ.get("RELEASEDECK_STATUS_CACHE_SECONDS", "2"))
 
 # The cache holds sessions, time zones, API throttling counters and status documents; shared
+        "config.api_docs.describe_operations",
 # through Redis when there is one.
 CACHES = {
     "default": (

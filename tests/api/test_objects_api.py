@@ -96,6 +96,7 @@ def test_approver_signs_off_and_repeating_is_harmless(client, alice, testing) ->
     changed = send(client, "post", url, {"decision": "reject", "comment": "No."}, alice)
 
     assert first.status_code == 201 and first.json()["current"] is True
+    assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert changed.status_code == 409
     assert SignOff.objects.filter(release=testing).count() == 1

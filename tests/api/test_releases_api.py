@@ -139,13 +139,41 @@ def test_transition_refused_answers_409_with_blockers(client, rita, release) -> 
     assert not PhaseMove.objects.filter(release=testing).exists()
 
 
-def test_transition_to_the_current_phase_answers_200(client, rita, release) -> None:
+def test_transition_to_the_current_phase_answers_200_with_a_done_move(
+    client, rita, release
+) -> None:
     response = post(
         client, f"{V1}/releases/{release.pk}/transition/", {"to": "planning"}, token_header(rita)
     )
 
     assert response.status_code == 200
-    assert response.json()["phase"] == "planning"
+    body = response.json()
+    assert (body["id"], body["state"], body["to"], body["release"]) == (
+        None,
+        "done",
+        "planning",
+        release.pk,
+    )
+    assert not PhaseMove.objects.filter(release=release).exists()  # nothing recorded
+
+
+def test_transition_repeated_after_it_was_carried_out_answers_the_move_that_did_it(
+    client, rita, release
+) -> None:
+    from apps.releases.services import phase_move_carry_out
+
+    first = post(
+        client, f"{V1}/releases/{release.pk}/transition/", {"to": "preparation"}, token_header(rita)
+    )
+    phase_move_carry_out(move_id=first.json()["id"])
+
+    again = post(
+        client, f"{V1}/releases/{release.pk}/transition/", {"to": "preparation"}, token_header(rita)
+    )
+
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert (again.json()["id"], again.json()["state"]) == (first.json()["id"], "done")
 
 
 def test_transition_to_an_unknown_phase_names_the_field(client, rita, release) -> None:

@@ -117,6 +117,57 @@ def test_a_local_time_with_an_offset_is_refused_naming_the_field(client, rita, a
     assert answer.json()["field"] == "planned_start_local"
 
 
+def test_wave_create_and_edit_take_both_utc_and_local_planned_starts(client, rita, alice, bob):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    berlin = EnvironmentFactory(name="prod-eu", time_zone="Europe/Berlin")
+    waves = f"/api/v1/releases/{release.pk}/waves/"
+
+    local = send(
+        client,
+        "post",
+        waves,
+        {"name": "eu", "environment": berlin.pk, "planned_start_local": "2030-01-07T09:00"},
+        rita,
+    )
+    utc = send(
+        client,
+        "post",
+        waves,
+        {"name": "eu 2", "environment": berlin.pk, "planned_start": "2030-01-07T08:00:00Z"},
+        rita,
+    )
+    assert (local.status_code, utc.status_code) == (201, 201), local.json()
+    assert local.json()["planned_start"] == utc.json()["planned_start"] == "2030-01-07T08:00:00Z"
+
+    wave_url = f"/api/v1/waves/{local.json()['id']}/"
+    moved = send(client, "patch", wave_url, {"planned_start": "2030-01-08T10:00:00+01:00"}, rita)
+    assert moved.status_code == 200
+    assert moved.json()["planned_start"] == "2030-01-08T09:00:00Z"
+    moved = send(client, "patch", wave_url, {"planned_start_local": "2030-01-09T09:00"}, rita)
+    assert moved.json()["planned_start"] == "2030-01-09T08:00:00Z"
+    cleared = send(client, "patch", wave_url, {"planned_start": None}, rita)
+    assert cleared.json()["planned_start"] is None
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_both_planned_starts_at_once_are_refused(client, rita, alice, bob, method):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    wave = Wave.objects.get(plan__release=release)
+    url = {"post": f"/api/v1/releases/{release.pk}/waves/", "patch": f"/api/v1/waves/{wave.pk}/"}
+    body = {
+        "name": "both",
+        "environment": wave.environment_id,
+        "planned_start": "2030-01-07T08:00:00Z",
+        "planned_start_local": "2030-01-07T09:00",
+    }
+
+    answer = send(client, method, url[method], body, rita)
+
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "planned_start"
+    assert "not both" in answer.json()["detail"]
+
+
 def _rolling(rita, alice, bob):
     release = planned_release(rita, qa=alice, business_owner=bob)
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")

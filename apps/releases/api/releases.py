@@ -35,6 +35,7 @@ from apps.core.api import (
 from .. import services
 from ..models import (
     Application,
+    MoveState,
     Phase,
     PhaseMove,
     Release,
@@ -391,6 +392,32 @@ class TransitionSerializer(serializers.Serializer):
     )
 
 
+class CurrentPhaseMoveSerializer(PhaseMoveSerializer):
+    id = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+def _current_phase_move(release_id: int) -> dict[str, Any]:
+    """The move that brought the release into its phase; a `done` stand-in when none did."""
+    release = Release.objects.get(pk=release_id)
+    move = (
+        PhaseMove.objects.select_related("requested_by")
+        .filter(release=release, to_phase=release.phase, state=MoveState.DONE)
+        .order_by("-processed_at", "-id")
+        .first()
+    )
+    if move is None:
+        entered = release.phase_entered_at
+        move = PhaseMove(
+            release=release,
+            from_phase=release.phase,
+            to_phase=release.phase,
+            state=MoveState.DONE,
+            created_at=entered,
+            processed_at=entered,
+        )
+    return CurrentPhaseMoveSerializer(move).data
+
+
 class TransitionView(ApiView):
     """Ask for a phase move: checked now, carried out by a worker (the status shows it done)."""
 
@@ -401,12 +428,23 @@ class TransitionView(ApiView):
         operation_id="releases_transition",
         request=TransitionSerializer,
         responses={
-            202: OpenApiResponse(PhaseMoveSerializer, description="Accepted: a worker moves it."),
+            202: OpenApiResponse(
+                PhaseMoveSerializer,
+                description="Accepted: a worker moves it. Asking again while it is on its way "
+                "answers 202 with the same move.",
+            ),
             200: OpenApiResponse(
-                ReleaseSerializer, description="The release is already in that phase."
+                CurrentPhaseMoveSerializer,
+                description="The release is already in that phase: the move that brought it "
+                "there, `done`. Its `id` is null when no request did (the phase the release "
+                "was created in, or one the engine moved it to).",
             ),
             **error_responses(400, 409),
         },
+        summary="Ask for a phase move",
+        description="Checked now: 409 with the blockers when the gate refuses it. Accepted "
+        "moves are carried out by a worker; the status and the move show when it is done. "
+        "Asking for the phase the release is already in changes nothing and answers 200.",
     )
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(TransitionSerializer, request)
@@ -418,7 +456,7 @@ class TransitionView(ApiView):
             actor=request.user,
         )
         if move is None:
-            return Response(_release_data(release_id), status=status.HTTP_200_OK)
+            return Response(_current_phase_move(release_id), status=status.HTTP_200_OK)
         move = PhaseMove.objects.select_related("requested_by").get(pk=move.pk)
         response = Response(PhaseMoveSerializer(move).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = f"/api/v1/moves/{move.pk}/"
