@@ -102,6 +102,16 @@ class WaveSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+PLANNED_START_HELP = (
+    "The planned start as a moment with its offset, e.g. 2026-12-01T08:00:00Z. "
+    "Give this or planned_start_local, not both."
+)
+PLANNED_START_LOCAL_HELP = (
+    "The planned start as local wall-clock time in the wave's environment, without an offset, "
+    "e.g. 2026-12-01T09:00. Give this or planned_start, not both."
+)
+
+
 class WaveCreateSerializer(serializers.Serializer):
     name = required_text(100)
     environment = id_field()
@@ -116,16 +126,6 @@ class WaveCreateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text=PLANNED_START_LOCAL_HELP,
     )
-PLANNED_START_HELP = (
-    "The planned start as a moment with its offset, e.g. 2026-12-01T08:00:00Z. "
-    "Give this or planned_start_local, not both."
-)
-PLANNED_START_LOCAL_HELP = (
-    "The planned start as local wall-clock time in the wave's environment, without an offset, "
-    "e.g. 2026-12-01T09:00. Give this or planned_start, not both."
-)
-
-
     bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, default=30)
     failure_policy = serializers.ChoiceField(choices=FailurePolicy.choices, default="halt")
     deployer = serializers.ChoiceField(choices=Deployer.choices, default="simulated")
@@ -173,14 +173,14 @@ class WaveUpdateSerializer(serializers.Serializer):
     name = required_text(100, required=False)
     environment = id_field(required=False)
     percentage = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    planned_start = serializers.DateTimeField(
+        required=False, allow_null=True, help_text=PLANNED_START_HELP
+    )
     planned_start_local = serializers.CharField(
         max_length=40,
         required=False,
         allow_null=True,
         allow_blank=True,
-    planned_start = serializers.DateTimeField(
-        required=False, allow_null=True, help_text=PLANNED_START_HELP
-    )
         help_text=PLANNED_START_LOCAL_HELP,
     )
     bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, required=False)

@@ -275,8 +275,8 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
         "name",
         "environment_id",
         "percentage",
-        "planned_start_local",
         "planned_start",
+        "planned_start_local",
         "bake_minutes",
         "failure_policy",
         "deployer",
@@ -285,9 +285,9 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
     unknown = set(changes) - allowed
     if unknown:
         raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    wave_id, release_id = _wave_and_release_ids(wave_id)
     if "planned_start" in changes and "planned_start_local" in changes:
         raise _both_starts()
+    wave_id, release_id = _wave_and_release_ids(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -321,9 +321,9 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
             wave.percentage = clean_int(
                 changes["percentage"], field="percentage", minimum=0, maximum=100
             )
-        if "planned_start_local" in changes:
         if "planned_start" in changes:
             wave.planned_start = clean_datetime(changes["planned_start"], field="planned_start")
+        if "planned_start_local" in changes:
             wave.planned_start = local_start(
                 changes["planned_start_local"], wave.environment.time_zone, "planned_start_local"
             )

@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.api.postprocess_schema",
+        "config.api_docs.describe_operations",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PhaseEnum": "apps.releases.models.Phase",
@@ -297,7 +298,6 @@ SPECTACULAR_SETTINGS = {
 RELEASEDECK_STATUS_CACHE_SECONDS = float(os.environ.get("RELEASEDECK_STATUS_CACHE_SECONDS", "2"))
 
 # The cache holds sessions, time zones, API throttling counters and status documents; shared
-        "config.api_docs.describe_operations",
 # through Redis when there is one.
 CACHES = {
     "default": (
