@@ -25,3 +25,12 @@ class SignoffForm(forms.Form):
 
     def add_service_error(self, field: str | None, message: str) -> None:
         self.add_error(field if field in self.fields else None, message)
+
+
+class WaveSignoffForm(forms.Form):
+    """A verdict on one wave's own sign-off; apps.signoffs.services decides who may give it."""
+
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(required=False, max_length=5000)
+    role = forms.SlugField(required=False, max_length=32)
+    fingerprint = forms.CharField(max_length=64)

@@ -7,7 +7,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.permissions import (
     APPROVER,
@@ -25,9 +27,10 @@ from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
 from apps.stakeholders.models import Stakeholder
 
-from .forms import SignoffForm
+from .forms import SignoffForm, WaveSignoffForm
 from .models import Decision, SignOff, SignoffRequirement
-from .services import SIGNING_PHASES, signoff_give
+from .selectors import wave_asks, wave_facts
+from .services import SIGNING_PHASES, signoff_give, wave_signoff_give
 
 TEMPLATE = "signoffs/page.html"
 # The release page listens for this too, so both refresh after a verdict.
@@ -90,6 +93,55 @@ def _sign(request: HttpRequest, release: Release) -> HttpResponse:
     context = _context(request, release, form=form)
     if is_htmx(request):
         return render(request, f"{TEMPLATE}#answer", context, status=status)
+    return render(request, TEMPLATE, context, status=status)
+
+
+@require_POST
+@login_required
+def wave_sign(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
+    """A verdict on one wave's own sign-off, from the wave's card on the sign-off page."""
+    from apps.rollouts.models import Wave
+
+    release = _get_visible(request, release_id)
+    page_require(request.user, Action.SIGN_OFF)
+    wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
+    form = WaveSignoffForm(request.POST)
+    error: dict[str, Any] = {"wave_id": wave.pk, "comment": request.POST.get("comment", "")}
+    status = 400
+    if not form.is_valid():
+        field, messages = next(iter(form.errors.items()))
+        error.update(field=field, message=f"{field}: {messages[0]}")
+    elif form.cleaned_data["fingerprint"] != release.fingerprint:
+        error["message"] = (
+            "The release changed while you were reading it. Check its content again, then "
+            "give your verdict."
+        )
+        status = 409
+    else:
+        data = form.cleaned_data
+        try:
+            wave_signoff_give(
+                wave_id=wave.pk,
+                decision=data["decision"],
+                comment=data["comment"],
+                role=data["role"] or None,
+                actor=request.user,
+            )
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from None
+        except ServiceError as exc:
+            error.update(field=exc.field, message=exc.message)
+            status = exc.status
+        else:
+            if not is_htmx(request):
+                return redirect(f"{reverse('signoffs:page', args=[release.pk])}#wave-{wave.pk}")
+            release = _get_visible(request, release.pk)
+            return render_fragment(
+                request, f"{TEMPLATE}#waves", _context(request, release), event=CHANGED_EVENT
+            )
+    context = {**_context(request, release), "wave_error": error}
+    if is_htmx(request):
+        return render(request, f"{TEMPLATE}#waves", context, status=status)
     return render(request, TEMPLATE, context, status=status)
 
 
@@ -167,6 +219,7 @@ def _context(
     open_defects = [d for d in defects if d.status == DefectStatus.OPEN]
     signing_open = release.phase in SIGNING_PHASES
     return {
+        "waves": _wave_cards(user, release, stakeholders),
         "release": release,
         "live_pass": live_pass.issue(user, release.pk),
         "terminal": release.phase in rules.TERMINAL,
@@ -244,3 +297,98 @@ def _why_not(
     if mine:
         return f"You are named here as {', '.join(mine)}, but the policy asks for {wanted}."
     return f"You are not named on this release in a role the policy asks for ({wanted})."
+
+
+def _wave_cards(
+    user: Any, release: Release, stakeholders: list[Stakeholder]
+) -> list[dict[str, Any]]:
+    """Each wave with its own sign-off requirement: what it needs, who gave what, and whether
+    this person may sign it now. A fixed number of queries, whatever the plan's size."""
+    from apps.rollouts.models import Wave, WaveState
+
+    facts = wave_facts(release, now=timezone.now())
+    if not facts:
+        return []
+    asks = wave_asks(user, release, facts)
+    waves = Wave.objects.filter(pk__in=list(facts)).select_related("environment")
+    requirements = SignoffRequirement.objects.filter(wave_id__in=list(facts)).select_related("role")
+    verdicts = (
+        SignOff.objects.filter(wave_id__in=list(facts))
+        .select_related("signer", "role")
+        .order_by("-created_at", "-id")
+    )
+    lines: dict[int, list[SignoffRequirement]] = {}
+    for req in requirements.order_by("role__slug"):
+        lines.setdefault(req.wave_id, []).append(req)
+    given: dict[int, list[SignOff]] = {}
+    for signoff in verdicts:
+        given.setdefault(signoff.wave_id, []).append(signoff)
+    held = {(s.user_id, s.role.slug) for s in stakeholders}
+    not_started = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
+    rolling = release.phase == rules.ROLLOUT
+    cards = []
+    for wave in sorted(waves, key=lambda w: w.position):
+        ask = asks[wave.pk]
+        history = given.get(wave.pk, [])
+        current = [s for s in history if _counts(s, facts[wave.pk], held)]
+        mine = next(
+            (s for s in history if s.signer_id == user.pk and s.fingerprint == release.fingerprint),
+            None,
+        )
+        names = {req.role.slug: req.role.name for req in lines[wave.pk]}
+        open_now = rolling and wave.state in not_started
+        if not ask.roles:
+            why_not = ""
+        elif not rolling:
+            why_not = (
+                "A wave's own sign-off is given while the release rolls out; it is in "
+                f"{release.get_phase_display().lower()}."
+            )
+        elif not open_now:
+            why_not = f"The wave is {wave.get_state_display().lower()}; its sign-off is closed."
+        else:
+            why_not = ""
+        cards.append(
+            {
+                "wave": wave,
+                "tally": ask.tally,
+                "met": not ask.tally.missing and not ask.tally.rejected,
+                "lines": [
+                    {
+                        "role": req.role,
+                        "needed": req.count,
+                        "approved": req.count - ask.tally.missing.get(req.role.slug, 0),
+                        "missing": ask.tally.missing.get(req.role.slug, 0),
+                        "people": [
+                            {
+                                "user": s.user,
+                                "verdict": next(
+                                    (v for v in current if v.signer_id == s.user_id), None
+                                ),
+                            }
+                            for s in stakeholders
+                            if s.role.slug == req.role.slug
+                        ],
+                    }
+                    for req in lines[wave.pk]
+                ],
+                "history": history,
+                "mine": mine,
+                "roles": [(slug, names[slug]) for slug in ask.roles],
+                "can_sign": bool(ask.roles) and open_now and mine is None,
+                "why_not": why_not,
+            }
+        )
+    return cards
+
+
+def _counts(signoff: SignOff, facts: rules.ReleaseFacts, held: set[tuple[int, str]]) -> bool:
+    fact = rules.SignoffFact(
+        signer_id=signoff.signer_id,
+        role=signoff.role.slug,
+        decision=signoff.decision,
+        fingerprint=signoff.fingerprint,
+        created_at=signoff.created_at,
+        role_held=(signoff.signer_id, signoff.role.slug) in held,
+    )
+    return rules.is_current(fact, facts)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.notifications.models import Notification
 from apps.releases.models import Release
 from apps.rollouts import services as ro
+from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.engine import wave_step
 from apps.rollouts.models import Wave
 from apps.signoffs import services as so
@@ -19,7 +20,6 @@ from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder
 from tests.builders import advance, planned_release
 from tests.factories import UserFactory
-from tests.rollouts.test_engine_steps import run_engine
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +54,22 @@ def rolling(rita, alice, bob, *, expiry_days: int | None = None) -> tuple[Releas
 @pytest.fixture
 def signed_wave(rita, alice, bob):
     return rolling(rita, alice, bob)
+
+
+def run_engine(release: Release, now) -> None:
+    """Beat and a worker at `now`, for simulated waves: tick, then every due wave step."""
+    for _ in range(30):
+        rollouts_tick(now=now)
+        due = list(
+            Wave.objects.filter(plan__release=release, next_step_at__lte=now)
+            .exclude(state__in=["succeeded", "failed", "rolled_back", "skipped", "halted"])
+            .values_list("pk", flat=True)
+        )
+        if not due:
+            return
+        for wave_id in due:
+            wave_step(wave_id=wave_id, now=now)
+    raise AssertionError("the engine kept finding due work")
 
 
 def state(wave: Wave) -> str:
@@ -255,3 +271,72 @@ def prod_us():
     from tests.factories import EnvironmentFactory
 
     return EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York")
+
+
+# ---- The sign-off page ----
+
+
+def sign_page(release: Release) -> str:
+    return f"/releases/{release.pk}/sign/"
+
+
+def wave_form(release: Release, wave: Wave) -> str:
+    return f"/releases/{release.pk}/sign/waves/{wave.pk}/"
+
+
+def test_the_sign_off_page_asks_the_business_owner_for_the_wave(client, signed_wave, bob):
+    release, wave = signed_wave
+    client.force_login(bob)
+    html = client.get(sign_page(release)).content.decode()
+    assert f'id="wave-{wave.pk}"' in html
+    assert "This wave waits for your sign-off before it starts." in html
+    assert f'hx-post="{wave_form(release, wave)}"' in html
+
+    response = client.post(
+        wave_form(release, wave),
+        {"decision": "approve", "comment": "Go.", "fingerprint": release.fingerprint},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert "release-changed" in response["HX-Trigger-After-Settle"]
+    fragment = response.content.decode()
+    assert f"You approved {wave.name} as Business owner" in fragment
+    assert SignOff.objects.get(wave=wave, signer=bob).decision == "approve"
+
+
+def test_the_page_refuses_a_rejection_without_comment_and_stale_content(client, signed_wave, bob):
+    release, wave = signed_wave
+    client.force_login(bob)
+    silent = client.post(
+        wave_form(release, wave),
+        {"decision": "reject", "fingerprint": release.fingerprint},
+        HTTP_HX_REQUEST="true",
+    )
+    assert silent.status_code == 400
+    assert "a rejection needs a comment" in silent.content.decode()
+    stale = client.post(
+        wave_form(release, wave),
+        {"decision": "approve", "fingerprint": "0" * 64},
+        HTTP_HX_REQUEST="true",
+    )
+    assert stale.status_code == 409
+    assert not SignOff.objects.filter(wave=wave).exists()
+
+
+def test_others_see_the_wave_request_but_no_form_and_cannot_post(client, signed_wave, alice, vera):
+    release, wave = signed_wave
+    client.force_login(alice)
+    html = client.get(sign_page(release)).content.decode()
+    assert f'id="wave-{wave.pk}"' in html and "Business owner" in html
+    assert f'hx-post="{wave_form(release, wave)}"' not in html
+    body = {"decision": "approve", "fingerprint": release.fingerprint}
+    assert client.post(wave_form(release, wave), body).status_code == 403
+    client.force_login(vera)
+    assert client.post(wave_form(release, wave), body).status_code == 403
+    assert not SignOff.objects.filter(wave=wave).exists()
+
+
+def test_the_wave_form_takes_only_post(client, signed_wave, bob):
+    release, wave = signed_wave
+    client.force_login(bob)
+    assert client.get(wave_form(release, wave)).status_code == 405
