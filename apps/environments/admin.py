@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+
+from apps.core.egress import validate_url
 
 from .models import DeploymentWindow, Environment, FreezeWindow, StopTheLine
 
@@ -14,6 +18,12 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_filter = ["tier", "region"]
     search_fields = ["name", "region"]
     inlines = [DeploymentWindowInline]
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "deploy_url":
+            field.validators.append(validate_url)  # the deploy tool must be one we may reach
+        return field
 
 
 @admin.register(DeploymentWindow)

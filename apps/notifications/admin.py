@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+
+from apps.core.egress import validate_url
 
 from .models import Announcement, Notification, OutboundWebhook
 
@@ -11,6 +15,12 @@ class AnnouncementAdmin(admin.ModelAdmin):
 @admin.register(OutboundWebhook)
 class OutboundWebhookAdmin(admin.ModelAdmin):
     list_display = ["name", "url", "active"]
+
+    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "url":
+            field.validators.append(validate_url)  # a receiver we may reach
+        return field
 
 
 @admin.register(Notification)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from apps.audit.services import in_savepoint_since
 from apps.core import signing
-from apps.core.http import post_json
+from apps.core.egress import post_json
 
 from .models import Channel, DeliveryState, Notification, OutboundWebhook
 

@@ -2,12 +2,11 @@
 
 import json
 import math
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from apps.core import egress
 from apps.core.errors import ServiceError
 
 OPERATORS = {
@@ -18,6 +17,7 @@ OPERATORS = {
     "==": lambda a, b: a == b,
 }
 MAX_BODY = 1024 * 1024
+MAX_VERSION = 100
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,7 @@ def validate_config(kind: str, config: Any) -> dict[str, Any]:
         raise ServiceError("config must be an object.", field="config")
     if kind == "manual":
         return {}
-    url = config.get("url")
-    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise ServiceError("config.url must be an http(s) URL.", field="config")
+    url = egress.check_url(config.get("url"), field="config", label="config.url")
     if kind == "http":
         status = config.get("expect_status", 200)
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -108,11 +106,15 @@ def judge_http(config: dict[str, Any], response: Response) -> Outcome:
     if expected:
         if config.get("version_field"):
             try:
-                seen = str(dig(json.loads(response.body), config["version_field"]))
+                found = dig(json.loads(response.body), config["version_field"])
             except (ValueError, KeyError):
+                found = None
+            # Only a plain value is compared, and only that is kept: never a part of the body.
+            if isinstance(found, bool) or not isinstance(found, str | int | float):
                 return Outcome(
                     False, "no version", f"no {config['version_field']} in the JSON body"
                 )
+            seen = str(found)[:MAX_VERSION]
             if seen != expected:
                 return Outcome(False, seen, f"expected version {expected}")
             return Outcome(True, seen, f"HTTP {response.status}, version {seen}")
@@ -121,23 +123,39 @@ def judge_http(config: dict[str, Any], response: Response) -> Outcome:
     return Outcome(True, str(response.status), f"HTTP {response.status}")
 
 
+class Unreadable(ValueError):
+    """The answer holds no number to compare; the message is ours, never the answer's text."""
+
+
 def _metric_value(config: dict[str, Any], body: bytes) -> float:
-    document = json.loads(body)
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise Unreadable("the answer is not JSON") from None
     if config["source"] == "prometheus":
         # /api/v1/query answers {"status":"success","data":{"result":[{"value":[ts,"1.5"]}]}}
-        if document.get("status") != "success":
-            raise ValueError("Prometheus answered an error")
-        result = document["data"]["result"]
+        if not isinstance(document, dict) or document.get("status") != "success":
+            raise Unreadable("Prometheus answered an error")
+        try:
+            result = document["data"]["result"]
+            raw = result[0]["value"][1] if result else None
+        except (KeyError, IndexError, TypeError):
+            raise Unreadable("not a Prometheus query answer") from None
         if not result:
-            raise ValueError("the query returned no series")
-        raw = result[0]["value"][1]
+            raise Unreadable("the query returned no series")
     else:
-        raw = dig(document, config["field"])
-    if isinstance(raw, bool):
-        raise ValueError("not a number")
-    value = float(raw)
+        try:
+            raw = dig(document, config["field"])
+        except KeyError:
+            raise Unreadable(f"no {config['field']} in the JSON answer") from None
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise Unreadable("not a number")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Unreadable("not a number") from None
     if not math.isfinite(value):
-        raise ValueError("not a finite number")
+        raise Unreadable("not a finite number")
     return value
 
 
@@ -148,7 +166,7 @@ def judge_metric(config: dict[str, Any], response: Response) -> Outcome:
         return Outcome(False, f"HTTP {response.status}", "the metrics source did not answer 200")
     try:
         value = _metric_value(config, response.body)
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except Unreadable as exc:
         return Outcome(False, "no value", f"could not read the number: {exc}")
     ok = OPERATORS[config["operator"]](value, config["threshold"])
     verdict = "within" if ok else "breaches"
@@ -165,15 +183,12 @@ def metric_url(config: dict[str, Any]) -> str:
 
 
 def fetch(url: str, *, timeout: float) -> Response:
-    """GET `url`; never raises for network trouble, it is a failed check, not a crash."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - http(s) only, validated
-            return Response(answer.status, answer.read(MAX_BODY))
-    except urllib.error.HTTPError as exc:
-        return Response(exc.code, exc.read(MAX_BODY) if exc.fp else b"")
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        return Response(None, b"", f"{type(exc).__name__}: {exc}")
+    """GET `url` through the egress checks; never raises for network trouble, it is a failed
+    check, not a crash. The body is only judged, never stored."""
+    answer = egress.request(
+        url, headers={"Accept": "application/json"}, timeout=timeout, max_bytes=MAX_BODY
+    )
+    return Response(answer.status, answer.body, answer.error)
 
 
 def run(kind: str, config: dict[str, Any], *, timeout: float = 5.0) -> Outcome:

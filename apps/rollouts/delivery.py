@@ -48,7 +48,7 @@ def _backoff(attempts: int) -> timedelta:
 def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
     """Claim a due call, POST it signed after commit, record what the tool answered."""
     from apps.core import signing
-    from apps.core.http import post_json
+    from apps.core.egress import post_json
 
     now = now or timezone.now()
     with transaction.atomic():

@@ -207,6 +207,9 @@ RELEASEDECK_STEP_LEASE = timedelta(
     seconds=float(os.environ.get("RELEASEDECK_STEP_LEASE_SECONDS", "15"))
 )
 RELEASEDECK_HTTP_TIMEOUT = 5.0
+# Checks, deploy calls and webhooks never reach loopback, link-local (the metadata address),
+# private or other non-public addresses, except the host names and networks listed here.
+RELEASEDECK_EGRESS_ALLOW = env_list("RELEASEDECK_EGRESS_ALLOW")
 # How long the simulated deployer pretends to deploy (demo realism; zero in tests).
 RELEASEDECK_SIMULATED_DEPLOY = timedelta(
     seconds=float(os.environ.get("RELEASEDECK_SIMULATED_DEPLOY_SECONDS", "3"))

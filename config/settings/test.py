@@ -28,3 +28,5 @@ RELEASEDECK_TICK_SECONDS = 1.0
 RELEASEDECK_RECHECK = timedelta(seconds=1)
 RELEASEDECK_STEP_LEASE = timedelta(seconds=3)
 RELEASEDECK_SIMULATED_DEPLOY = timedelta(0)
+# Deploy tools, health endpoints and metrics in the tests are servers on loopback.
+RELEASEDECK_EGRESS_ALLOW = ["127.0.0.0/8", "::1", "localhost"]
