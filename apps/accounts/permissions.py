@@ -26,6 +26,7 @@ class Action(StrEnum):
     OPERATE_WAVES = "operate_waves"
     MANAGE_ENVIRONMENTS = "manage_environments"
     STOP_THE_LINE = "stop_the_line"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 RM, APPROVER, OPERATOR, VIEWER = (
@@ -54,6 +55,8 @@ ACTION_ROLES: dict[Action, frozenset[str]] = {
     Action.OPERATE_WAVES: frozenset({OPERATOR}),
     Action.MANAGE_ENVIRONMENTS: frozenset({RM, OPERATOR}),
     Action.STOP_THE_LINE: frozenset({RM, OPERATOR}),
+    # Reads too: a receiver's URL often carries its own credentials (chat incoming webhooks).
+    Action.MANAGE_WEBHOOKS: frozenset({RM}),
 }
 
 

@@ -1,4 +1,8 @@
-"""Announcement endpoints: what end users are told about a release."""
+"""Announcement endpoints (what end users are told about a release) and the outbound
+notification webhooks (who receives release events)."""
+
+from collections.abc import Mapping
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -10,7 +14,7 @@ from apps.core.api import ApiMixin, error_responses, no_content, validated
 from apps.releases.api import ReleaseScopedMixin, required_text, text, user_ref
 
 from . import services
-from .models import Announcement
+from .models import Announcement, OutboundWebhook
 
 
 class AnnouncementSerializer(serializers.ModelSerializer):
@@ -86,4 +90,106 @@ class AnnouncementDetailView(ApiMixin, generics.RetrieveAPIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
         services.announcement_delete(announcement_id=id, actor=request.user)
+        return no_content()
+
+
+# Outbound notification webhooks
+
+
+class RefuseUnknownFields:
+    """A write naming a field the serializer does not take is a 400 naming it, instead of the
+    field being silently dropped (a typo such as `activ` would otherwise look like success)."""
+
+    fields: Any
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(name) for name in data if name not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [f"Unknown field; this request takes: {', '.join(self.fields)}."]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class NotificationWebhookSerializer(serializers.ModelSerializer):
+    """A receiver of release events. Each phase move, wave start, halt or rollback and sign-off
+    request is POSTed to every active webhook as JSON: `{"event", "at", "release": {"id",
+    "name", "version", "phase"}, "wave": {"id", "name", "state", "environment"} or null,
+    "text"}`, with the headers `X-ReleaseDeck-Timestamp` (Unix seconds),
+    `X-ReleaseDeck-Signature: sha256=<hex>` (HMAC-SHA256 with the webhook's secret over
+    `<timestamp>.<raw body>`) and `Idempotency-Key` (the same on every attempt of one
+    notification). A receiver checks the signature, refuses a timestamp more than 5 minutes
+    off its clock, drops a repeated Idempotency-Key and answers 2xx; anything else is retried
+    (after 10 s, doubling, at most 6 attempts). The README's "Webhooks" section has a receiver
+    to copy."""
+
+    class Meta:
+        model = OutboundWebhook
+        fields = ["id", "name", "url", "active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class NotificationWebhookWriteSerializer(RefuseUnknownFields, serializers.Serializer):
+    name = required_text(100)
+    url = required_text(200, help_text="Where the signed JSON is POSTed: an http(s) URL.")
+    secret = serializers.CharField(
+        write_only=True,
+        max_length=128,
+        trim_whitespace=False,
+        help_text=(
+            "The HMAC-SHA256 key of `X-ReleaseDeck-Signature`, 16 to 128 characters. "
+            "Write-only: no answer ever contains it."
+        ),
+    )
+    active = serializers.BooleanField(required=False, help_text="Default true.")
+
+
+class WebhookListView(ApiMixin, generics.ListAPIView):
+    """Receivers of release events (chat bots, dashboards); release managers and administrators
+    only, for reading too, since a receiver's URL often carries its own credentials."""
+
+    queryset = OutboundWebhook.objects.all()
+    serializer_class = NotificationWebhookSerializer
+    ordering_fields = ["name", "created_at", "id"]
+    ordering = ["name", "id"]
+    read_action = Action.MANAGE_WEBHOOKS
+    write_actions = {"POST": Action.MANAGE_WEBHOOKS}
+
+    @extend_schema(
+        operation_id="notification_webhooks_create",
+        request=NotificationWebhookWriteSerializer,
+        responses={201: NotificationWebhookSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(NotificationWebhookWriteSerializer, request)
+        hook = services.webhook_create(actor=request.user, **data)
+        return Response(NotificationWebhookSerializer(hook).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookDetailView(ApiMixin, generics.RetrieveAPIView):
+    """One receiver of release events. Release managers and administrators only."""
+
+    queryset = OutboundWebhook.objects.all()
+    serializer_class = NotificationWebhookSerializer
+    lookup_url_kwarg = "id"
+    read_action = Action.MANAGE_WEBHOOKS
+    write_actions = {"PATCH": Action.MANAGE_WEBHOOKS, "DELETE": Action.MANAGE_WEBHOOKS}
+
+    @extend_schema(
+        operation_id="notification_webhooks_partial_update",
+        request=NotificationWebhookWriteSerializer(partial=True),
+        responses={200: NotificationWebhookSerializer, **error_responses(400)},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        data = validated(NotificationWebhookWriteSerializer, request, partial=True)
+        hook = services.webhook_update(webhook_id=id, actor=request.user, **data)
+        return Response(NotificationWebhookSerializer(hook).data)
+
+    @extend_schema(operation_id="notification_webhooks_destroy", responses={204: None})
+    def delete(self, request: Request, id: int) -> Response:
+        services.webhook_delete(webhook_id=id, actor=request.user)
         return no_content()

@@ -37,6 +37,7 @@ RELEASE_MANAGER_ACTIONS = {
     A.PLAN_ROLLOUT,
     A.MANAGE_ENVIRONMENTS,
     A.STOP_THE_LINE,
+    A.MANAGE_WEBHOOKS,
 }
 # What each persona may do when no particular release is asked about.
 EXPECTED = {

@@ -97,6 +97,9 @@ def build_world() -> World:
     announcement = ns.announcement_create(
         release_id=testing.pk, title="New invoices", body="From Monday.", actor=rita
     )
+    webhook = ns.webhook_create(
+        name="Chat bot", url="https://chat.example.test/hook", secret="s" * 16, actor=rita
+    )
     now = timezone.now()
     freeze = es.freeze_create(
         scope="global",
@@ -132,6 +135,7 @@ def build_world() -> World:
         "test_case": testing.test_cases.get().pk,
         "defect": defect.pk,
         "announcement": announcement.pk,
+        "webhook": webhook.pk,
         "freeze": freeze.pk,
         "window": window.pk,
         "wave": Wave.objects.filter(plan__release=testing).get().pk,
@@ -170,6 +174,7 @@ ID_OF = {
     "waves": "wave",
     "checks": "check",
     "announcements": "announcement",
+    "notification-webhooks": "webhook",
     "environments": "environment",
     "deployment-windows": "window",
     "freeze-windows": "freeze",

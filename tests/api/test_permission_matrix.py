@@ -51,6 +51,12 @@ def write(allowed: set[str], ok: int, path: Path = NO_IDS, body: Body = None) ->
     return Row(path, {**expected, "readonly": 403, "anonymous": 401}, body)
 
 
+def restricted_read(allowed: set[str], path: Path = NO_IDS) -> Row:
+    """Reads only some roles may make (a read-only token of such a person too)."""
+    expected = {p: 200 if p in allowed else 403 for p in ("rm", "approver", "operator", "viewer")}
+    return Row(path, {**expected, "readonly": 200 if RM in allowed else 403, "anonymous": 401})
+
+
 def signed_in_write(ok: int, path: Path = NO_IDS, body: Body = None) -> Row:
     """Actions on one's own account: any signed-in person, but never a read-only token."""
     return write({"rm", "approver", "operator", "viewer"}, ok, path, body)
@@ -250,6 +256,18 @@ MATRIX: dict[tuple[str, str], Row] = {
         {RM}, 200, ids(id="announcement"), fixed({"title": "New invoice screen"})
     ),
     (V1 + "announcements/<id:id>/", "DELETE"): write({RM}, 204, ids(id="announcement")),
+    # Outbound notification webhooks: their URLs may carry credentials, so reads are limited too
+    (V1 + "notification-webhooks/", "GET"): restricted_read({RM}),
+    (V1 + "notification-webhooks/", "POST"): write(
+        {RM},
+        201,
+        body=fixed({"name": "Chat", "url": "https://chat.example.test/", "secret": "s" * 16}),
+    ),
+    (V1 + "notification-webhooks/<id:id>/", "GET"): restricted_read({RM}, ids(id="webhook")),
+    (V1 + "notification-webhooks/<id:id>/", "PATCH"): write(
+        {RM}, 200, ids(id="webhook"), fixed({"active": False})
+    ),
+    (V1 + "notification-webhooks/<id:id>/", "DELETE"): write({RM}, 204, ids(id="webhook")),
     # Environments, windows, freezes, stop the line
     (V1 + "environments/", "GET"): read(),
     (V1 + "environments/", "POST"): write(

@@ -1,0 +1,117 @@
+"""The receiver in the README's "Webhooks" section, taken from the README text itself, accepts
+what ReleaseDeck really sends (a notification and a deploy request) and refuses forgeries,
+stale timestamps and repeats: the documentation cannot drift from the code."""
+
+import json
+import re
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from apps.notifications.models import Notification, OutboundWebhook
+from apps.notifications.outbox import notification_send
+from apps.releases.services import release_move
+from apps.rollouts.models import DeployCall
+from tests.factories import EnvironmentFactory
+from tests.loopback import loopback_server
+from tests.rollouts.test_engine_steps import run_engine, tool, waves_of, webhook_release
+
+pytestmark = pytest.mark.django_db
+
+SECTION = "## Webhooks: what deploy tools and receivers get"
+
+
+def readme_section() -> str:
+    text = (Path(settings.BASE_DIR) / "README.md").read_text()
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    return text[start : end if end != -1 else None]
+
+
+def receiver_code() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", readme_section(), flags=re.S)
+    (code,) = [b for b in blocks if "def receive(" in b]
+    return code
+
+
+def receiver(secret: str, clock: float | None = None) -> dict[str, Any]:
+    """The README's code, run as a receiver would run it, with this secret (and clock)."""
+    namespace: dict[str, Any] = {}
+    exec(compile(receiver_code(), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    namespace["SECRET"] = secret.encode()
+    if clock is not None:
+        namespace["time"] = type("Clock", (), {"time": staticmethod(lambda: clock)})
+    return namespace
+
+
+def as_received(request: dict[str, Any]) -> Message:
+    """Headers as web frameworks hand them over: case-insensitive (urllib sends
+    `X-releasedeck-signature`)."""
+    headers = Message()
+    for name, value in request["headers"].items():
+        headers[name] = value
+    return headers
+
+
+def test_the_readme_receiver_is_short():
+    assert len(receiver_code().strip().splitlines()) <= 18
+
+
+def test_the_readme_receiver_accepts_a_real_notification_once(release, rita):
+    secret = "notification-secret-123"
+    with loopback_server(lambda *r: (200, {})) as (url, received):
+        OutboundWebhook.objects.create(name="bot", url=f"{url}/in", secret=secret)
+        release_move(release_id=release.pk, to="preparation", actor=rita)
+        row = Notification.objects.get(channel="webhook")
+        assert notification_send(notification_id=row.pk) == "sent"
+        (request,) = received.received("POST")
+    headers, body = as_received(request), request["body"]
+    code = receiver(secret)
+
+    status, payload = code["receive"](headers, body)
+    assert status == 200
+    assert payload == json.loads(body)
+    assert payload["event"] == "release.moved"
+    assert set(payload) == {"event", "at", "release", "wave", "text"}
+    assert set(payload["release"]) == {"id", "name", "version", "phase"}
+    assert code["receive"](headers, body) == (200, None)  # the same key again: a repeat
+
+    assert receiver("another secret")["receive"](headers, body) == (401, None)
+    tampered = body.replace(b"preparation", b"completed")
+    assert receiver(secret)["receive"](headers, tampered) == (401, None)
+    late = int(headers["X-ReleaseDeck-Timestamp"]) + 301
+    assert receiver(secret, clock=late)["receive"](headers, body) == (401, None)
+    early = int(headers["X-ReleaseDeck-Timestamp"]) - 301
+    assert receiver(secret, clock=early)["receive"](headers, body) == (401, None)
+    del headers["X-ReleaseDeck-Timestamp"]
+    assert receiver(secret)["receive"](headers, body) == (401, None)
+
+
+@pytest.fixture
+def prod_eu():
+    return EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin")
+
+
+def test_the_readme_receiver_accepts_a_real_deploy_request(rita, prod_eu):
+    with tool() as (url, received):
+        release = webhook_release(rita, url, [prod_eu])
+        run_engine(release, timezone.now())
+        (request,) = received.received("POST")
+    (wave,) = waves_of(release)
+    call = DeployCall.objects.get(wave=wave)
+    headers, body = as_received(request), request["body"]
+
+    status, payload = receiver(f"secret-of-{prod_eu.name}")["receive"](headers, body)
+    assert status == 200
+    assert payload["key"] == str(call.key) == headers["Idempotency-Key"]
+    assert payload["action"] == "deploy"
+    assert payload["report_url"].startswith(
+        f"{settings.RELEASEDECK_PUBLIC_URL.rstrip('/')}/api/v1/waves/{wave.pk}/report/"
+    )
+    documented = {"action", "key", "release", "version", "wave", "environment", "percentage"}
+    assert set(payload) == documented | {"report_url"}
+    assert receiver("not the deploy secret")["receive"](headers, body) == (401, None)
