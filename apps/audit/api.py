@@ -16,7 +16,7 @@ from apps.core.api import ApiMixin, ApiView, DateTimeRangeFilter, IdFilter
 from apps.core.lists import FilterBackend
 from apps.releases.models import Release
 
-from .exports import csv_rows, evidence_pack, json_chunks
+from .exports import csv_rows, evidence_pack, export_checkpoint, json_chunks
 from .models import AuditEvent
 
 
@@ -31,6 +31,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "id",
             "at",
             "actor",
+            "actor_id",
             "verb",
             "object_type",
             "object_id",
@@ -111,11 +112,15 @@ class AuditExportView(ApiView):
                 OpenApiTypes.STR, description="One row per event, with a header row."
             ),
             (200, "application/json"): OpenApiResponse(
-                AuditEventSerializer(many=True), description="All matching events."
+                OpenApiTypes.OBJECT,
+                description="`{format, exported_at, filters, complete, checkpoint, events}`.",
             ),
         },
         description="Download the matching events (all of one release with `?release=`), "
-        "oldest first, with their hashes so the chain can be checked offline.",
+        "oldest first. CSV is for reading. JSON is one document: `events` with every field "
+        "their hashes cover, the `filters` used, and a signed `checkpoint` of the chain's head "
+        "written for this export; an unfiltered JSON export is checked offline with "
+        "`manage.py audit_verify --file` or docs/audit_verify.py (recipe in the README).",
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         fmt = request.query_params.get("as", "json")
@@ -125,7 +130,12 @@ class AuditExportView(ApiView):
         if fmt == "csv":
             response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
         else:
-            response = StreamingHttpResponse(json_chunks(events), content_type="application/json")
+            checkpoint, refused = export_checkpoint()
+            filters = {k: v for k, v in request.query_params.items() if k != "as" and v}
+            response = StreamingHttpResponse(
+                json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
+                content_type="application/json",
+            )
         response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
         return response
 

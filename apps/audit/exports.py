@@ -10,12 +10,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import AuditEvent
+from .chain import EXPORT_FORMAT, hashed_at
+from .models import AuditCheckpoint, AuditEvent
+from .services import ChainTampered, anchor_of, audit_checkpoint
 
 COLUMNS = [
     "id",
     "at",
     "actor",
+    "actor_id",
     "verb",
     "object_type",
     "object_id",
@@ -43,10 +46,12 @@ CHUNK = 2000
 
 
 def event_dict(event: AuditEvent) -> dict[str, Any]:
+    """An event with every field its hash covers, `at` written exactly as hashed."""
     return {
         "id": event.pk,
-        "at": event.at,
+        "at": hashed_at(event.at),
         "actor": event.actor_label,
+        "actor_id": event.actor_id,
         "verb": event.verb,
         "object_type": event.object_type,
         "object_id": event.object_id,
@@ -86,14 +91,41 @@ def csv_rows(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield writer.writerow([_cell(row[c]) for c in COLUMNS])
 
 
-def json_chunks(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    """Stream the events as one JSON array."""
-    yield "["
+def json_chunks(
+    events: QuerySet[AuditEvent],
+    *,
+    filters: dict[str, str] | None = None,
+    checkpoint: AuditCheckpoint | None = None,
+    refused: str = "",
+) -> Iterator[str]:
+    """Stream the events as one JSON document that can be checked with nothing but itself:
+    the events (up to the checkpoint's head, when there is one), what filtered them, and the
+    signed checkpoint written for this export (see README.md, Audit)."""
+    if checkpoint is not None:
+        events = events.filter(id__lte=checkpoint.last_id)
+    head = {
+        "format": EXPORT_FORMAT,
+        "exported_at": hashed_at(timezone.now()),
+        "filters": filters or {},
+        "complete": not filters,
+        "checkpoint": anchor_of(checkpoint).as_dict() if checkpoint is not None else None,
+    }
+    if refused:
+        head["checkpoint_refused"] = refused
+    yield json.dumps(head)[:-1] + ', "events": ['
     first = True
     for event in events.iterator(chunk_size=CHUNK):
-        yield ("" if first else ",\n") + json.dumps(event_dict(event), cls=DjangoJSONEncoder)
+        yield ("\n" if first else ",\n") + json.dumps(event_dict(event), cls=DjangoJSONEncoder)
         first = False
-    yield "]\n"
+    yield "]}\n"
+
+
+def export_checkpoint() -> tuple[AuditCheckpoint | None, str]:
+    """The checkpoint an export carries, written now; or why none could be signed."""
+    try:
+        return audit_checkpoint(), ""
+    except ChainTampered as exc:
+        return None, str(exc)
 
 
 def _user(user: Any) -> str | None:

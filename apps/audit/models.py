@@ -34,3 +34,21 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.verb}"
+
+
+class AuditCheckpoint(models.Model):
+    """The chain's head as it stood at `at` (`count` events, the last `last_id` with
+    `head_hash`), signed with a key the database does not hold: removing events from the end
+    or rewriting the chain with recomputed hashes no longer matches it. Append-only too."""
+
+    at = models.DateTimeField()
+    last_id = models.BigIntegerField()
+    count = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.pk}: {self.count} event(s) up to #{self.last_id}"

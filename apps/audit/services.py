@@ -1,16 +1,30 @@
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from .chain import GENESIS, event_digest
-from .models import AuditEvent
+from .chain import (
+    GENESIS,
+    HASHED,
+    Anchor,
+    checkpoint_key,
+    checkpoint_signature,
+    event_digest,
+    hashed_at,
+    signed_by,
+    walk,
+)
+from .models import AuditCheckpoint, AuditEvent
+
+logger = logging.getLogger(__name__)
 
 # Any constant will do: it names the lock that serialises appends to the chain.
 _CHAIN_LOCK_KEY = 0x52445F4155444954
@@ -129,11 +143,15 @@ def audit_batch() -> Iterator[None]:
         _append(events)
 
 
-def _append(events: list[AuditEvent]) -> None:
-    """Link the events to the chain's end, in order, under the chain lock, and insert them."""
+def _lock_chain() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+
+
+def _append(events: list[AuditEvent]) -> None:
+    """Link the events to the chain's end, in order, under the chain lock, and insert them."""
+    _lock_chain()
     prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
     prev_hash = prev_hash or GENESIS
     for event in events:
@@ -163,15 +181,97 @@ def _digest(event: AuditEvent) -> str:
     )
 
 
-def audit_verify() -> tuple[int, AuditEvent | None, str]:
-    """Walk the chain in order; return (events checked, first broken event or None, why)."""
-    prev_hash = GENESIS
-    checked = 0
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
-        if event.prev_hash != prev_hash:
-            return checked, event, "its link to the previous event does not match"
-        if _digest(event) != event.hash:
-            return checked, event, "its content does not match its hash"
-        prev_hash = event.hash
-        checked += 1
-    return checked, None, ""
+# --- checkpoints and the check -----------------------------------------------------------------
+
+
+class ChainTampered(Exception):
+    """The chain no longer holds what its latest checkpoint vouches for."""
+
+
+class ChainCheck(NamedTuple):
+    checked: int
+    broken: AuditEvent | None
+    why: str
+    checkpoint: AuditCheckpoint | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.why
+
+
+def signing_keys() -> list[bytes]:
+    """The checkpoint key first, then those it may have been before (SECRET_KEY_FALLBACKS)."""
+    if settings.RELEASEDECK_AUDIT_KEY:
+        return [checkpoint_key(settings.RELEASEDECK_AUDIT_KEY)]
+    return [checkpoint_key(k) for k in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]]
+
+
+def anchor_of(checkpoint: AuditCheckpoint) -> Anchor:
+    return Anchor(
+        at=hashed_at(checkpoint.at),
+        last_id=checkpoint.last_id,
+        count=checkpoint.count,
+        head_hash=checkpoint.head_hash,
+        signature=checkpoint.signature,
+    )
+
+
+def audit_checkpoint() -> AuditCheckpoint:
+    """Sign the chain's head (count and hash) so that later removals from its end, or a
+    rewrite with recomputed hashes, are detected. Extends the latest checkpoint, whose head
+    must still be there unchanged; returns it when nothing was appended since."""
+    with transaction.atomic():
+        _lock_chain()  # the head cannot move while it is counted and signed
+        head = AuditEvent.objects.order_by("-id").values("id", "hash").first()
+        head_id, head_hash = (head["id"], head["hash"]) if head else (0, GENESIS)
+        latest = AuditCheckpoint.objects.order_by("-id").first()
+        if latest is not None:
+            kept = (
+                latest.last_id == 0
+                or AuditEvent.objects.filter(pk=latest.last_id, hash=latest.head_hash).exists()
+            )
+            if not signed_by(anchor_of(latest), signing_keys()) or not kept:
+                logger.error("audit chain does not match checkpoint #%s", latest.pk)
+                raise ChainTampered(
+                    f"The chain no longer matches checkpoint #{latest.pk}; run audit_verify."
+                )
+            if latest.last_id == head_id:
+                return latest
+            count = latest.count + (
+                AuditEvent.objects.filter(id__gt=latest.last_id, id__lte=head_id).count()
+            )
+        else:
+            count = AuditEvent.objects.filter(id__lte=head_id).count()
+        at = timezone.now().astimezone(UTC)
+        signature = checkpoint_signature(
+            signing_keys()[0], at=hashed_at(at), last_id=head_id, count=count, head_hash=head_hash
+        )
+        checkpoint = AuditCheckpoint.objects.create(
+            at=at, last_id=head_id, count=count, head_hash=head_hash, signature=signature
+        )
+    # In the logs as well: a copy of the anchor outside the database.
+    logger.info(
+        "audit checkpoint",
+        extra={"checkpoint": anchor_of(checkpoint).as_dict()},
+    )
+    return checkpoint
+
+
+def audit_verify() -> ChainCheck:
+    """Walk the chain in order and hold its head against the latest checkpoint; return
+    (events checked, first broken event or None, why, that checkpoint)."""
+    checkpoint = AuditCheckpoint.objects.order_by("-id").first()
+    anchor = None
+    if checkpoint is not None:
+        anchor = anchor_of(checkpoint)
+        if not signed_by(anchor, signing_keys()):
+            why = f"the latest checkpoint (#{checkpoint.pk}) does not carry a valid signature"
+            return ChainCheck(0, None, why, checkpoint)
+    columns = ["id", "hash", *("actor_label" if f == "actor" else f for f in HASHED)]
+    rows = AuditEvent.objects.order_by("id").values_list(*columns).iterator(chunk_size=2000)
+    names = ["id", "hash", *HASHED]
+    verdict = walk((dict(zip(names, row, strict=True)) for row in rows), anchor=anchor)
+    broken = None
+    if verdict.broken_id is not None:
+        broken = AuditEvent.objects.filter(pk=verdict.broken_id).first()
+    return ChainCheck(verdict.checked, broken, verdict.why, checkpoint)

@@ -15,7 +15,7 @@ from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Release
 
-from .exports import csv_rows, json_chunks
+from .exports import csv_rows, export_checkpoint, json_chunks
 from .forms import AuditFilterForm
 from .models import AuditEvent
 from .selectors import latest_event_id
@@ -23,7 +23,7 @@ from .services import audit_verify
 
 TEMPLATE = "audit/page.html"
 PAGE_SIZE = 50
-FORMATS = {"csv": (csv_rows, "text/csv"), "json": (json_chunks, "application/json")}
+FORMATS = ("csv", "json")
 live_pass = LivePass("audit.live")
 
 
@@ -63,10 +63,16 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         if fmt not in FORMATS:
             context["export_error"] = "Downloads come as csv or json."
         return render(request, TEMPLATE, context, status=400)
-    rows, content_type = FORMATS[fmt]
-    response = StreamingHttpResponse(
-        rows(form.filter(AuditEvent.objects.order_by("id"))), content_type=content_type
-    )
+    events = form.filter(AuditEvent.objects.order_by("id"))
+    if fmt == "csv":
+        response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
+    else:
+        checkpoint, refused = export_checkpoint()
+        filters = {k: str(getattr(v, "pk", v)) for k, v in form.cleaned_data.items() if v}
+        response = StreamingHttpResponse(
+            json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
+            content_type="application/json",
+        )
     response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
     return response
 
@@ -77,8 +83,13 @@ def audit_verify_chain(request: HttpRequest) -> HttpResponse:
     """Walk the whole hash chain (administrators: it reads every event)."""
     if not request.user.is_superuser:
         raise PermissionDenied("Only administrators check the audit chain.")
-    checked, broken, why = audit_verify()
-    result = {"checked": checked, "broken": broken, "why": why}
+    check = audit_verify()
+    result = {
+        "checked": check.checked,
+        "broken": check.broken,
+        "why": check.why,
+        "checkpoint": check.checkpoint,
+    }
     if is_htmx(request):
         return render(request, f"{TEMPLATE}#verify", {"verify": result, "is_admin": True})
     form = AuditFilterForm(request.GET)

@@ -171,7 +171,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RELEASEDECK_TICK_SECONDS = float(os.environ.get("RELEASEDECK_TICK_SECONDS", "5"))
+# Audit checkpoints: signed with this key, or with one derived from SECRET_KEY when it is empty
+# (a key the database does not hold); one is written this often and at every export.
+RELEASEDECK_AUDIT_KEY = os.environ.get("RELEASEDECK_AUDIT_KEY", "")
+RELEASEDECK_AUDIT_CHECKPOINT_SECONDS = float(
+    os.environ.get("RELEASEDECK_AUDIT_CHECKPOINT_SECONDS", "300")
+)
 CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {
+        "task": "apps.audit.tasks.checkpoint",
+        "schedule": timedelta(seconds=RELEASEDECK_AUDIT_CHECKPOINT_SECONDS),
+        "options": {"expires": RELEASEDECK_AUDIT_CHECKPOINT_SECONDS},
+    },
     "releases-tick": {
         "task": "apps.releases.tasks.tick",
         "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS),

@@ -166,8 +166,10 @@ def test_csv_download_holds_the_filtered_events_like_the_api_export(
 def test_json_download_parses_and_carries_the_hashes(client, vera, release):
     client.force_login(vera)
     response = client.get(EXPORT, {"as": "json", "verb": "policy"})
-    events = json.loads(b"".join(response.streaming_content))
+    document = json.loads(b"".join(response.streaming_content))
+    events = document["events"]
     assert response["Content-Type"] == "application/json"
+    assert document["filters"] == {"verb": "policy"} and document["complete"] is False
     assert [e["verb"] for e in events] == ["policy.set"]
     assert events[0]["hash"] == AuditEvent.objects.get(verb="policy.set").hash
 
