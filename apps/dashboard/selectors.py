@@ -221,15 +221,16 @@ def matrix(
 
 
 def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
-    """Releases in testing `user` may sign off (the rule of permissions.signoff_roles, for all
-    releases at once) and has no current verdict on; oldest first. Two queries."""
+    """Releases in testing `user` may sign off, and waves of releases rolling out whose own
+    sign-off names a role `user` holds there (the rule of permissions.signoff_roles, for all
+    releases at once), on which `user` has no current verdict; oldest first. Three queries."""
     if APPROVER not in user_roles(user) and not user.is_superuser:
         return []
     in_policy = SignoffRequirement.objects.filter(
         release=OuterRef("release"), wave__isnull=True, role=OuterRef("role")
     )
     held = (
-        Stakeholder.objects.filter(user=user, release__phase=rules.TESTING)
+        Stakeholder.objects.filter(user=user, release__phase__in=(rules.TESTING, rules.ROLLOUT))
         .exclude(release__owner=user)
         .exclude(release__created_by=user)  # separation of duties
         .annotate(in_policy=Exists(in_policy))
@@ -241,15 +242,30 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
     for row in held:
         releases[row.release_id] = row.release
         held_roles[row.release_id].add(row.role.slug)
-        if row.in_policy:
+        if row.in_policy and row.release.phase == rules.TESTING:
             roles[row.release_id].append(row.role)
-    if not roles:
+    rolling = [pk for pk, release in releases.items() if release.phase == rules.ROLLOUT]
+    # A wave's own sign-off: waves not started yet whose requirement names a role held here.
+    waves: dict[int, tuple[Any, int, datetime | None, list[Any]]] = {}
+    if rolling:
+        for requirement in SignoffRequirement.objects.filter(
+            release_id__in=rolling, wave__state__in=NOT_STARTED
+        ).select_related("wave__environment", "role"):
+            if requirement.role.slug not in held_roles[requirement.release_id]:
+                continue
+            entry = waves.setdefault(
+                requirement.wave_id,
+                (requirement.wave, requirement.release_id, requirement.requested_at, []),
+            )
+            entry[3].append(requirement.role)
+    if not roles and not waves:
         return []
     verdicts = SignOff.objects.filter(
-        signer=user, wave__isnull=True, release_id__in=list(roles)
-    ).values_list("release_id", "role__slug", "decision", "fingerprint", "created_at")
-    decided: set[int] = set()
-    for release_id, role, decision, fingerprint, created_at in verdicts:
+        Q(wave__isnull=True, release_id__in=list(roles)) | Q(wave_id__in=list(waves)),
+        signer=user,
+    ).values_list("release_id", "wave_id", "role__slug", "decision", "fingerprint", "created_at")
+    decided: set[tuple[int, int | None]] = set()
+    for release_id, wave_id, role, decision, fingerprint, created_at in verdicts:
         release = releases[release_id]
         fact = rules.SignoffFact(
             signer_id=user.pk,
@@ -266,17 +282,31 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
             signoff_expiry_days=release.signoff_expiry_days,
         )
         if rules.is_current(fact, context):
-            decided.add(release_id)
+            decided.add((release_id, wave_id))
     waiting = [
         {
             "release": releases[release_id],
+            "wave": None,
             "roles": sorted(release_roles, key=lambda r: r.slug),
             "since": releases[release_id].phase_entered_at,
             "age": now - releases[release_id].phase_entered_at,
         }
         for release_id, release_roles in roles.items()
-        if release_id not in decided
+        if (release_id, None) not in decided
     ]
+    for wave_id, (wave, release_id, requested_at, wave_roles) in waves.items():
+        if (release_id, wave_id) in decided:
+            continue
+        since = requested_at or releases[release_id].phase_entered_at
+        waiting.append(
+            {
+                "release": releases[release_id],
+                "wave": wave,
+                "roles": sorted(wave_roles, key=lambda r: r.slug),
+                "since": since,
+                "age": now - since,
+            }
+        )
     return sorted(waiting, key=lambda item: item["since"])
 
 

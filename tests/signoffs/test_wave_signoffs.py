@@ -340,3 +340,62 @@ def test_the_wave_form_takes_only_post(client, signed_wave, bob):
     release, wave = signed_wave
     client.force_login(bob)
     assert client.get(wave_form(release, wave)).status_code == 405
+
+
+# ---- The dashboard and the console ask the approver ----
+
+
+def waiting_items(client) -> list[str]:
+    import re
+
+    html = client.get("/dashboard/").content.decode()
+    match = re.search(r'data-testid="waiting">(.*?)</ul>', html, re.S)
+    if not match:
+        return []
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item)).strip()
+        for item in re.findall(r'<li class="dash-wait-item">(.*?)</li>', match.group(1), re.S)
+    ]
+
+
+def test_the_dashboard_lists_the_wave_under_sign_offs_waiting_for_me(
+    client, signed_wave, alice, bob
+):
+    release, wave = signed_wave
+    client.force_login(bob)
+    items = waiting_items(client)
+    assert len(items) == 1 and items[0].startswith("CRM 2.0.0 wave prod-eu 100% as Business owner")
+    html = client.get("/dashboard/").content.decode()
+    assert f'href="/releases/{release.pk}/sign/#wave-{wave.pk}"' in html
+    client.force_login(alice)  # qa: the wave does not ask for her
+    assert waiting_items(client) == []
+
+    so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
+    client.force_login(bob)
+    assert waiting_items(client) == []
+
+
+def test_an_expired_wave_verdict_puts_the_wave_back_on_my_list(client, rita, alice, bob):
+    release, wave = rolling(rita, alice, bob, expiry_days=2)
+    signoff, _ = so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
+    client.force_login(bob)
+    assert waiting_items(client) == []
+    SignOff.objects.filter(pk=signoff.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert [i.split(" as ")[0] for i in waiting_items(client)] == ["CRM 2.0.0 wave prod-eu 100%"]
+
+
+def test_the_console_tells_the_approver_the_wave_waits_for_them(client, signed_wave, alice, bob):
+    release, wave = signed_wave
+    console = f"/releases/{release.pk}/console/"
+    client.force_login(bob)
+    html = client.get(console).content.decode()
+    assert 'data-testid="asking-me"' in html
+    assert (
+        f'href="/releases/{release.pk}/sign/#wave-{wave.pk}">{wave.name}</a> as Business owner'
+        in html
+    )
+    client.force_login(alice)
+    assert 'data-testid="asking-me"' not in client.get(console).content.decode()
+    so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
+    client.force_login(bob)
+    assert 'data-testid="asking-me"' not in client.get(console).content.decode()
