@@ -200,3 +200,109 @@ def test_dockerfile_collectstatic_step_runs_with_the_environment_it_sets():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+# ---- Database roles: migrations as the owner, the processes as a role that owns nothing ----
+
+INIT_SCRIPT = "deploy/postgres/10-app-role.sh"
+
+
+def _db_user(url: str) -> str:
+    return re.match(r"postgres://([^:@]+)", url)[1]
+
+
+def test_processes_connect_as_a_role_other_than_the_one_that_migrates():
+    owner = _db_user(_environment("migrate")["DATABASE_URL"])
+    assert owner == _interpolate(SERVICES["postgres"]["environment"]["POSTGRES_USER"])
+    for service in APP_SERVICES:
+        assert _db_user(_environment(service)["DATABASE_URL"]) == "releasedeck_app" != owner
+
+
+def test_postgres_creates_the_application_role_when_the_database_is_created():
+    mounts = [_interpolate(v).split(":") for v in SERVICES["postgres"]["volumes"]]
+    assert [f"./{INIT_SCRIPT}", "/docker-entrypoint-initdb.d/10-app-role.sh", "ro"] in mounts
+    assert "RELEASEDECK_APP_DB_PASSWORD" in SERVICES["postgres"]["environment"]
+
+
+@pytest.fixture
+def scratch_cluster_roles():
+    """A scratch database owned by a stand-in for POSTGRES_USER, on the tests' server."""
+    import psycopg
+
+    server = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x")
+    admin_url = server.rsplit("/", 1)[0] + "/postgres"
+    db, owner = f"rd_compose_{os.getpid()}", f"rd_compose_owner_{os.getpid()}"
+
+    def drop(conn):
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute("DROP ROLE IF EXISTS releasedeck_app")
+        conn.execute(f"DROP ROLE IF EXISTS {owner}")
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'releasedeck_app'").fetchone():
+            pytest.skip("a role releasedeck_app already exists on the tests' server")
+        drop(conn)
+        conn.execute(f"CREATE ROLE {owner} LOGIN SUPERUSER")  # as the postgres image makes it
+        conn.execute(f"CREATE DATABASE {db} OWNER {owner}")
+        try:
+            yield server.rsplit("/", 1)[0], db, owner
+        finally:
+            drop(conn)
+
+
+def test_application_role_cannot_switch_off_or_empty_the_audit_trail(scratch_cluster_roles):
+    """The init script and the migrations for real: the role web, worker and beat use reads and
+    writes rows but cannot truncate, delete from or disable the triggers of the audit table."""
+    import psycopg
+
+    base, db, owner = scratch_cluster_roles
+    host = re.match(r"postgres://(?:[^@]*@)?([^:/]+)(?::(\d+))?", base)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PGHOST": host[1],
+        "PGPORT": host[2] or "5432",
+        "POSTGRES_USER": owner,
+        "POSTGRES_DB": db,
+        "RELEASEDECK_APP_DB_PASSWORD": "app-secret",
+    }
+    init = subprocess.run(["sh", INIT_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    owner_url = f"{base.replace('postgres@', f'{owner}@')}/{db}"
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": owner_url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+
+    app_url = f"postgresql://releasedeck_app:app-secret@{host[1]}:{host[2] or 5432}/{db}"
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone() == (False,)
+        assert conn.execute(
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'audit_auditevent'"
+        ).fetchone() == (owner,)
+        conn.execute("INSERT INTO auth_group (name) VALUES ('probe')")  # ordinary rows: yes
+        conn.execute("DELETE FROM auth_group WHERE name = 'probe'")
+        conn.execute(  # appending is what it may do to the audit trail
+            "INSERT INTO audit_auditevent (at, actor_label, verb, object_type, object_id, reason,"
+            " prev_hash, hash) VALUES (now(), 'system', 'probe', '', '', '', '', 'probe')"
+        )
+        for sql, error in [
+            ("TRUNCATE audit_auditevent", "permission denied"),
+            ("DELETE FROM audit_auditevent", "append-only"),
+            ("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL", "must be owner"),
+            ("DROP TRIGGER audit_event_append_only ON audit_auditevent", "must be owner"),
+            ("SET session_replication_role = replica", "permission denied"),
+        ]:
+            with pytest.raises(psycopg.Error, match=error):
+                conn.execute(sql)
