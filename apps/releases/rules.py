@@ -39,6 +39,37 @@ REASON_REQUIRED = frozenset({CANCELLED, ROLLED_BACK})
 # Content (version, build, scope) is frozen once the release is rolling out.
 CONTENT_EDITABLE = frozenset({PLANNING, PREPARATION, TESTING})
 BLOCKING_SEVERITIES = frozenset({"blocker", "critical"})
+# Wave states on their way to success: a gate waiting on them is progress, not a fault.
+WAVE_UNDER_WAY = frozenset({"pending", "scheduled", "waiting", "deploying", "verifying"})
+WAVE_STATE_SENTENCES = {
+    "pending": "has not started yet",
+    "scheduled": "is scheduled",
+    "waiting": "is waiting to start",
+    "deploying": "is deploying",
+    "verifying": "is verifying",
+    "failed": "failed: retry it, skip it with a reason, or roll back",
+    "halted": "is halted: resume it or roll back",
+    "rolled_back": "was rolled back",
+}
+
+
+@dataclass(frozen=True)
+class UnderWay(Blocker):
+    """A blocker that clears by itself as work goes on (a wave still rolling out, hypercare's
+    clock): pages show it as progress, not as a fault. Its code stays the gate's own."""
+
+
+def role_phrase(label: str) -> str:
+    """A role's display name inside a sentence: "Business owner" → "business owner", while
+    initialisms keep their capitals ("QA", "IT support")."""
+    if len(label) > 1 and label[1].isupper():
+        return label
+    return label[:1].lower() + label[1:]
+
+
+def approvals_needed(label: str, count: int) -> str:
+    """ "Needs 1 more business owner approval", "Needs 2 more QA approvals"."""
+    return f"Needs {count} more {role_phrase(label)} approval{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +135,10 @@ class ReleaseFacts:
     hypercare_until: datetime | None = None
     review_complete: bool = False
     has_plan: bool = False
+    role_labels: tuple[tuple[str, str], ...] = ()  # (role, display name) for the sentences
+
+    def role_label(self, role: str) -> str:
+        return dict(self.role_labels).get(role) or role.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -149,10 +184,13 @@ def gate_planning_to_preparation(facts: ReleaseFacts) -> list[Blocker]:
         blockers.append(Blocker("window_missing", "Set the planned window (start and end)."))
     for role, _ in facts.policy:
         if role not in facts.stakeholder_roles:
+            phrase = role_phrase(facts.role_label(role))
+            article = "an" if phrase[:1].lower() in "aeiou" else "a"
             blockers.append(
                 Blocker(
                     "stakeholder_missing",
-                    f"Name at least one stakeholder with the role {role!r}: the sign-off policy needs it.",
+                    f"Name {article} {phrase} stakeholder: the sign-off policy asks for their "
+                    "approval.",
                 )
             )
     if not facts.has_plan or not facts.waves:
@@ -185,11 +223,13 @@ def gate_testing_to_rollout(facts: ReleaseFacts) -> list[Blocker]:
     tally = signoff_tally(facts)
     for role, needed in tally.missing.items():
         blockers.append(
-            Blocker("signoff_missing", f"{needed} more approval(s) needed from {role!r}.")
+            Blocker("signoff_missing", f"{approvals_needed(facts.role_label(role), needed)}.")
         )
-    if tally.rejected:
+    if tally.rejected == 1:
+        blockers.append(Blocker("signoff_rejected", "A stakeholder rejected this version."))
+    elif tally.rejected:
         blockers.append(
-            Blocker("signoff_rejected", f"{tally.rejected} current rejection(s) must be resolved.")
+            Blocker("signoff_rejected", f"{tally.rejected} stakeholders rejected this version.")
         )
     for defect in facts.defects:
         if defect.status == "open" and defect.severity in BLOCKING_SEVERITIES:
@@ -197,9 +237,12 @@ def gate_testing_to_rollout(facts: ReleaseFacts) -> list[Blocker]:
                 Blocker("defect_open", f"Open {defect.severity} defect: “{defect.title}”.")
             )
     for case in facts.test_cases:
-        if case.status not in ("passed", "waived"):
-            status = case.status.replace("_", " ")
-            blockers.append(Blocker("test_case_open", f"Test case “{case.title}” is {status}."))
+        if case.status == "failed":
+            blockers.append(Blocker("test_case_open", f"Test case “{case.title}” failed."))
+        elif case.status not in ("passed", "waived"):
+            blockers.append(
+                Blocker("test_case_open", f"Test case “{case.title}” has not been run yet.")
+            )
     return blockers
 
 
@@ -219,9 +262,9 @@ def gate_rollout_to_support(facts: ReleaseFacts) -> list[Blocker]:
                     )
                 )
             continue
-        blockers.append(
-            Blocker("wave_not_succeeded", f"Wave {wave.name} is {wave.state.replace('_', ' ')}.")
-        )
+        kind = UnderWay if wave.state in WAVE_UNDER_WAY else Blocker
+        state = WAVE_STATE_SENTENCES.get(wave.state, f"is {wave.state.replace('_', ' ')}")
+        blockers.append(kind("wave_not_succeeded", f"Wave {wave.name} {state}."))
     shadows = [w for w in facts.waves if w.shadow]
     if shadows and not any(w.state == "succeeded" for w in facts.waves if not w.shadow):
         blockers.append(
@@ -238,9 +281,11 @@ def gate_support_to_completed(facts: ReleaseFacts) -> list[Blocker]:
     blockers = []
     if facts.hypercare_until is None or facts.now < facts.hypercare_until:
         until = (
-            f" until {facts.hypercare_until:%Y-%m-%d %H:%M} UTC" if facts.hypercare_until else ""
+            f" until {facts.hypercare_until:%a %d %b %Y, %H:%M} UTC"
+            if facts.hypercare_until
+            else ""
         )
-        blockers.append(Blocker("hypercare_running", f"Hypercare is still running{until}."))
+        blockers.append(UnderWay("hypercare_running", f"Hypercare is still running{until}."))
     if not facts.review_complete:
         blockers.append(
             Blocker(

@@ -31,7 +31,12 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         )
     )
     # A sign-off counts only while its signer still holds the role it was given in.
-    held = set(Stakeholder.objects.filter(release=release).values_list("user_id", "role__slug"))
+    stakeholders = list(
+        Stakeholder.objects.filter(release=release).values_list(
+            "user_id", "role__slug", "role__name"
+        )
+    )
+    held = {(user_id, role) for user_id, role, _ in stakeholders}
     signoffs = tuple(
         rules.SignoffFact(
             signer_id=signer,
@@ -45,11 +50,14 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
             release=release, wave__isnull=True
         ).values_list("signer_id", "role__slug", "decision", "fingerprint", "created_at")
     )
-    policy = tuple(
+    requirements = list(
         SignoffRequirement.objects.filter(release=release, wave__isnull=True)
         .order_by("role__slug")
-        .values_list("role__slug", "count")
+        .values_list("role__slug", "count", "role__name")
     )
+    policy = tuple((role, count) for role, count, _ in requirements)
+    labels = {role: name for _, role, name in stakeholders}
+    labels.update((role, name) for role, _, name in requirements)
     stakeholder_roles = frozenset(role for _, role in held)
     defects = tuple(
         rules.DefectFact(title=t, severity=sev, status=st)
@@ -87,6 +95,7 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         hypercare_until=release.hypercare_until,
         review_complete=bool(review and review.is_complete),
         has_plan=has_plan,
+        role_labels=tuple(sorted(labels.items())),
     )
 
 

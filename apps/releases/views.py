@@ -354,6 +354,8 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         "target": target,
         "target_label": Phase(target).label if target else "",
         "blockers": blockers,
+        "faults": [b for b in blockers if not isinstance(b, rules.UnderWay)],
+        "under_way": [b for b in blockers if isinstance(b, rules.UnderWay)],
         "tally": tally,
         "policy": policy,
         "signoffs": signoffs,

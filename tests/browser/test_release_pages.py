@@ -136,12 +136,14 @@ def test_signoff_shows_on_another_open_page_within_two_seconds(new_page, rita, a
     rita_page.goto("/accounts/login/")
     screenshot(rita_page, "login")
     sign_in(rita_page, "rita")
+    rita_page.goto("/")
+    expect(rita_page.get_by_role("heading", name="Releases", level=1)).to_be_visible()
     screenshot(rita_page, "releases")
     rita_page.goto(release_url(crm))
     tally = rita_page.get_by_test_id("signoff-tally")
     blockers = rita_page.get_by_test_id("blockers")
     expect(tally).to_have_text("1 of 2 approvals")
-    expect(blockers).to_contain_text("1 more approval(s) needed from 'qa'.")
+    expect(blockers).to_contain_text("Needs 1 more QA approval.")
     screenshot(rita_page, "release-manager")
     rita_page.evaluate("window.notReloaded = true")
 
@@ -154,7 +156,7 @@ def test_signoff_shows_on_another_open_page_within_two_seconds(new_page, rita, a
     expect(alice_page.get_by_test_id("my-signoff")).to_contain_text("You approved version 2.0.0")
 
     expect(tally).to_have_text("2 of 2 approvals", timeout=LIVE_MS)
-    expect(blockers).not_to_contain_text("approval(s) needed", timeout=LIVE_MS)
+    expect(blockers).not_to_contain_text("approval", timeout=LIVE_MS)
     expect(blockers).to_contain_text("Export an invoice to PDF")
     assert rita_page.evaluate("window.notReloaded") is True
 
@@ -179,7 +181,7 @@ def test_change_made_elsewhere_shows_on_the_open_page(new_page, rita, alice, bob
     )
     expect(stepper.locator('[data-phase="preparation"]')).to_have_attribute("data-state", "done")
     expect(page.get_by_test_id("phase-badge")).to_have_text("Testing")
-    expect(blockers).to_contain_text("1 more approval(s) needed from 'qa'.", timeout=LIVE_MS)
+    expect(blockers).to_contain_text("Needs 1 more QA approval.", timeout=LIVE_MS)
     assert page.evaluate("window.notReloaded") is True
 
     # Once the release has ended the page shows it once more, then stops asking.
@@ -202,7 +204,26 @@ def test_viewer_sees_no_action_buttons(new_page, rita, alice, bob, vera):
     page: Page = new_page()
     sign_in(page, "vera")
     page.goto(release_url(release))
-    expect(page.get_by_test_id("blockers")).to_contain_text("more approval(s) needed")
+    expect(page.get_by_test_id("blockers")).to_contain_text("more QA approval")
     expect(page.locator("main button")).to_have_count(0)
     expect(page.locator("main textarea")).to_have_count(0)
     expect(page.locator("main form")).to_have_count(0)
+
+
+def test_waves_still_rolling_out_show_as_progress_not_as_errors(new_page, rita, alice, bob):
+    portfolio(rita, alice, bob)
+    erp = Release.objects.get(application__name="ERP")
+    page = new_page()
+    sign_in(page, "rita")
+    page.goto(release_url(erp))
+    expect(page.get_by_test_id("blocker-count")).to_have_text("Under way")
+    under_way = page.get_by_test_id("under-way")
+    expect(under_way).to_have_count(2)
+    expect(under_way.first).to_contain_text("Wave prod-us 50% is deploying.")
+    expect(under_way.last).to_contain_text("Wave prod-us 100% has not started yet.")
+    expect(page.locator(".blocker:not(.blocker-progress)")).to_have_count(0)
+    # Not the pink of a fault: the soft blue of work going on.
+    background = under_way.first.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert background == "rgb(230, 239, 251)"
+    page.locator("#gate").scroll_into_view_if_needed()
+    screenshot(page, "release-rollout")

@@ -17,6 +17,7 @@ from apps.releases.rules import (
     ReleaseFacts,
     SignoffFact,
     TestCaseFact,
+    UnderWay,
     WaveFact,
 )
 
@@ -108,6 +109,7 @@ def facts(phase: str = "planning", **changes) -> ReleaseFacts:
         hypercare_until=NOW - timedelta(hours=1),
         review_complete=True,
         has_plan=True,
+        role_labels=(("business_owner", "Business owner"), ("cio", "CIO"), ("qa", "QA")),
     )
     return replace(base, **changes)
 
@@ -154,7 +156,9 @@ def test_preparation_refused_without_a_stakeholder_for_each_policy_role(role):
     held = frozenset({"qa", "business_owner", "cio"} - {role})
     blockers = forward_blockers(facts("planning", stakeholder_roles=held))
     assert codes(blockers) == ["stakeholder_missing"]
-    assert repr(role) in blockers[0].message
+    assert {"qa": "a QA stakeholder", "business_owner": "a business owner stakeholder"}[
+        role
+    ] in blockers[0].message
 
 
 def test_preparation_names_every_missing_stakeholder_role():
@@ -217,7 +221,40 @@ def test_testing_gate_reports_each_open_item():
 def test_rollout_refused_while_signoffs_missing():
     blockers = forward_blockers(facts("testing", signoffs=(approval(3, "business_owner"),)))
     assert codes(blockers) == ["signoff_missing"]
-    assert "2 more approval(s)" in blockers[0].message and "'qa'" in blockers[0].message
+    assert blockers[0].message == "Needs 2 more QA approvals."
+
+
+def test_missing_approvals_are_named_by_the_roles_display_name():
+    labels = (("business_owner", "Business owner"), ("qa", "QA"))
+    blockers = forward_blockers(facts("testing", signoffs=(approval(1, "qa"),), role_labels=labels))
+    assert [b.message for b in blockers] == [
+        "Needs 1 more business owner approval.",
+        "Needs 1 more QA approval.",
+    ]
+
+
+def test_a_role_without_a_display_name_reads_as_words():
+    blockers = forward_blockers(
+        facts("testing", signoffs=(approval(1, "qa"), approval(2, "qa")), role_labels=())
+    )
+    assert [b.message for b in blockers] == ["Needs 1 more business owner approval."]
+
+
+def test_missing_stakeholder_is_asked_for_in_words():
+    labels = (("end_user_rep", "End-user representative"),)
+    blockers = forward_blockers(
+        facts(
+            "planning",
+            policy=(("end_user_rep", 1), ("qa", 1)),
+            stakeholder_roles=frozenset(),
+            role_labels=labels + (("qa", "QA"),),
+        )
+    )
+    assert [b.message for b in blockers] == [
+        "Name an end-user representative stakeholder: the sign-off policy asks for their approval.",
+        "Name a QA stakeholder: the sign-off policy asks for their approval.",
+    ]
+    assert not any(isinstance(b, UnderWay) for b in blockers)
 
 
 def test_rollout_refused_without_any_signoff_names_each_role():
@@ -294,7 +331,13 @@ def test_rollout_refused_while_test_case_not_passed(status):
     cases = (TestCaseFact("Create an invoice", status), TestCaseFact("Search", "passed"))
     blockers = forward_blockers(facts("testing", test_cases=cases))
     assert codes(blockers) == ["test_case_open"]
-    assert status.replace("_", " ") in blockers[0].message
+    assert (
+        blockers[0].message
+        == {
+            "not_run": "Test case “Create an invoice” has not been run yet.",
+            "failed": "Test case “Create an invoice” failed.",
+        }[status]
+    )
 
 
 # rollout → support
@@ -306,6 +349,33 @@ def test_support_refused_while_a_wave_has_not_succeeded(state):
     blockers = forward_blockers(facts("rollout", waves=waves))
     assert codes(blockers) == ["wave_not_succeeded"]
     assert "all" in blockers[0].message
+    assert "_" not in blockers[0].message
+
+
+@pytest.mark.parametrize(
+    ("state", "under_way"),
+    [
+        ("pending", True),
+        ("scheduled", True),
+        ("waiting", True),
+        ("deploying", True),
+        ("verifying", True),
+        ("failed", False),
+        ("halted", False),
+        ("rolled_back", False),
+    ],
+)
+def test_waves_still_rolling_out_are_progress_not_faults(state, under_way):
+    waves = (WaveFact("canary", "prod-eu", "succeeded"), WaveFact("all", "prod-us", state))
+    [blocker] = forward_blockers(facts("rollout", waves=waves))
+    assert blocker.code == "wave_not_succeeded"
+    assert isinstance(blocker, UnderWay) is under_way
+
+
+def test_hypercare_running_is_progress():
+    blockers = forward_blockers(facts("support", hypercare_until=NOW + timedelta(days=2)))
+    assert codes(blockers) == ["hypercare_running"]
+    assert isinstance(blockers[0], UnderWay)
 
 
 @pytest.mark.parametrize("reason", ["", "  "])

@@ -173,6 +173,46 @@ def test_detail_lists_blocker_codes_and_messages(client, bare_release, rita):
     assert "rollout_plan_missing" in html
 
 
+def test_blockers_read_as_sentences_with_role_labels(client, testing_release, rita):
+    client.force_login(rita)
+    html = client.get(detail_url(testing_release)).content.decode()
+    assert "Needs 1 more business owner approval." in html
+    assert "Needs 1 more QA approval." in html
+    assert "approval(s)" not in html and "&#x27;qa&#x27;" not in html
+    assert "<code" not in re.search(r'<ul class="blockers".*?</ul>', html, re.S).group(0)
+
+
+def test_waves_still_rolling_out_show_as_progress_and_a_halted_one_as_a_blocker(
+    client, rita, alice, bob
+):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    first = release.rollout_plan.waves.get()
+    ro.wave_add(
+        release_id=release.pk, name="prod-eu rest", environment_id=first.environment_id, actor=rita
+    )
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    ro.wave_transition(wave_id=first.pk, to="deploying", actor=None)
+    client.force_login(rita)
+
+    gate = re.search(
+        r'<section id="gate".*?</section>', client.get(detail_url(release)).content.decode(), re.S
+    ).group(0)
+    assert 'data-testid="blocker-count">Under way<' in gate
+    assert gate.count('class="blocker blocker-progress" data-code="wave_not_succeeded"') == 2
+    assert 'class="blocker" ' not in gate
+    assert "Wave prod-eu 100% is deploying." in gate
+    assert "Wave prod-eu rest has not started yet." in gate
+
+    ro.wave_transition(wave_id=first.pk, to="halted", actor=None, reason="Error rate high")
+    gate = re.search(
+        r'<section id="gate".*?</section>', client.get(detail_url(release)).content.decode(), re.S
+    ).group(0)
+    assert 'data-testid="blocker-count">1 blocker<' in gate
+    assert 'class="blocker" data-code="wave_not_succeeded"' in gate
+    assert "Wave prod-eu 100% is halted: resume it or roll back." in gate
+    assert gate.count("blocker-progress") == 1
+
+
 def test_detail_says_ready_when_the_gate_is_open(client, rita, alice, bob):
     release = planned_release(rita, qa=alice, business_owner=bob)
     client.force_login(rita)
