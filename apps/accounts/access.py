@@ -1,15 +1,18 @@
 """DRF permission and throttle classes. Kept apart from the views: DRF imports these while it
 is itself being imported, so this module must not import DRF views."""
 
+import logging
 import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
 from redis import ConnectionPool, Redis
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
 
@@ -17,6 +20,8 @@ from apps.core.errors import NotAllowed
 
 from .models import ApiToken
 from .permissions import Action, require
+
+logger = logging.getLogger(__name__)
 
 
 def is_read_only_token(request: Request) -> bool:
@@ -131,3 +136,72 @@ class AnonymousRateThrottle(AnonRateThrottle):
         from rest_framework.settings import api_settings
 
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+# --- failed token authentications -------------------------------------------------------------
+
+
+def _failed_token_window(request: Request) -> tuple[str, int, int, float] | None:
+    """(counter key, limit, period, seconds left) of the client address's current window, or
+    None when failures are not limited. Windows are fixed, so the key needs no clock of its own."""
+    rate = settings.RELEASEDECK_FAILED_TOKEN_RATE
+    if not rate:
+        return None
+    limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    now = time.time()
+    address = str(request.META.get("REMOTE_ADDR", ""))[:64]
+    return f"auth:failed-token:{address}:{int(now // period)}", limit, period, period - now % period
+
+
+def failed_tokens_refuse(request: Request) -> None:
+    """Before a token is looked up: an address that spent its budget of failures is answered
+    429 until its window ends, so a right guess after many wrong ones earns nothing."""
+    window = _failed_token_window(request)
+    if window is None:
+        return
+    key, limit, _, left = window
+    try:
+        failures = cache.get(key, 0)
+    except Exception:  # the cache is down: fail open, token checks still hold
+        logger.warning("Failed token authentications are not limited: the cache is unavailable.")
+        return
+    if failures >= limit:
+        raise exceptions.Throttled(
+            wait=max(1, round(left)),
+            detail="Too many failed token authentications from this address.",
+        )
+
+
+def failed_token_counted(request: Request) -> None:
+    """Count a failed token authentication against the client address. The audit trail gets
+    the window's first failure and the one that spends the budget, not every guess."""
+    window = _failed_token_window(request)
+    if window is None:
+        return
+    key, limit, period, _ = window
+    try:
+        cache.add(key, 0, period + 1)
+        failures = cache.incr(key)
+    except Exception:  # the cache is down: fail open
+        logger.warning("Failed token authentications are not counted: the cache is unavailable.")
+        return
+    if failures not in (1, limit):
+        return
+    verb = "api_auth.throttled" if failures == limit else "api_auth.failed"
+    from apps.audit.services import audit_record
+
+    address = str(request.META.get("REMOTE_ADDR", ""))[:64]
+    with transaction.atomic():
+        audit_record(
+            actor=None,
+            verb=verb,
+            object_type="accounts.apitoken",
+            object_id=address,
+            after={"address": address, "failures": failures, "limit": limit, "period": period},
+            reason=(
+                f"{failures} failed token authentications from {address} within {period} s; "
+                "its token requests are refused until the period ends."
+                if verb == "api_auth.throttled"
+                else ""
+            ),
+        )

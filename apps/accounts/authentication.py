@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from .access import failed_token_counted, failed_tokens_refuse
 from .models import ApiToken
 
 KEYWORD = "Token"
@@ -87,6 +88,14 @@ class ApiTokenAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() != KEYWORD.lower().encode():
             return None
+        failed_tokens_refuse(request)
+        try:
+            return self._authenticate_key(parts)
+        except exceptions.AuthenticationFailed:
+            failed_token_counted(request)
+            raise
+
+    def _authenticate_key(self, parts: list[bytes]) -> tuple[Any, ApiToken]:
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 "Invalid token header: send `Authorization: Token <key>`."

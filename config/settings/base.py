@@ -274,6 +274,9 @@ REST_FRAMEWORK.update(
         },
     }
 )
+# Failed token authentications per client address: past this, the address's token requests
+# are answered 429 until the period ends (empty: unlimited).
+RELEASEDECK_FAILED_TOKEN_RATE = os.environ.get("RELEASEDECK_FAILED_TOKEN_RATE", "20/minute")
 # A request body larger than this is refused (413 under /api/) before it is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("RELEASEDECK_MAX_BODY_BYTES", str(1024 * 1024)))
 SPECTACULAR_SETTINGS = {
