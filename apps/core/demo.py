@@ -77,16 +77,18 @@ class SeedResult:
     token: str = ""  # the demo API key when this run created it; keys are shown only once
 
 
-def seed_demo() -> SeedResult:
-    """Create whatever of the demo organisation is missing; return what was done."""
+def seed_demo(*, base_url: str = "") -> SeedResult:
+    """Create whatever of the demo organisation is missing; return what was done. `base_url`
+    is where the demo's web server will answer (default: RELEASEDECK_PUBLIC_URL); the in-flight
+    rollout's checks ask it."""
     result = SeedResult()
     ensure_groups()
     ensure_default_roles()
     people = _users(result)
     apps = _applications()
     envs = _environments()
-    _freeze(envs, people["oscar"])
-    demo = Demo(people=people, apps=apps, envs=envs)
+    _freeze(envs, people["rita"])
+    demo = Demo(people=people, apps=apps, envs=envs, base_url=base_url)
     for app_slug, version, build in RELEASES:
         label = f"{apps[app_slug].name} {version}"
         if Release.objects.filter(application=apps[app_slug], version=version).exists():

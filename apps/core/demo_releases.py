@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +31,13 @@ CHECKLIST = (
 
 POLICY = [{"role": "qa", "count": 1}, {"role": "business_owner", "count": 1}]
 
+# The in-flight rollout's checks ask the demo's own stand-in for the service it deploys
+# (apps.core.demo_views), so results arrive in the console as the canary bakes.
+IN_FLIGHT_VERSION = "2.4.0"
+HEALTH_PATH = "/demo/health"
+CHECK_INTERVAL_SECONDS = 10
+ERROR_RATE_THRESHOLD = 0.02
+
 
 @dataclass
 class Demo:
@@ -38,6 +46,11 @@ class Demo:
     people: dict[str, Any]
     apps: dict[str, Application]
     envs: dict[str, Environment]
+    base_url: str = ""  # where the demo's web server answers; the checks ask it
+
+    @property
+    def health_url(self) -> str:
+        return (self.base_url or settings.RELEASEDECK_PUBLIC_URL).rstrip("/") + HEALTH_PATH
 
     @property
     def rita(self) -> Any:
@@ -109,6 +122,43 @@ class Demo:
             )
             for name, env, percentage, bake in waves
         ]
+
+    def health_checks(self, wave: Wave, version: str) -> None:
+        """An http check (up, on `version`) and a metric check (error rate) against the demo's
+        health endpoint, every few seconds of the bake."""
+        url = self.health_url
+        checks = (
+            (
+                "Health",
+                "http",
+                {
+                    "url": url,
+                    "expect_status": 200,
+                    "expect_version": version,
+                    "version_field": "version",
+                },
+            ),
+            (
+                "Error rate",
+                "metric",
+                {
+                    "url": url,
+                    "source": "json",
+                    "field": "error_rate",
+                    "operator": "<=",
+                    "threshold": ERROR_RATE_THRESHOLD,
+                },
+            ),
+        )
+        for name, kind, config in checks:
+            ro.check_add(
+                wave_id=wave.pk,
+                name=name,
+                kind=kind,
+                config=config,
+                interval_seconds=CHECK_INTERVAL_SECONDS,
+                actor=self.rita,
+            )
 
     def checklist(
         self,
@@ -308,10 +358,11 @@ def _erp_8_1_1_rollout_done(d: Demo) -> None:
 
 
 def _crm_2_4_0_rollout_in_flight(d: Demo) -> None:
-    """A canary across three regions: the first wave succeeded, the second is baking."""
+    """A canary across three regions: the first wave succeeded, the second is baking, and it
+    and the waves after it check the demo's health endpoint as they bake."""
     release = d.create(
         "crm",
-        "2.4.0",
+        IN_FLIGHT_VERSION,
         "CRM 2.4 — Invoices",
         "New invoice screen; invoices as PDF; email templates (fixed from 2.3).",
         starts_in_days=0,
@@ -331,6 +382,8 @@ def _crm_2_4_0_rollout_in_flight(d: Demo) -> None:
             ("prod-apac 100%", "prod-apac", 100, 5),
         ],
     )
+    for wave in waves[1:]:
+        d.health_checks(wave, IN_FLIGHT_VERSION)
     d.to_testing(release, ["prod-eu", "prod-us", "prod-apac"])
     d.uat(release, ["Create an invoice", "Download an invoice as PDF", "Send an email template"])
     d.sign(release)
@@ -439,7 +492,7 @@ RELEASES: tuple[tuple[str, str, Callable[[Demo], None]], ...] = (
     ("crm", "2.3.0", _crm_2_3_0_rolled_back),
     ("hr", "1.8.0", _hr_1_8_0_support),
     ("erp", "8.1.1", _erp_8_1_1_rollout_done),
-    ("crm", "2.4.0", _crm_2_4_0_rollout_in_flight),
+    ("crm", IN_FLIGHT_VERSION, _crm_2_4_0_rollout_in_flight),
     ("crm", "2.5.0", _crm_2_5_0_testing),
     ("erp", "8.2.0", _erp_8_2_0_preparation),
     ("crm", "3.0.0", _crm_3_0_0_planning),

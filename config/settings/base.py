@@ -138,12 +138,14 @@ BROKER_DIR = VAR_DIR / "broker"
 # The host part means nothing to the filesystem transport; naming one keeps kombu from warning.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost//")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+CELERY_BROKER_TRANSPORT: str | None = None
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file-system transport with messages written whole before a reader can see them:
+    # kombu's own lets a worker read a message file before it is written (kombu issue #1551).
+    CELERY_BROKER_TRANSPORT = "apps.core.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "store_processed": False,
         # Broadcasts (worker remote control); kombu's default is ./control in the working dir.
         "control_folder": str(BROKER_DIR / "control"),
         # The worker sleeps this long whenever it holds its one-message prefetch; kombu's 1 s
@@ -152,7 +154,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     # Any process may publish (web, worker, beat, manage.py), and kombu neither creates these
     # folders nor works without them.
-    for _folder in ("out", "processed", "control"):
+    for _folder in ("out", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     # Redelivery of unacknowledged messages after a worker dies.

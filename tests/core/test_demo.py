@@ -15,7 +15,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,10 +29,12 @@ from apps.accounts.permissions import signoff_roles
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_verify
 from apps.core.demo import DEMO_PASSWORD, DEMO_USERS, demo_token_renew, seed_demo
+from apps.core.demo_releases import ERROR_RATE_THRESHOLD, HEALTH_PATH, IN_FLIGHT_VERSION
 from apps.releases import rules
 from apps.releases.models import Phase, Release
 from apps.releases.selectors import release_facts, release_status
-from apps.rollouts.models import Wave
+from apps.rollouts import delivery
+from apps.rollouts.models import CheckResult, Wave
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_KEYS = {
@@ -158,6 +161,47 @@ def test_seeded_audit_trail_is_intact_and_replays_each_release_phase():
             assert after in rules.ALLOWED_MOVES[before]
 
 
+def test_demo_health_answers_up_on_the_version_being_rolled_out(client, settings):
+    settings.RELEASEDECK_DEMO_ENDPOINTS = True
+
+    response = client.get(HEALTH_PATH)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["version"]) == ("ok", IN_FLIGHT_VERSION)
+    assert 0 <= body["error_rate"] <= ERROR_RATE_THRESHOLD
+
+
+def test_demo_health_is_read_only(client, settings):
+    settings.RELEASEDECK_DEMO_ENDPOINTS = True
+    assert client.post(HEALTH_PATH).status_code == 405
+
+
+def test_demo_health_is_not_served_outside_the_demo(client, settings):
+    settings.RELEASEDECK_DEMO_ENDPOINTS = False
+    assert client.get(HEALTH_PATH).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seeded_running_canary_checks_pass_against_the_demo_health_endpoint(live_server, settings):
+    settings.RELEASEDECK_DEMO_ENDPOINTS = True
+    seed_demo(base_url=live_server.url)
+    wave = Wave.objects.get(state="verifying")
+    checks = {check.kind: check for check in wave.checks.all()}
+
+    assert set(checks) == {"http", "metric"}
+    assert {c.config["url"] for c in checks.values()} == {f"{live_server.url}{HEALTH_PATH}"}
+    for check in checks.values():
+        assert delivery.check_run(check_id=check.pk) == "passed"
+    seen = CheckResult.objects.filter(wave=wave)
+    assert seen.get(wave_check=checks["http"]).value == IN_FLIGHT_VERSION
+    assert 0 <= float(seen.get(wave_check=checks["metric"]).value) <= ERROR_RATE_THRESHOLD
+    # The waves after it check the same endpoint once they bake.
+    later = wave.plan.waves.filter(position__gt=wave.position)
+    assert later.exists()
+    assert all(sorted(w.checks.values_list("kind", flat=True)) == ["http", "metric"] for w in later)
+
+
 # The fresh clone: no settings at all, real processes, real HTTP.
 
 # Everything else a developer's shell may hold is left out, as on a new machine.
@@ -165,6 +209,8 @@ KEPT_ENVIRONMENT = ("PATH", "HOME")
 START_TIMEOUT = 90
 ENGINE_TIMEOUT = 60
 STOP_TIMEOUT = 45
+RESULTS_TIMEOUT = 60
+RESTART_TIMEOUT = 60
 
 
 class Output:
@@ -254,6 +300,30 @@ def _kill_session(session: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def _worker_pid(rundemo: subprocess.Popen) -> int:
+    """The Celery worker's main process (its pool processes share its command line)."""
+    return next(
+        pid
+        for pid, cmdline in _session_processes(rundemo.pid)
+        if "celery -A config worker" in cmdline and _parent(pid) == rundemo.pid
+    )
+
+
+def _wait_until(what: str, found: Callable[[], Any], timeout: float, output: "Output") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := found()):
+        assert time.monotonic() < deadline, f"no {what} in time:\n{output.text_tail()}"
+        time.sleep(1)
+    return value
 
 
 def _get(opener: urllib.request.OpenerDirector, url: str, **headers: str) -> Any:
@@ -350,6 +420,55 @@ def test_rundemo_from_a_fresh_clone_serves_pages_api_and_runs_worker_and_beat(fr
                 Authorization=f"Token {token}",
             )
             phase = json.load(finished)["phase"]
+
+        # The running canary checks the demo's own health endpoint: results arrive in the console.
+        def api_get(path: str) -> Any:
+            return json.load(_get(api, f"{url}api/v1/{path}", Authorization=f"Token {token}"))
+
+        in_flight = api_get(f"releases/{in_flight_id}/status/")
+        wave_id = next(w["id"] for w in in_flight["waves"] if w["state"] == "verifying")
+        checks = {c["id"]: c["name"] for c in api_get(f"waves/{wave_id}/checks/")["results"]}
+        assert sorted(checks.values()) == ["Error rate", "Health"]
+
+        def passed_since(moment: datetime) -> set[str]:
+            results = api_get(f"waves/{wave_id}/check-results/")["results"]
+            return {
+                checks[r["check_id"]]
+                for r in results
+                if r["ok"] and datetime.fromisoformat(r["at"]) > moment
+            }
+
+        epoch = datetime.min.replace(tzinfo=UTC)
+        _wait_until(
+            "passing results", lambda: len(passed_since(epoch)) == 2, RESULTS_TIMEOUT, output
+        )
+        console = _get(browser, f"{url}releases/{in_flight_id}/console/").read().decode()
+        assert "Health</strong> passed" in console
+        assert "Error rate</strong> passed" in console
+        assert f"<code>{IN_FLIGHT_VERSION}</code>" in console
+
+        # A worker killed mid-demo is started again; the demo carries on without it ending.
+        killed = _worker_pid(process)
+        pool = [p for p, _ in _session_processes(process.pid) if _parent(p) == killed]
+        assert pool  # the worker runs its tasks in pool processes
+        os.kill(killed, signal.SIGKILL)
+        killed_at = datetime.now(UTC)
+        output.wait_for(
+            r"^worker stopped unexpectedly \(exit code -9\).*restarting it",
+            RESTART_TIMEOUT,
+            process,
+        )
+        output.wait_for(r"^worker restarted \(pid \d+, restart 1\)\.$", RESTART_TIMEOUT, process)
+        assert _worker_pid(process) != killed
+        _wait_until(
+            "results from the restarted worker",
+            lambda: len(passed_since(killed_at)) == 2,
+            RESULTS_TIMEOUT,
+            output,
+        )
+        # Nothing the killed worker left behind (its pool processes) survives it.
+        alive = {p for p, _ in _session_processes(process.pid)}
+        assert alive.isdisjoint(pool)
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=STOP_TIMEOUT) == 0, output.text_tail()

@@ -1,7 +1,7 @@
 """One command, no settings: database, demo data and static files, then the web server, a Celery
 worker and Celery beat as child processes, until Ctrl-C (or SIGTERM) stops them all."""
 
-import ctypes
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +16,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 
 from apps.core.demo import DEMO_PASSWORD, TOKEN_USER, demo_token_renew, logins_table, seed_demo
 from apps.releases.models import Release
@@ -23,28 +24,40 @@ from apps.releases.models import Release
 STOP_GRACE_SECONDS = 20
 WEB_START_TIMEOUT_SECONDS = 60
 PREFIX_WIDTH = 6
+# A child that dies within this long of starting waits before its next start, twice as long
+# each time up to the cap, so one that cannot start does not spin.
+STEADY_SECONDS = 30
+RESTART_DELAY_CAP_SECONDS = 30
 
-
-try:
-    # Resolved here, not in the forked child, where only async-signal-safe work belongs.
-    _prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
-except (AttributeError, OSError):
-    _prctl = None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if rundemo itself dies, so nothing is left behind."""
-    PR_SET_PDEATHSIG = 1
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[misc]
+# Runs in place of each child and execs the real command: asks Linux to send the child SIGTERM
+# when rundemo dies, so nothing is left behind. A launcher rather than `preexec_fn`, because a
+# child is restarted while the output relays' threads run, where `preexec_fn` is unsafe. Had
+# rundemo died before the request took effect, the child has a new parent and ends at once.
+LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "    if os.getppid() != int(sys.argv[1]):\n"
+    "        sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.name = name
+        self.name, self.argv, self.env, self.cwd = name, argv, env, cwd
+        self.restarts = 0
+        self.restart_at: float | None = None  # when a dead child is due to start again
+        self.relay: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
+            [sys.executable, "-c", LAUNCHER, str(os.getpid()), *self.argv],
+            cwd=self.cwd,
+            env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -52,13 +65,28 @@ class Child:
             # rundemo alone, which then stops each child in order. Signalled directly, Celery's
             # pool processes can die holding a queue lock and hang the worker's shutdown.
             process_group=0,
-            preexec_fn=_die_with_parent if _prctl is not None else None,
         )
-        self.relay: threading.Thread | None = None
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def exited(self) -> bool:
+        """Whether the child has ended. If so, whatever it left in its process group (a killed
+        Celery worker's pool processes) is killed before the child is reaped, while the group
+        id cannot have been reused."""
+        if self.process.returncode is not None:
+            return True
+        try:
+            ended = os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.process.poll() is not None
+        if ended is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        return True
 
 
 class Command(BaseCommand):
@@ -82,36 +110,39 @@ class Command(BaseCommand):
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
+        # The demo's rollout checks its own web server: through loopback when it listens there.
+        check_host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "127.0.0.1") else host
+        self._egress_allow = [*settings.RELEASEDECK_EGRESS_ALLOW]
+        if check_host not in self._egress_allow:
+            self._egress_allow.append(check_host.strip("[]"))
+        check_url = f"http://{f'[{check_host}]' if ':' in check_host else check_host}:{port}/"
         try:
-            self._prepare()
+            self._prepare(check_url)
         except KeyboardInterrupt:
             raise CommandError("Interrupted.", returncode=130) from None
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
         children = self._start(host, port)
         try:
-            dead = self._wait_for_web(children, f"http://{host}:{port}/accounts/login/")
-            if dead is None and not self._stop.is_set():
+            self._wait_for_web(children, f"http://{host}:{port}/accounts/login/")
+            if not self._stop.is_set():
                 self._banner(f"http://{host}:{port}/")
-                dead = self._watch(children)
+                self._watch(children)
         finally:
             self._stop_all(children)
-        if dead is not None:
-            raise CommandError(
-                f"{dead.name} stopped unexpectedly (exit code {dead.process.returncode}); "
-                "stopped the others too."
-            )
 
     # Before the processes start.
 
-    def _prepare(self) -> None:
+    def _prepare(self, base_url: str) -> None:
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
         database = settings.DATABASES["default"]
         where = database["NAME"] if "sqlite" in database["ENGINE"] else database["ENGINE"]
         self._say(f"Preparing the database ({where}) ...")
         call_command("migrate", interactive=False, verbosity=0)
         self._say("Seeding the demo organisation ...")
-        result = seed_demo()
+        # Checks may go to the address the web server binds to, in this process as in the worker.
+        with override_settings(RELEASEDECK_EGRESS_ALLOW=self._egress_allow):
+            result = seed_demo(base_url=base_url)
         # Keys are stored hashed: a fresh one each start is the only one that can be printed.
         self._token = result.token or demo_token_renew()
         self._say(
@@ -128,6 +159,7 @@ class Command(BaseCommand):
                 "DJANGO_SETTINGS_MODULE", "config.settings.local"
             ),
             "PYTHONUNBUFFERED": "1",
+            "RELEASEDECK_EGRESS_ALLOW": ",".join(self._egress_allow),
         }
         python = sys.executable
         commands = {
@@ -169,10 +201,8 @@ class Command(BaseCommand):
         except BaseException:
             self._stop_all(children)
             raise
-        # Relays start once every child is forked: forking beside running threads is unsafe.
         for child in children:
-            child.relay = threading.Thread(target=self._relay, args=(child,), daemon=True)
-            child.relay.start()
+            self._start_relay(child)
         return children
 
     # While they run.
@@ -180,10 +210,15 @@ class Command(BaseCommand):
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop.set()
 
-    def _relay(self, child: Child) -> None:
+    def _start_relay(self, child: Child) -> None:
+        child.relay = threading.Thread(
+            target=self._relay, args=(child, child.process.stdout), daemon=True
+        )
+        child.relay.start()
+
+    def _relay(self, child: Child, stream: IO[bytes]) -> None:
         """Print a child's output line by line, prefixed with its name; bytes pass through as
         they are, so no locale can make the relay fail and the child block on a full pipe."""
-        stream: IO[bytes] = child.process.stdout  # type: ignore[assignment]
         prefix = f"{child.name:<{PREFIX_WIDTH}} | ".encode()
         for raw in iter(stream.readline, b""):
             self._write(prefix + raw.rstrip(b"\n") + b"\n")
@@ -198,33 +233,58 @@ class Command(BaseCommand):
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
 
-    def _first_dead(self, children: list[Child]) -> Child | None:
-        return next((c for c in children if not c.alive), None)
-
-    def _wait_for_web(self, children: list[Child], url: str) -> Child | None:
+    def _wait_for_web(self, children: list[Child], url: str) -> None:
+        """Until the web server answers. Children that die meanwhile are restarted as they are
+        later, except the web server itself: that is a setting to fix (a port in use)."""
+        web = next(c for c in children if c.name == "web")
         deadline = time.monotonic() + WEB_START_TIMEOUT_SECONDS
         while not self._stop.is_set():
-            dead = self._first_dead(children)
-            if dead is not None:
-                return dead
+            if web.exited():
+                raise CommandError(
+                    f"The web server stopped before it answered (exit code "
+                    f"{web.process.returncode}); see its output above."
+                )
+            self._restart_dead([c for c in children if c is not web])
             try:
                 with urllib.request.urlopen(url, timeout=2):
-                    return None
+                    return
             except urllib.error.HTTPError:
-                return None  # any answer means the server is up
+                return  # any answer means the server is up
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise CommandError(f"The web server did not answer at {url} in time.")
             self._stop.wait(0.25)
-        return None
 
-    def _watch(self, children: list[Child]) -> Child | None:
+    def _watch(self, children: list[Child]) -> None:
         while not self._stop.wait(0.5):
-            dead = self._first_dead(children)
-            if dead is not None:
-                return dead
-        return None
+            self._restart_dead(children)
+
+    def _restart_dead(self, children: list[Child]) -> None:
+        """A child that died is started again (after a pause if it died young): the demo keeps
+        running, and the engine finds every step it had not finished on its next tick."""
+        now = time.monotonic()
+        for child in children:
+            if child.restart_at is None and child.exited():
+                lived = now - child.started_at
+                delay = 0.0
+                if lived < STEADY_SECONDS:
+                    delay = min(RESTART_DELAY_CAP_SECONDS, 2.0 ** min(child.restarts, 5))
+                child.restart_at = now + delay
+                self._say(
+                    f"{child.name} stopped unexpectedly (exit code {child.process.returncode}) "
+                    f"after {lived:.0f} s; restarting it"
+                    + (f" in {delay:.0f} s." if delay else ".")
+                )
+            if child.restart_at is not None and now >= child.restart_at:
+                if child.relay is not None:
+                    child.relay.join(timeout=5)
+                child.restarts += 1
+                child.start()
+                self._start_relay(child)
+                self._say(
+                    f"{child.name} restarted (pid {child.process.pid}, restart {child.restarts})."
+                )
 
     def _banner(self, url: str) -> None:
         releases = Release.objects.select_related("application").order_by("pk")
