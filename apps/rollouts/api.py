@@ -1,12 +1,13 @@
 """Rollout plan and wave endpoints: read the plan and its waves, set the strategy, add waves."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.permissions import Action
+from apps.accounts.permissions import Action, can
+from apps.core import signing
 from apps.core.api import ApiMixin, ApiView, error_responses, validated
 from apps.releases.api import (
     EnvironmentRefSerializer,
@@ -75,6 +76,9 @@ class WaveSerializer(serializers.ModelSerializer):
     release = serializers.IntegerField(source="plan.release_id", read_only=True)
     environment = EnvironmentRefSerializer(read_only=True)
     state = serializers.ChoiceField(choices=WaveState.choices, read_only=True)
+    rollback_pending = serializers.BooleanField(
+        read_only=True, help_text="A rollback waits for the deploy tool to confirm it."
+    )
 
     class Meta:
         model = Wave
@@ -92,6 +96,7 @@ class WaveSerializer(serializers.ModelSerializer):
             "shadow",
             "state",
             "state_reason",
+            "rollback_pending",
             "skip_reason",
             "scheduled_at",
             "started_at",
@@ -221,7 +226,11 @@ def _operate_view(action: str, doc: str) -> type[ApiView]:
         @extend_schema(
             operation_id=f"waves_{action}",
             request=OperateSerializer,
-            responses={200: WaveSerializer, **error_responses(400, 409)},
+            responses={
+                200: WaveSerializer,
+                **({202: WaveSerializer} if action == "rollback" else {}),
+                **error_responses(400, 409),
+            },
             description=doc,
         )
         def post(self, request: Request, id: int) -> Response:
@@ -229,7 +238,13 @@ def _operate_view(action: str, doc: str) -> type[ApiView]:
             operations.wave_operate(
                 wave_id=id, action=action, actor=request.user, reason=data["reason"]
             )
-            return Response(WaveSerializer(WAVES.get(pk=id)).data)
+            wave = WAVES.get(pk=id)
+            # A rollback the deploy tool has yet to confirm is accepted, not done.
+            accepted = action == "rollback" and wave.rollback_pending
+            return Response(
+                WaveSerializer(wave).data,
+                status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK,
+            )
 
     OperateView.__name__ = OperateView.__qualname__ = f"Wave{action.capitalize()}View"
     OperateView.__doc__ = doc
@@ -248,7 +263,11 @@ WAVE_ACTION_VIEWS = {
         "abort", "Stop the wave for good, without rolling back (reason required)."
     ),
     "rollback": _operate_view(
-        "rollback", "Undo a deployed wave through its deployer (reason required)."
+        "rollback",
+        "Undo a deployed wave through its deployer (reason required). A webhook wave keeps "
+        "its state with `rollback_pending` true and the answer is 202 until the deploy tool "
+        "confirms; it then reads `rolled_back`, or halts with the tool's reason if the "
+        "rollback failed. Other deployers roll back at once (200).",
     ),
     "skip": _operate_view("skip", "Leave a wave out (reason required); the next one may start."),
     "confirm": _operate_view("confirm", "Confirm a manual deploy is done; the bake starts."),
@@ -256,6 +275,9 @@ WAVE_ACTION_VIEWS = {
 
 
 class DeployCallSerializer(serializers.ModelSerializer):
+    """A call to the deploy tool. Its `key` is shown only to those who may operate the wave
+    (and to the tool that reports on it)."""
+
     wave = serializers.IntegerField(source="wave_id", read_only=True)
 
     class Meta:
@@ -276,44 +298,81 @@ class DeployCallSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: DeployCall) -> dict:
+        data = super().to_representation(instance)
+        if not self.context.get("show_keys", True):
+            data.pop("key")
+        return data
+
 
 class ReportSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ReportStatus.choices)
     message = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
     )
-    key = serializers.UUIDField(required=False, help_text="The `key` of the call being reported.")
+    key = serializers.UUIDField(help_text="The `key` of the call being reported.")
     action = serializers.ChoiceField(choices=DeployAction.choices, default=DeployAction.DEPLOY)
 
 
 class WaveReportView(ApiView):
-    """A deploy tool reports on the call it received (authenticate as an operator's token).
-    The same final report twice is harmless; a contradicting one is refused (409)."""
+    """A deploy tool reports on a call it received. No person's token: the request is signed
+    with the environment's deploy secret (`X-ReleaseDeck-Timestamp`, `X-ReleaseDeck-Signature:
+    sha256=<hex of HMAC-SHA256(secret, timestamp + "." + raw body)>`, within 5 minutes), or
+    sent to the call's `report_url`, whose `token` is good for that call only (401 otherwise).
+    The same final report twice is harmless; a contradicting one, or one about a call the
+    wave no longer waits on (an earlier round, a wave rolled back or failed), is recorded and
+    refused (409), changing nothing."""
 
     serializer_class = DeployCallSerializer
-    write_actions = {"POST": Action.OPERATE_WAVES}
+    authentication_classes: list = []
+    permission_classes: list = []
 
     @extend_schema(
         operation_id="waves_report",
         request=ReportSerializer,
-        responses={200: DeployCallSerializer, **error_responses(400, 409)},
+        responses={200: DeployCallSerializer, **error_responses(400, 401, 404, 409)},
+        auth=[],
+        parameters=[
+            OpenApiParameter(
+                "token", str, required=False, description="The token from the call's report_url."
+            ),
+            OpenApiParameter(
+                signing.TIMESTAMP_HEADER, str, OpenApiParameter.HEADER, required=False
+            ),
+            OpenApiParameter(
+                signing.SIGNATURE_HEADER, str, OpenApiParameter.HEADER, required=False
+            ),
+        ],
     )
     def post(self, request: Request, id: int) -> Response:
+        credentials = operations.ReportCredentials(
+            body=request.body,  # read before `data`, which parses it
+            timestamp=request.headers.get(signing.TIMESTAMP_HEADER, ""),
+            signature=request.headers.get(signing.SIGNATURE_HEADER, ""),
+            token=request.query_params.get("token", ""),
+        )
+        raw = request.data
+        # Who is asking comes before what they ask: 401 before any 400.
+        operations.deploy_report_authenticate(
+            wave_id=id,
+            credentials=credentials,
+            key=raw.get("key") if isinstance(raw, dict) else None,
+        )
         data = validated(ReportSerializer, request)
-        key = data.get("key")
         call = operations.deploy_report(
             wave_id=id,
             status=data["status"],
             message=data["message"],
-            key=str(key) if key else None,
+            key=str(data["key"]),
             action=data["action"],
-            actor=request.user,
+            credentials=credentials,
         )
         return Response(DeployCallSerializer(call).data)
 
 
 class DeployCallListView(ApiMixin, generics.ListAPIView):
-    """The calls made to a wave's deploy tool, newest first."""
+    """The calls made to a wave's deploy tool, newest first. Call keys are shown to those who
+    may operate the wave, not to viewers."""
 
     serializer_class = DeployCallSerializer
     ordering = ["-created_at", "-id"]
@@ -322,8 +381,16 @@ class DeployCallListView(ApiMixin, generics.ListAPIView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return DeployCall.objects.none()
-        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
+        wave = get_object_or_404(Wave.objects.select_related("plan__release"), pk=self.kwargs["id"])
+        self.wave = wave
         return DeployCall.objects.filter(wave=wave)
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        wave = getattr(self, "wave", None)
+        if wave is not None:
+            context["show_keys"] = can(self.request.user, Action.OPERATE_WAVES, wave.plan.release)
+        return context
 
 
 class CheckSerializer(serializers.ModelSerializer):

@@ -10,19 +10,28 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from apps.releases.models import Release
 from apps.releases.services import record_change
 
-from .dispatch import step_soon
+from .dispatch import attempt_expired_before, enqueue_check, step_soon
 from .models import CallState, Check, CheckKind, CheckResult, DeployAction, DeployCall, WaveState
 
 # --- deploy calls -----------------------------------------------------------------------------
+
+REPORT_TOKEN_SALT = "releasedeck.rollouts.deploy_report"
+
+
+def report_token(call: DeployCall) -> str:
+    """The token in a call's `report_url`: it lets the tool report on this call only."""
+    return salted_hmac(REPORT_TOKEN_SALT, str(call.key), algorithm="sha256").hexdigest()
 
 
 def deploy_payload(call: DeployCall) -> dict[str, Any]:
     wave = call.wave
     release = wave.plan.release
+    base = settings.RELEASEDECK_PUBLIC_URL.rstrip("/")
     return {
         "action": call.action,
         "key": str(call.key),
@@ -37,7 +46,7 @@ def deploy_payload(call: DeployCall) -> dict[str, Any]:
         "wave": {"id": wave.pk, "name": wave.name, "position": wave.position},
         "environment": wave.environment.name,
         "percentage": wave.percentage,
-        "report_url": f"{settings.RELEASEDECK_PUBLIC_URL.rstrip('/')}/api/v1/waves/{wave.pk}/report/",
+        "report_url": f"{base}/api/v1/waves/{wave.pk}/report/?token={report_token(call)}",
     }
 
 
@@ -46,7 +55,9 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
-    """Claim a due call, POST it signed after commit, record what the tool answered."""
+    """Claim the call's next attempt, POST it signed after commit, record what the tool
+    answered. One attempt at a time: a call being sent is claimed again only once the
+    attempt's time is up."""
     from apps.core import signing
     from apps.core.egress import post_json
 
@@ -58,46 +69,83 @@ def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
             .filter(pk=call_id)
             .first()
         )
-        if call is None or call.state != CallState.PENDING:
+        if call is None:
+            return "busy"
+        if call.state == CallState.SENDING:
+            if call.attempt_started_at and call.attempt_started_at > attempt_expired_before(now):
+                return "attempt open"
+        elif call.state != CallState.PENDING:
             return "not pending"
-        if call.next_attempt_at is not None and call.next_attempt_at > now:
+        elif call.next_attempt_at is not None and call.next_attempt_at > now:
             return "not due"
         call.attempts += 1
-        # The claim doubles as the retry time: nobody else sends it before then.
-        call.next_attempt_at = now + _backoff(call.attempts)
-        call.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+        call.state = CallState.SENDING
+        call.attempt_started_at = now
+        call.next_attempt_at = None
+        call.save(
+            update_fields=[
+                "attempts",
+                "state",
+                "attempt_started_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
         payload = deploy_payload(call)
         url = call.wave.environment.deploy_url
         secret = call.wave.environment.deploy_secret
         attempts = call.attempts
-        # A wave halted (stop the line, an operator) or ended while its deploy waited for a
-        # retry must not be deployed late; resuming it sends a fresh call.
-        held = call.action == DeployAction.DEPLOY and call.wave.state != WaveState.DEPLOYING
+        # A wave halted (stop the line, an operator), ended or being rolled back while its
+        # deploy waited for a retry must not be deployed late; resuming it sends a fresh call.
+        held = call.action == DeployAction.DEPLOY and (
+            call.wave.state != WaveState.DEPLOYING or call.wave.rollback_requested_at is not None
+        )
     if held:
         status, error = None, f"Not sent: the wave is {call.wave.state}"
     else:
         body = signing.canonical_body(payload)
         headers = signing.signed_headers(body, secret) | {"Idempotency-Key": str(call.key)}
         status, error = post_json(url, body, headers, timeout=settings.RELEASEDECK_HTTP_TIMEOUT)
+    # The next attempt's backoff counts from when this one ended.
+    return _record_attempt(
+        call_id, attempts, status, error, held=held, ended=max(now, timezone.now())
+    )
+
+
+def _record_attempt(
+    call_id: int, attempts: int, status: int | None, error: str, *, held: bool, ended: datetime
+) -> str:
     with transaction.atomic():
-        release_id = call.wave.plan.release_id
+        release_id = (
+            DeployCall.objects.filter(pk=call_id)
+            .values_list("wave__plan__release_id", flat=True)
+            .get()
+        )
         Release.objects.select_for_update().filter(pk=release_id).first()
         call = (
             DeployCall.objects.select_for_update(of=("self",))
             .select_related("wave")
             .get(pk=call_id)
         )
-        if call.state != CallState.PENDING:
-            return "already settled"
+        if call.attempts != attempts:
+            return "superseded"  # this attempt outlived its time and another took over
+        ok = status is not None and 200 <= status < 300
         call.response_status = status
         call.last_error = error
-        ok = status is not None and 200 <= status < 300
+        fields = ["response_status", "last_error", "updated_at"]
+        if call.state != CallState.SENDING:
+            # The tool reported before its answer to the request came back.
+            call.save(update_fields=fields)
+            return "already settled"
         if ok:
             call.state = CallState.SENT
-            call.sent_at = timezone.now()
+            call.sent_at = ended
         elif held or attempts >= settings.RELEASEDECK_DEPLOY_ATTEMPTS:
             call.state = CallState.FAILED
-        call.save(update_fields=["state", "response_status", "last_error", "sent_at", "updated_at"])
+        else:
+            call.state = CallState.PENDING
+            call.next_attempt_at = ended + _backoff(attempts)
+        call.save(update_fields=[*fields, "state", "sent_at", "next_attempt_at"])
         record_change(
             release_id=release_id,
             actor=None,
@@ -112,7 +160,7 @@ def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
             },
             reason="" if ok else f"Attempt {attempts}: {error or f'HTTP {status}'}",
         )
-        if call.state == CallState.FAILED and call.action == DeployAction.DEPLOY:
+        if call.state == CallState.FAILED:
             step_soon(call.wave)
     return call.state
 
@@ -140,19 +188,28 @@ def check_run(*, check_id: int, now: datetime | None = None) -> str:
             return "not running"
         if check.next_run_at is None or check.next_run_at > now:
             return "not due"
-        check.next_run_at = now + timedelta(seconds=check.interval_seconds)
+        # Counted from when this run was due, so runs keep to their interval whatever the
+        # tick's or the worker's delay.
+        due = check.next_run_at
+        if now - due > timedelta(seconds=check.interval_seconds):
+            due = now
+        check.next_run_at = due + timedelta(seconds=check.interval_seconds)
         check.last_run_at = now
         check.save(update_fields=["next_run_at", "last_run_at"])
-        kind, config = check.kind, dict(check.config)
+        kind, config, next_run = check.kind, dict(check.config), check.next_run_at
     try:
         outcome = checks.run(
             kind, checks.validate_config(kind, config), timeout=settings.RELEASEDECK_HTTP_TIMEOUT
         )
     except Exception as exc:  # a broken check configuration is a failed check, not a crash
         outcome = checks.Outcome(False, "error", f"{type(exc).__name__}: {exc}")
-    return record_check_result(
+    recorded = record_check_result(
         check_id=check_id, ok=outcome.ok, value=outcome.value, detail=outcome.detail, now=now
     )
+    if recorded in ("passed", "failed"):
+        # The next run is its own message, due at its time; the tick re-finds it if lost.
+        enqueue_check(check_id, at=next_run)
+    return recorded
 
 
 def record_check_result(

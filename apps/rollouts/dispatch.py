@@ -8,7 +8,7 @@ tick sends it again only once the lease runs out (a lost message, a killed worke
 
 import time
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +28,7 @@ RUN_MAX_SECONDS = 1.0
 # append to the audit chain, and the release row stays locked no longer than that.
 RUN_COMMIT_EVERY = 24
 RUN_COMMIT_SECONDS = 0.25
+ATTEMPT_MARGIN = timedelta(seconds=5)
 
 # While a task runs `wave_run`, the waves whose next step became due at once, in order.
 _carried: ContextVar[list[int] | None] = ContextVar("carried", default=None)
@@ -70,10 +71,14 @@ def enqueue_call(call_id: int) -> None:
     transaction.on_commit(lambda: deploy_call_send.delay(call_id))
 
 
-def enqueue_check(check_id: int) -> None:
+def enqueue_check(check_id: int, *, at: datetime | None = None) -> None:
+    """Run the check after commit, or at `at` (a message held by the worker until then)."""
     from .tasks import check_run
 
-    transaction.on_commit(lambda: check_run.delay(check_id))
+    if at is None:
+        transaction.on_commit(lambda: check_run.delay(check_id))
+    else:
+        transaction.on_commit(lambda: check_run.apply_async((check_id,), eta=at))
 
 
 def wake_wave(wave: Wave) -> None:
@@ -94,6 +99,12 @@ def wake_waiting_waves() -> None:
     Wave.objects.filter(pk__in=ids).update(next_step_at=now, kicked_at=now)
     for wave_id in ids:
         kick_wave(wave_id)
+
+
+def attempt_expired_before(now: datetime) -> datetime:
+    """A deploy call's attempt claimed before this has outlived its HTTP timeout (connect and
+    read may each take it) with margin: the worker that claimed it is gone, another may try."""
+    return now - timedelta(seconds=2 * settings.RELEASEDECK_HTTP_TIMEOUT) - ATTEMPT_MARGIN
 
 
 def set_due(wave: Wave, when: datetime | None) -> None:
@@ -125,29 +136,44 @@ def rollouts_tick(*, now: datetime | None = None) -> dict[str, int]:
         if due is None and state != WaveState.HALTED and state not in ENDED_STATES:
             if Wave.objects.filter(pk=wave_id, next_step_at__isnull=True).update(next_step_at=now):
                 counts["armed"] += 1
+    # A wave whose rollback is pending has a step to take whatever its state.
     due_waves = Wave.objects.filter(
-        next_step_at__lte=now, plan__release__phase=release_rules.ROLLOUT
-    ).exclude(state__in=ENDED_STATES | {WaveState.HALTED})
+        Q(rollback_requested_at__isnull=False) | ~Q(state__in=ENDED_STATES | {WaveState.HALTED}),
+        next_step_at__lte=now,
+        plan__release__phase=release_rules.ROLLOUT,
+    )
     unleased = Q(kicked_at__isnull=True) | Q(kicked_at__lt=now - settings.RELEASEDECK_STEP_LEASE)
     for wave_id in due_waves.filter(unleased).values_list("pk", flat=True):
         # Compare-and-set: of two overlapping ticks only one enqueues the step.
         if Wave.objects.filter(unleased, pk=wave_id).update(kicked_at=now):
             kick_wave(wave_id)
             counts["waves"] += 1
-    # Creation order, so re-found rollback calls still go out newest wave first.
+    # Creation order, so re-found rollback calls still go out newest wave first. A call being
+    # sent is sent again only once its attempt's time is up (its worker died).
     for call_id in (
-        DeployCall.objects.filter(state=CallState.PENDING, next_attempt_at__lte=now)
+        DeployCall.objects.filter(
+            Q(state=CallState.PENDING, next_attempt_at__lte=now)
+            | Q(state=CallState.SENDING, attempt_started_at__lte=attempt_expired_before(now))
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     ):
         enqueue_call(call_id)
         counts["calls"] += 1
-    for check_id in (
-        Check.objects.filter(next_run_at__lte=now, wave__state=WaveState.VERIFYING)
+    # Checks due before the next tick go out now, each held until its own time: a check runs
+    # at its interval, not at the tick's. A run that already has its message is not harmed by
+    # a second one (the claim lets one through).
+    soon = now + timedelta(seconds=settings.RELEASEDECK_TICK_SECONDS)
+    for check_id, due in (
+        Check.objects.filter(
+            next_run_at__lte=soon,
+            wave__state=WaveState.VERIFYING,
+            wave__rollback_requested_at__isnull=True,
+        )
         .exclude(kind=CheckKind.MANUAL)
-        .values_list("pk", flat=True)
+        .values_list("pk", "next_run_at")
     ):
-        enqueue_check(check_id)
+        enqueue_check(check_id, at=due if due > now else None)
         counts["checks"] += 1
     return counts
 

@@ -20,10 +20,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from apps.audit.models import AuditEvent
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
-from apps.releases.services import record_change, release_move
 
 from .dispatch import carry_on as _carry_on
 from .dispatch import enqueue_call as _enqueue_call
@@ -42,6 +40,7 @@ from .models import (
     Wave,
     WaveState,
 )
+from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
 from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
 from .services import wave_transition
 
@@ -123,10 +122,13 @@ def run_step(
     release, wave = locked
     if wave.next_step_at is None or wave.next_step_at > now:
         return "not due", locked
+    if wave.rollback_requested_at is not None and release.phase == release_rules.ROLLOUT:
+        return rollback_step(wave, release, now), None
     if (
         release.phase != release_rules.ROLLOUT
         or wave.state in ENDED_STATES
         or wave.state == WaveState.HALTED
+        or wave.plan.rollback_requested_at is not None  # the release is being rolled back
     ):
         _set_due(wave, None)
         return "idle", locked
@@ -238,12 +240,16 @@ def start_deploy(
     )
     _notify(release, "wave.started", wave=wave, text=reason, locked=locked)
     if wave.deployer == Deployer.WEBHOOK:
+        # The round is the wave's: a repeated step finds the wave deploying and never gets
+        # here, and the unique constraint refuses a second call for the same round anyway.
         call = DeployCall.objects.create(
             wave=wave,
             action=DeployAction.DEPLOY,
             round=wave.deploy_round,
             key=uuid.uuid4(),
             next_attempt_at=now,
+            deadline_at=due,
+            reason=reason,
         )
         _enqueue_call(call.pk)
 
@@ -280,7 +286,7 @@ def _deploying(wave: Wave, release: Release, now: datetime) -> str:
             locked=True,
         )
         return "failed"
-    deadline = call.created_at + settings.RELEASEDECK_DEPLOY_TIMEOUT
+    deadline = call.deadline_at or call.created_at + settings.RELEASEDECK_DEPLOY_TIMEOUT
     if now >= deadline:
         fail_wave(
             wave,
@@ -407,13 +413,12 @@ def fail_wave(
     """Apply the wave's failure policy: halt for an operator, or roll the release back.
     `locked`: `wave` is the row the caller holds locked (the release always is)."""
     if wave.failure_policy == FailurePolicy.ROLLBACK:
-        recent = AuditEvent.objects.filter(
-            verb="rollout.auto_rollback", at__gte=now - timedelta(hours=1)
-        ).count()
-        if recent >= settings.RELEASEDECK_MAX_AUTO_ROLLBACKS_PER_HOUR:
+        recent = auto_rollback_capped(release.pk, now)
+        if recent is not None:
             reason = (
-                f"{reason}. Automatic rollback not attempted: {recent} in the last hour "
-                "reached the cap; an operator decides"
+                f"{reason}. Automatic rollback not attempted: this release was rolled back "
+                f"automatically {recent} time(s) in the last hour, the cap "
+                "(RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR); an operator decides"
             )
         else:
             _move(wave, release, WaveState.FAILED, reason, now, locked=locked)
@@ -421,49 +426,6 @@ def fail_wave(
             return
     _move(wave, release, WaveState.HALTED, reason, now, locked=locked, due=None)
     _notify(release, "wave.halted", wave=wave, text=reason, locked=locked)
-
-
-def roll_back_wave(wave: Wave, now: datetime, *, reason: str, actor: Any = None) -> None:
-    """Ask the deployer to undo a deployed wave and mark it rolled back (idempotent)."""
-    if wave.state == WaveState.ROLLED_BACK:
-        return
-    if wave.deployer == Deployer.WEBHOOK and wave.started_at is not None:
-        call, created = DeployCall.objects.get_or_create(
-            wave=wave,
-            action=DeployAction.ROLLBACK,
-            round=max(wave.deploy_round, 1),
-            defaults={"key": uuid.uuid4(), "next_attempt_at": now},
-        )
-        if created:
-            _enqueue_call(call.pk)
-    wave_transition(wave_id=wave.pk, to=WaveState.ROLLED_BACK, actor=actor, reason=reason, now=now)
-
-
-def roll_back_release(release: Release, now: datetime, *, reason: str, automatic: bool) -> None:
-    """Undo every wave already deployed, newest first, and end the release as rolled back."""
-    deployed = (
-        Wave.objects.select_for_update(of=("self",))
-        .filter(plan__release=release, started_at__isnull=False)
-        .exclude(state__in=[WaveState.ROLLED_BACK, WaveState.SKIPPED])
-        .select_related("environment")
-        .order_by("-position")
-    )
-    names = []
-    for wave in deployed:
-        roll_back_wave(wave, now, reason=reason)
-        names.append(wave.name)
-    record_change(
-        release_id=release.pk,
-        actor=None,
-        verb="rollout.auto_rollback" if automatic else "rollout.rollback",
-        obj=release,
-        after={"waves_rolled_back": names},
-        reason=reason,
-    )
-    release_move(
-        release_id=release.pk, to=release_rules.ROLLED_BACK, actor=None, reason=reason[:2000]
-    )
-    _notify(release, "release.rolled_back", text=reason)
 
 
 # --- notifications ----------------------------------------------------------------------------

@@ -45,6 +45,10 @@ class RolloutPlan(TimeStampedModel):
         "releases.Release", on_delete=models.CASCADE, related_name="rollout_plan"
     )
     strategy = models.CharField(max_length=16, choices=Strategy.choices)
+    # Set while the whole release is being rolled back: the release ends `rolled_back` once
+    # every wave's deployer has confirmed its rollback.
+    rollback_requested_at = models.DateTimeField(null=True, blank=True)
+    rollback_reason = models.TextField(blank=True)
 
     class Meta:
         constraints = [
@@ -87,6 +91,9 @@ class Wave(TimeStampedModel):
     # When the tick last enqueued this wave's step: it does not enqueue it again while that
     # message is probably still queued (a lost one is re-sent once the lease runs out).
     kicked_at = models.DateTimeField(null=True, blank=True)
+    # Set while the wave's rollback call waits for the deploy tool: the wave keeps its state
+    # and reads `rolled_back` only once the tool confirms.
+    rollback_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["plan", "position"]
@@ -106,6 +113,10 @@ class Wave(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.environment}, {self.percentage}%)"
+
+    @property
+    def rollback_pending(self) -> bool:
+        return self.rollback_requested_at is not None
 
 
 class CheckKind(models.TextChoices):
@@ -178,6 +189,7 @@ class ReportStatus(models.TextChoices):
 
 class CallState(models.TextChoices):
     PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
@@ -185,7 +197,9 @@ class CallState(models.TextChoices):
 
 class DeployCall(TimeStampedModel):
     """One request to a deploy tool: a row first, sent by a worker after commit, retried with
-    backoff, reported on by the tool. The key lets the tool drop a repeat of the same call."""
+    backoff, reported on by the tool. Each attempt is claimed (`sending`) before it goes out and
+    the next starts only once it has ended or its time is up; every attempt carries the same
+    key, which lets the tool drop a repeat of the same call."""
 
     wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="deploy_calls")
     action = models.CharField(max_length=8, choices=DeployAction.choices)
@@ -194,6 +208,11 @@ class DeployCall(TimeStampedModel):
     state = models.CharField(max_length=10, choices=CallState.choices, default=CallState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    # Fixed when the call is made: the tool has until then to report, whatever the setting
+    # says later.
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     reported_at = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -1,7 +1,9 @@
 """What operators do to a running rollout, and what deploy tools report. Each goes through
 `wave_transition`, the one writer of wave states, with the operator recorded as the actor."""
 
+import hmac
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +32,7 @@ from .models import (
     Wave,
     WaveState,
 )
+from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, WAITING_STATES
 from .services import wave_transition
 
@@ -58,6 +61,23 @@ def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> 
         require(actor, Action.OPERATE_WAVES, release)
         if release.phase != release_rules.ROLLOUT:
             raise Conflict(f"The release is in {release.phase}; waves are operated during rollout.")
+        if action != "rollback":
+            if wave.rollback_requested_at is not None:
+                raise Conflict(
+                    "This wave's rollback waits for the deploy tool.",
+                    blockers=[
+                        Blocker(
+                            "rollback_pending",
+                            "The deploy tool has not confirmed the rollback yet; nothing else "
+                            "can happen to the wave until it does (or the deploy timeout passes).",
+                        )
+                    ],
+                )
+            if wave.plan.rollback_requested_at is not None and action in ("start", "resume"):
+                raise Conflict(
+                    "The release is being rolled back.",
+                    blockers=[Blocker("release_rolling_back", wave.plan.rollback_reason)],
+                )
         who = actor.get_username()
         handler = {
             "start": _start,
@@ -189,6 +209,12 @@ def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) ->
         if wave.state in RUNNING or wave.state in WAITING_STATES:
             return
         raise Conflict(f"A {wave.state} wave cannot be resumed.")
+    if wave.paused_from in ENDED_STATES:
+        # Halted because its rollback failed after it had ended: there is nothing to go on with.
+        raise Conflict(
+            f"The wave had {wave.paused_from} when its rollback failed: roll it back again, "
+            "or abort it."
+        )
     if StopTheLine.objects.filter(pk=1, active=True).exists():
         raise Conflict(
             "Stop the line is on.",
@@ -206,12 +232,12 @@ def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
 
 
 def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
-    if wave.state == WaveState.ROLLED_BACK:
+    if wave.state == WaveState.ROLLED_BACK or wave.rollback_requested_at is not None:
         return
     if wave.started_at is None:
         raise Conflict("This wave was never deployed; skip it instead.")
-    engine.roll_back_wave(wave, now, reason=reason, actor=actor)
-    engine._notify(release, "wave.rolled_back", wave=wave, text=reason)
+    if not request_wave_rollback(wave, release, now, reason=reason, actor=actor, locked=True):
+        engine._notify(release, "wave.rolled_back", wave=wave, text=reason, locked=True)
 
 
 def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -256,61 +282,161 @@ def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
     )
 
 
+class NotAuthenticated(ServiceError):
+    status = 401
+
+
+@dataclass(frozen=True)
+class ReportCredentials:
+    """What a deploy tool proves itself with: the request signed with the environment's deploy
+    secret (as the call it received was), or the token from the call's `report_url`."""
+
+    body: bytes = b""
+    timestamp: str = ""
+    signature: str = ""
+    token: str = ""
+
+
+def _report_key(key: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(clean_text(key, field="key", max_length=64, required=True))
+    except ValueError:
+        raise ServiceError("key is not a call key.", field="key") from None
+
+
+def deploy_report_authenticate(
+    *, wave_id: Any, credentials: ReportCredentials, key: Any = None
+) -> str:
+    """Check a report's credentials for the wave (401 unless they hold); returns how it was
+    authenticated. No person's token counts: a deploy tool holds no operator's rights."""
+    from apps.core import signing
+
+    wave = (
+        Wave.objects.filter(pk=clean_id(wave_id, field="wave"))
+        .select_related("environment")
+        .first()
+    )
+    if wave is None:
+        raise NotFound("No such wave.", field="wave")
+    if credentials.signature or credentials.timestamp:
+        secret = wave.environment.deploy_secret
+        if secret and signing.verify(
+            credentials.body, secret, credentials.timestamp, credentials.signature
+        ):
+            return "signature"
+        raise NotAuthenticated(
+            "The signature does not match the environment's deploy secret, or its timestamp "
+            "is more than 5 minutes away."
+        )
+    if credentials.token:
+        try:
+            parsed = _report_key(key)
+        except ServiceError:
+            parsed = None
+        call = DeployCall.objects.filter(wave=wave, key=parsed).first() if parsed else None
+        if call is not None and hmac.compare_digest(
+            credentials.token.encode(), delivery.report_token(call).encode()
+        ):
+            return "token"
+        raise NotAuthenticated("The report token is not this call's.")
+    raise NotAuthenticated(
+        "Sign the report with the environment's deploy secret (X-ReleaseDeck-Timestamp, "
+        "X-ReleaseDeck-Signature) or use the call's report_url with its token."
+    )
+
+
+def _stale(call: DeployCall, wave: Wave) -> str:
+    """Why the call is no longer the one the wave waits on; empty while it is."""
+    if call.action == DeployAction.ROLLBACK:
+        latest = (
+            DeployCall.objects.filter(wave=wave, action=DeployAction.ROLLBACK)
+            .order_by("-round")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if latest != call.pk:
+            return "A newer rollback of this wave was requested."
+        if wave.rollback_requested_at is None:
+            return f"The wave's rollback is over; the wave is {wave.state}."
+        return ""
+    if call.round != wave.deploy_round:
+        return "The wave was deployed again since; this call is an earlier round."
+    if wave.rollback_requested_at is not None or wave.state == WaveState.ROLLED_BACK:
+        return "The wave is being rolled back, or was."
+    halted_deploying = wave.state == WaveState.HALTED and wave.paused_from == WaveState.DEPLOYING
+    if wave.state != WaveState.DEPLOYING and not halted_deploying:
+        return f"The wave is {wave.state}; it no longer waits for this deploy."
+    return ""
+
+
 def deploy_report(
     *,
     wave_id: Any,
     status: Any,
-    actor: Any,
+    key: Any,
+    credentials: ReportCredentials,
     message: Any = "",
-    key: Any = None,
     action: Any = "deploy",
 ) -> DeployCall:
-    """A deploy tool reports on a call. Idempotent: the same final report twice is a no-op;
-    a contradicting final report is refused."""
+    """A deploy tool reports on a call, authenticated by `credentials`. Idempotent: the same
+    final report twice is a no-op. A contradicting final report, or one about a call the wave
+    no longer waits on, changes nothing: it is recorded and refused (409)."""
+    via = deploy_report_authenticate(wave_id=wave_id, credentials=credentials, key=key)
     status = clean_choice(status, field="status", choices=ReportStatus)
     action = clean_choice(action, field="action", choices=DeployAction)
     message = clean_text(message, field="message", max_length=2000)
-    if key is not None:
-        try:
-            key = uuid.UUID(clean_text(key, field="key", max_length=64, required=True))
-        except ValueError:
-            raise ServiceError("key is not a call key.", field="key") from None
+    key = _report_key(key)
     now = timezone.now()
     with transaction.atomic():
         release, wave = _locked(wave_id)
-        require(actor, Action.OPERATE_WAVES, release)
-        calls = DeployCall.objects.select_for_update(of=("self",)).filter(wave=wave, action=action)
-        if key is not None:
-            call = calls.filter(key=key).first()
-            if call is None:
-                raise NotFound(f"No {action} call of this wave has this key.", field="key")
-        else:
-            call = calls.order_by("-round", "-pk").first()
+        call = (
+            DeployCall.objects.select_for_update(of=("self",))
+            .filter(wave=wave, action=action, key=key)
+            .first()
+        )
         if call is None:
-            raise Conflict(f"No {action} call of this wave is waiting for a report.")
+            raise NotFound(f"No {action} call of this wave has this key.", field="key")
         final = {"succeeded": CallState.SUCCEEDED, "failed": CallState.FAILED}
         if call.state in (CallState.SUCCEEDED, CallState.FAILED):
             if final.get(status) == call.state:
                 return call
-            raise Conflict(f"This call was already reported {call.state}.")
-        call.report_message = message
-        fields = ["report_message", "updated_at"]
-        if status in final:
-            call.state = final[status]
-            call.reported_at = now
-            fields += ["state", "reported_at"]
-        call.save(update_fields=fields)
-        record_change(
-            release_id=release.pk,
-            actor=actor,
-            verb=f"deploy.reported_{status}",
-            obj=call,
-            after={"action": action, "status": status, "message": message, "round": call.round},
-            reason=message,
+            refusal = f"This call was already reported {call.state}."
+        else:
+            refusal = _stale(call, wave)
+        event = {"action": action, "status": status, "message": message, "round": call.round}
+        if refusal:
+            # Kept as evidence, and answered 409 once it is committed.
+            record_change(
+                release_id=release.pk,
+                actor=None,
+                verb="deploy.report_refused",
+                obj=call,
+                after={**event, "via": via, "call_state": call.state},
+                reason=refusal,
+            )
+        else:
+            call.report_message = message
+            fields = ["report_message", "updated_at"]
+            if status in final:
+                call.state = final[status]
+                call.reported_at = now
+                fields += ["state", "reported_at"]
+            call.save(update_fields=fields)
+            record_change(
+                release_id=release.pk,
+                actor=None,
+                verb=f"deploy.reported_{status}",
+                obj=call,
+                after={**event, "via": via},
+                reason=message,
+            )
+            if status in final:
+                set_due(wave, now)
+                kick_wave(wave.pk)
+    if refusal:
+        raise Conflict(
+            refusal, blockers=[Blocker("report_not_current", f"{refusal} Nothing was changed.")]
         )
-        if status in final and action == DeployAction.DEPLOY and wave.state == WaveState.DEPLOYING:
-            set_due(wave, now)
-            kick_wave(wave.pk)
     return call
 
 
@@ -345,8 +471,11 @@ def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLi
             reason=reason,
         )
         if active:
+            # A wave being rolled back is left to finish that: halting it would not stop it.
             running = Wave.objects.filter(
-                state__in=RUNNING, plan__release__phase=release_rules.ROLLOUT
+                state__in=RUNNING,
+                plan__release__phase=release_rules.ROLLOUT,
+                rollback_requested_at__isnull=True,
             )
             for wave_id in running.values_list("pk", flat=True):
                 # Waves follow the switch whatever the puller's role (release managers may

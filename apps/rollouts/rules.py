@@ -7,8 +7,9 @@ ALLOWED_WAVE_MOVES: dict[str, frozenset[str]] = {
     "deploying": frozenset({"verifying", "failed", "halted", "rolled_back"}),
     "verifying": frozenset({"succeeded", "failed", "halted", "rolled_back"}),
     "halted": frozenset({"waiting", "deploying", "verifying", "failed", "rolled_back", "skipped"}),
-    "failed": frozenset({"rolled_back"}),
-    "succeeded": frozenset({"rolled_back"}),
+    # A deployed wave whose rollback failed halts for an operator, whatever state it had.
+    "failed": frozenset({"rolled_back", "halted"}),
+    "succeeded": frozenset({"rolled_back", "halted"}),
     "rolled_back": frozenset(),
     "skipped": frozenset(),
 }

@@ -150,8 +150,9 @@ def _record(release: Any, *, once: bool, **event: Any) -> None:
 
 
 # Engine bookkeeping a transition may write in its own UPDATE: when the next step is due, who
-# already carries it (its lease), which deploy round this is.
-BOOKKEEPING = frozenset({"next_step_at", "kicked_at", "deploy_round"})
+# already carries it (its lease), which deploy round this is, since when a rollback waits for
+# the deploy tool.
+BOOKKEEPING = frozenset({"next_step_at", "kicked_at", "deploy_round", "rollback_requested_at"})
 
 
 def wave_transition(

@@ -210,16 +210,19 @@ RELEASEDECK_DEFAULT_HYPERCARE = timedelta(days=7)
 # Rollout engine.
 # A waiting wave (stop the line, its own sign-off) looks again this often.
 RELEASEDECK_RECHECK = timedelta(seconds=float(os.environ.get("RELEASEDECK_RECHECK_SECONDS", "10")))
-# The webhook deployer fails a wave whose deploy tool has not reported within this time.
+# The webhook deployer fails a wave whose deploy tool has not reported within this time
+# (fixed when the call is made: a wave already deploying keeps the timeout it started with).
 RELEASEDECK_DEPLOY_TIMEOUT = timedelta(
     minutes=float(os.environ.get("RELEASEDECK_DEPLOY_TIMEOUT_MINUTES", "30"))
 )
-RELEASEDECK_DEPLOY_ATTEMPTS = 6
+# How many times a deploy call is tried before it counts as failed (backoff 2, 4, 8 … s).
+RELEASEDECK_DEPLOY_ATTEMPTS = int(os.environ.get("RELEASEDECK_DEPLOY_ATTEMPTS", "6"))
 # The tick enqueues a due wave step at most once per lease; a lost message is re-sent after it.
 RELEASEDECK_STEP_LEASE = timedelta(
     seconds=float(os.environ.get("RELEASEDECK_STEP_LEASE_SECONDS", "15"))
 )
-RELEASEDECK_HTTP_TIMEOUT = 5.0
+# Seconds an outgoing deploy call or check waits for an answer.
+RELEASEDECK_HTTP_TIMEOUT = float(os.environ.get("RELEASEDECK_HTTP_TIMEOUT", "5"))
 # Checks, deploy calls and webhooks never reach loopback, link-local (the metadata address),
 # private or other non-public addresses, except the host names and networks listed here.
 RELEASEDECK_EGRESS_ALLOW = env_list("RELEASEDECK_EGRESS_ALLOW")
@@ -227,9 +230,12 @@ RELEASEDECK_EGRESS_ALLOW = env_list("RELEASEDECK_EGRESS_ALLOW")
 RELEASEDECK_SIMULATED_DEPLOY = timedelta(
     seconds=float(os.environ.get("RELEASEDECK_SIMULATED_DEPLOY_SECONDS", "3"))
 )
-# A flapping check must not roll back release after release: past this many automatic
-# rollbacks in an hour the engine halts for an operator instead.
-RELEASEDECK_MAX_AUTO_ROLLBACKS_PER_HOUR = 3
+# A flapping release must not roll back again and again: past this many automatic rollbacks
+# of one release in an hour the engine halts its wave for an operator instead. Other
+# releases keep their own count.
+RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = int(
+    os.environ.get("RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR", "3")
+)
 # Where deploy tools send their reports; included in every deploy request.
 RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
 

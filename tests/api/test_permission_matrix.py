@@ -220,8 +220,10 @@ MATRIX: dict[tuple[str, str], Row] = {
         {OPERATOR}, 409, ROLLING_WAVE, fixed({"reason": "Later."})
     ),
     (V1 + "waves/<id:id>/confirm/", "POST"): write({OPERATOR}, 409, ROLLING_WAVE),
-    (V1 + "waves/<id:id>/report/", "POST"): write(
-        {OPERATOR}, 409, ROLLING_WAVE, fixed({"status": "succeeded"})
+    # Deploy tools authenticate with the environment's deploy secret or the call's report
+    # token, never a person's token or session.
+    (V1 + "waves/<id:id>/report/", "POST"): Row(
+        ROLLING_WAVE, dict.fromkeys(PERSONAS, 401), fixed({"status": "succeeded"})
     ),
     (V1 + "waves/<id:id>/deploy-calls/", "GET"): read(ROLLING_WAVE),
     (V1 + "waves/<id:id>/checks/", "GET"): read(ROLLING_WAVE),

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from apps.rollouts import services as ro
+from apps.rollouts.delivery import report_token
 from apps.rollouts.models import DeployCall, Wave
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
@@ -69,7 +70,7 @@ def test_release_manager_plans_three_time_zones_and_the_dry_run_warns_of_a_freez
             "end": (starts["prod-us"] + timedelta(days=1)).isoformat(),
             "reason": "US quarter close",
         },
-        oscar,
+        rita,
     )
     assert freeze.status_code == 201, freeze.json()
 
@@ -205,7 +206,7 @@ def test_starting_a_wave_during_a_freeze_is_refused_with_blockers(client, rita, 
             "end": (now + timedelta(hours=5)).isoformat(),
             "reason": "Incident review",
         },
-        oscar,
+        rita,
     )
     answer = send(client, "post", f"/api/v1/waves/{wave.pk}/start/", {}, oscar)
     assert answer.status_code == 409
@@ -217,19 +218,25 @@ def test_deploy_tool_reports_are_idempotent_and_contradictions_refused(
     client, rita, alice, bob, oscar
 ):
     _, wave = _rolling(rita, alice, bob)
+    Wave.objects.filter(pk=wave.pk).update(deploy_round=1)
     call = DeployCall.objects.create(
         wave=wave, action="deploy", round=1, key="3f1d0b8e-5d6c-4c0a-9d6e-4f3b2a1c0d9e"
     )
-    url = f"/api/v1/waves/{wave.pk}/report/"
+    url = f"/api/v1/waves/{wave.pk}/report/?token={report_token(call)}"
     body = {"status": "succeeded", "key": str(call.key), "message": "rolled to 10 pods"}
-    first = send(client, "post", url, body, oscar)
-    again = send(client, "post", url, body, oscar)
-    contradiction = send(client, "post", url, {**body, "status": "failed"}, oscar)
+
+    def report(data):
+        return client.post(url, data=data, content_type="application/json")
+
+    first = report(body)
+    again = report(body)
+    contradiction = report({**body, "status": "failed"})
     assert first.status_code == again.status_code == 200
     assert first.json()["state"] == "succeeded"
     assert contradiction.status_code == 409
-    unknown = send(
-        client, "post", url, {**body, "key": "00000000-0000-0000-0000-000000000000"}, oscar
-    )
-    assert unknown.status_code == 404 and unknown.json()["field"] == "key"
-    assert send(client, "post", url, body, rita).status_code == 403
+    # The token is this call's: with another key it authenticates nothing.
+    unknown = report({**body, "key": "00000000-0000-0000-0000-000000000000"})
+    assert unknown.status_code == 401
+    # A person's token is not a deploy tool's credential.
+    bare = f"/api/v1/waves/{wave.pk}/report/"
+    assert send(client, "post", bare, body, oscar).status_code == 401

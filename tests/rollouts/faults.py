@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -250,7 +250,8 @@ def publishing_to(url: str) -> Iterator[None]:
 class DeployTool:
     """A team's deploy tool on loopback. It takes each call key once (answering a repeat with 202
     but doing nothing), and reports success a little later from its own thread through the same
-    service the report endpoint calls. GET answers as the new version's health endpoint."""
+    service the report endpoint calls, with the token from the call's report_url. GET answers
+    as the new version's health endpoint."""
 
     def __init__(
         self,
@@ -295,7 +296,10 @@ class DeployTool:
                 self.accepted[key] = (payload["wave"]["id"], payload["action"])
             delay = self._random.uniform(*self.answer_delay)
         if first and self.auto_report and payload["action"] == "deploy":
-            self._reports.put((time.monotonic() + self.report_after, payload["wave"]["id"], key))
+            token = parse_qs(urlsplit(payload["report_url"]).query)["token"][0]
+            self._reports.put(
+                (time.monotonic() + self.report_after, payload["wave"]["id"], key, token)
+            )
         self.answering.set()
         try:
             time.sleep(delay)  # the window in which the caller has sent but not recorded
@@ -325,24 +329,28 @@ class DeployTool:
         try:
             while not stop.is_set():
                 try:
-                    due, wave_id, key = self._reports.get(timeout=0.1)
+                    due, wave_id, key, token = self._reports.get(timeout=0.1)
                 except queue.Empty:
                     continue
                 time.sleep(max(0.0, due - time.monotonic()))
-                self._report(wave_id, key, stop)
+                self._report(wave_id, key, token, stop)
         finally:
             connections.close_all()  # this thread's own connection
 
-    def _report(self, wave_id: int, key: str, stop: threading.Event) -> None:
+    def _report(self, wave_id: int, key: str, token: str, stop: threading.Event) -> None:
         from django.db import connections
 
         from apps.rollouts.models import DeployCall
-        from apps.rollouts.operations import deploy_report
+        from apps.rollouts.operations import ReportCredentials, deploy_report
 
         while not stop.is_set():
             try:
                 deploy_report(
-                    wave_id=wave_id, status="succeeded", actor=self.reporter, key=key, message="ok"
+                    wave_id=wave_id,
+                    status="succeeded",
+                    key=key,
+                    message="ok",
+                    credentials=ReportCredentials(token=token),
                 )
                 break
             except Exception as exc:

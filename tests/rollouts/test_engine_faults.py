@@ -22,10 +22,10 @@ from apps.rollouts import services as ro
 from apps.rollouts import tasks
 from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
-from apps.rollouts.operations import deploy_report
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
 from tests.rollouts.faults import DeployTool, Engine, own_engine, wait_until
+from tests.rollouts.test_engine_steps import tool_report
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -227,7 +227,7 @@ def test_duplicate_step_send_and_check_messages_act_once(engine: Engine, rita, a
         assert (call.state, call.attempts) == ("sent", 1)
         assert len(tool.deliveries) == 1
 
-        deploy_report(wave_id=first.pk, status="succeeded", actor=oscar, key=str(call.key))
+        tool_report(call)
         twice_at_once(tasks.wave_step, first.pk)
         assert Wave.objects.get(pk=first.pk).state == "verifying"
 

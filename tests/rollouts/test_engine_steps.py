@@ -14,6 +14,7 @@ from celery.signals import before_task_publish
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -24,10 +25,12 @@ from apps.core import signing
 from apps.core.errors import NotAllowed
 from apps.environments import services as env_services
 from apps.environments.models import Environment, StopTheLine
+from apps.notifications.models import Notification, OutboundWebhook
 from apps.releases.models import Release
+from apps.releases.services import record_change
 from apps.rollouts import operations, scheduling
 from apps.rollouts import services as ro
-from apps.rollouts.delivery import check_run, deploy_call_send
+from apps.rollouts.delivery import check_run, deploy_call_send, report_token
 from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.engine import wave_step
 from apps.rollouts.gates import start_blockers
@@ -83,7 +86,9 @@ def run_engine(release: Release, now: datetime, *, rounds: int = 60) -> None:
         rollouts_tick(now=now)
         waves = list(
             Wave.objects.filter(plan__release=release, next_step_at__lte=now)
-            .exclude(state__in=[*ENDED_STATES, "halted"])
+            .filter(
+                Q(rollback_requested_at__isnull=False) | ~Q(state__in=[*ENDED_STATES, "halted"])
+            )
             .values_list("pk", flat=True)
         )
         calls = list(
@@ -599,12 +604,22 @@ def webhook_release(
     return release
 
 
-def report_sent_deploys(release: Release, operator: Any) -> int:
-    sent = DeployCall.objects.filter(wave__plan__release=release, action="deploy", state="sent")
+def tool_report(call: DeployCall, status: str = "succeeded", message: str = "") -> DeployCall:
+    """The deploy tool reports on `call` through its report_url (the call's own token)."""
+    return operations.deploy_report(
+        wave_id=call.wave_id,
+        status=status,
+        key=str(call.key),
+        message=message,
+        action=call.action,
+        credentials=operations.ReportCredentials(token=report_token(call)),
+    )
+
+
+def report_sent_deploys(release: Release, action: str = "deploy") -> int:
+    sent = DeployCall.objects.filter(wave__plan__release=release, action=action, state="sent")
     for call in sent:
-        operations.deploy_report(
-            wave_id=call.wave_id, status="succeeded", key=str(call.key), actor=operator
-        )
+        tool_report(call)
     return len(sent)
 
 
@@ -647,14 +662,16 @@ def test_deploy_request_is_signed_json_the_tool_can_verify(rita, oscar, prod_eu)
     assert payload["wave"] == {"id": wave.pk, "name": "prod-eu 10%", "position": 1}
     assert payload["percentage"] == 10
     assert payload["key"] == str(call.key) == headers["idempotency-key"]
-    assert payload["report_url"].endswith(f"/api/v1/waves/{wave.pk}/report/")
+    assert payload["report_url"].endswith(
+        f"/api/v1/waves/{wave.pk}/report/?token={report_token(call)}"
+    )
 
 
 def test_wave_verifies_once_the_tool_reports_success(rita, oscar, prod_eu):
     with tool() as (url, _):
         release = webhook_release(rita, url, [prod_eu])
         run_engine(release, timezone.now())
-        assert report_sent_deploys(release, oscar) == 1
+        assert report_sent_deploys(release) == 1
         run_engine(release, timezone.now())
     (wave,) = waves_of(release)
     assert wave.state == "succeeded"
@@ -681,16 +698,16 @@ def test_deploy_request_is_retried_with_backoff(rita, prod_eu, settings, trouble
         t0 = timezone.now()
         run_engine(release, t0)
         call = DeployCall.objects.get(wave__plan__release=release)
-        assert (call.state, call.attempts, call.next_attempt_at) == (
-            "pending",
-            1,
-            t0 + timedelta(seconds=2),
-        )
+        assert (call.state, call.attempts) == ("pending", 1)
+        # The backoff counts from when the attempt ended, not from when it began.
+        ended = call.next_attempt_at - timedelta(seconds=2)
+        assert call.attempt_started_at == t0 < ended <= timezone.now()
         assert deploy_call_send(call_id=call.pk, now=t0 + timedelta(seconds=1)) == "not due"
-        run_engine(release, t0 + timedelta(seconds=2))
+        t1 = t0 + timedelta(seconds=3)
+        run_engine(release, t1)
         call.refresh_from_db()
-        assert (call.attempts, call.next_attempt_at) == (2, t0 + timedelta(seconds=6))
-        run_engine(release, t0 + timedelta(seconds=6))
+        assert (call.attempts, call.next_attempt_at) == (2, t1 + timedelta(seconds=4))
+        run_engine(release, t1 + timedelta(seconds=4))
     call.refresh_from_db()
     assert (call.state, call.attempts) == ("sent", 3)
     failures = AuditEvent.objects.filter(verb="deploy.send_failed", object_id=str(call.pk))
@@ -698,25 +715,34 @@ def test_deploy_request_is_retried_with_backoff(rita, prod_eu, settings, trouble
     if trouble == "HTTP 503":
         assert failures[0].after["status"] == 503
     else:
-        assert "timed out" in failures[0].reason
+        assert failures[0].after["status"] is None  # nothing answered in time
 
 
-@pytest.mark.parametrize(("policy", "state"), [("halt", "halted"), ("rollback", "rolled_back")])
+@pytest.mark.parametrize(("policy", "state"), [("halt", "halted"), ("rollback", "failed")])
 def test_deploy_that_never_gets_through_fails_the_wave_per_its_policy(rita, prod_eu, policy, state):
-    with tool(default=503) as (url, received):
+    attempts = settings.RELEASEDECK_DEPLOY_ATTEMPTS
+    with tool([503] * attempts) as (url, received):
         release = webhook_release(rita, url, [prod_eu], policy=policy)
         now = timezone.now()
-        for _ in range(settings.RELEASEDECK_DEPLOY_ATTEMPTS):
+        for _ in range(attempts):
             run_engine(release, now)
             now += timedelta(seconds=300)
-    (wave,) = waves_of(release)
-    call = DeployCall.objects.get(wave=wave, action="deploy")
-    assert (call.state, call.attempts) == ("failed", settings.RELEASEDECK_DEPLOY_ATTEMPTS)
-    assert len(received.received("POST")) >= settings.RELEASEDECK_DEPLOY_ATTEMPTS
-    assert wave.state == state
-    assert "Deploy failed: HTTP 503" in wave.state_reason
-    release.refresh_from_db()
-    assert release.phase == ("rollout" if policy == "halt" else "rolled_back")
+        (wave,) = waves_of(release)
+        call = DeployCall.objects.get(wave=wave, action="deploy")
+        assert (call.state, call.attempts) == ("failed", attempts)
+        assert len(received.received("POST")) >= attempts
+        assert wave.state == state
+        assert "Deploy failed: HTTP 503" in wave.state_reason
+        release.refresh_from_db()
+        assert release.phase == "rollout"
+        if policy == "rollback":
+            # Undone only once the tool confirms the rollback it was sent.
+            assert wave.rollback_pending
+            assert report_sent_deploys(release, "rollback") == 1
+            run_engine(release, now)
+            (wave,) = waves_of(release)
+            assert (wave.state, wave.rollback_pending) == ("rolled_back", False)
+            assert Release.objects.get(pk=release.pk).phase == "rolled_back"
 
 
 def test_webhook_wave_without_deploy_url_halts_for_an_operator(rita, oscar, prod_eu):
@@ -740,7 +766,7 @@ def test_failing_check_halts_the_wave_for_an_operator(rita, oscar, prod_eu, prod
         release = webhook_release(rita, url, [prod_eu, prod_us], policy="halt", bake=30)
         health.broken.add("/health/1")
         run_engine(release, timezone.now())
-        report_sent_deploys(release, oscar)
+        report_sent_deploys(release)
         now = timezone.now()
         run_engine(release, now)
         first = waves_of(release)[0]
@@ -765,7 +791,7 @@ def test_failing_check_rolls_back_every_deployed_wave_newest_first(rita, oscar, 
         Wave.objects.filter(plan__release=release, position=2).update(bake_minutes=30)
         for _ in range(3):
             run_engine(release, timezone.now())
-            report_sent_deploys(release, oscar)
+            report_sent_deploys(release)
         now = timezone.now()
         first, second, third = waves_of(release)
         assert (first.state, second.state, third.state) == ("succeeded", "verifying", "pending")
@@ -775,40 +801,108 @@ def test_failing_check_rolls_back_every_deployed_wave_newest_first(rita, oscar, 
         run_engine(release, now + timedelta(minutes=2))
         run_engine(release, now + timedelta(minutes=3))  # the rollback calls go out
         posts = [json.loads(r["body"]) for r in received.received("POST")]
-    rollbacks = [(p["action"], p["wave"]["name"]) for p in posts if p["action"] == "rollback"]
-    assert rollbacks == [("rollback", "prod-us 20%"), ("rollback", "prod-eu 10%")]
-    assert list(
-        DeployCall.objects.filter(action="rollback")
-        .order_by("pk")
-        .values_list("wave__name", "state")
-    ) == [("prod-us 20%", "sent"), ("prod-eu 10%", "sent")]
+        rollbacks = [(p["action"], p["wave"]["name"]) for p in posts if p["action"] == "rollback"]
+        assert rollbacks == [("rollback", "prod-us 20%"), ("rollback", "prod-eu 10%")]
+        assert list(
+            DeployCall.objects.filter(action="rollback")
+            .order_by("pk")
+            .values_list("wave__name", "state")
+        ) == [("prod-us 20%", "sent"), ("prod-eu 10%", "sent")]
+        # Sent is not done: the waves keep their states, rollback pending, the release rolls out.
+        assert Release.objects.get(pk=release.pk).phase == "rollout"
+        assert [(w.state, w.rollback_pending) for w in waves_of(release)] == [
+            ("succeeded", True),
+            ("failed", True),
+            ("pending", False),
+        ]
+        assert report_sent_deploys(release, "rollback") == 2
+        run_engine(release, now + timedelta(minutes=4))
     release.refresh_from_db()
     assert release.phase == "rolled_back"
     assert [w.state for w in waves_of(release)] == ["rolled_back", "rolled_back", "pending"]
     event = AuditEvent.objects.get(verb="rollout.auto_rollback", release_id=release.pk)
-    assert event.after == {"waves_rolled_back": ["prod-us 20%", "prod-eu 10%"]}
+    assert event.after == {
+        "waves_rolled_back": [],
+        "waves_rolling_back": ["prod-us 20%", "prod-eu 10%"],
+    }
     assert "Check health failed 2 times in a row (last seen: broken" in event.reason
 
 
-def test_auto_rollback_cap_halts_instead_and_says_why(rita, oscar, settings):
-    settings.RELEASEDECK_MAX_AUTO_ROLLBACKS_PER_HOUR = 1
+def test_a_failed_rollback_halts_the_wave_with_the_tools_reason(rita, oscar, prod_eu):
+    OutboundWebhook.objects.create(name="chat", url="https://chat.example.com/hook", secret="s")
+    with tool() as (url, received):
+        release = webhook_release(rita, url, [prod_eu], policy="rollback", bake=30)
+        run_engine(release, timezone.now())
+        report_sent_deploys(release)
+        received.broken.add("/health/1")
+        now = timezone.now()
+        for minute in range(3):
+            run_engine(release, now + timedelta(minutes=minute))
+        (call,) = DeployCall.objects.filter(action="rollback", state="sent")
+        tool_report(call, "failed", "snapshot missing")
+        run_engine(release, now + timedelta(minutes=3))
+    (wave,) = waves_of(release)
+    assert (wave.state, wave.rollback_pending) == ("halted", False)
+    assert wave.state_reason.startswith("Rollback failed: snapshot missing.")
+    assert Release.objects.get(pk=release.pk).phase == "rollout"  # an operator decides
+    halted = Notification.objects.filter(event="wave.halted", release=release).last()
+    assert "Rollback failed: snapshot missing" in halted.payload["text"]
+    # The operator may roll it back again: a new call, a new round.
+    rolled = operations.wave_operate(
+        wave_id=wave.pk, action="rollback", actor=oscar, reason="Try again"
+    )
+    assert (rolled.state, rolled.rollback_pending) == ("halted", True)
+    assert list(
+        DeployCall.objects.filter(wave=wave, action="rollback")
+        .order_by("round")
+        .values_list("round", "state")
+    ) == [(1, "failed"), (2, "pending")]
+
+
+def test_a_rollback_the_tool_never_confirms_halts_at_the_deploy_timeout(rita, prod_eu):
+    with tool() as (url, received):
+        release = webhook_release(rita, url, [prod_eu], policy="rollback", bake=30)
+        run_engine(release, timezone.now())
+        report_sent_deploys(release)
+        received.broken.add("/health/1")
+        now = timezone.now()
+        for minute in range(3):
+            run_engine(release, now + timedelta(minutes=minute))
+        assert waves_of(release)[0].rollback_pending
+        run_engine(release, now + settings.RELEASEDECK_DEPLOY_TIMEOUT + timedelta(minutes=5))
+    (wave,) = waves_of(release)
+    assert wave.state == "halted"
+    assert "did not report within the deploy timeout" in wave.state_reason
+
+
+def test_auto_rollback_cap_counts_each_release_on_its_own(rita, settings):
+    settings.RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = 1
     with tool() as (url, received):
         envs = [EnvironmentFactory(name=f"prod-{i}", region="eu") for i in (1, 2)]
-        releases = [webhook_release(rita, url, [env], policy="rollback", bake=30) for env in envs]
+        flapping, other = (
+            webhook_release(rita, url, [env], policy="rollback", bake=30) for env in envs
+        )
+        # The flapping release was rolled back automatically a moment ago; the other never was.
+        record_change(
+            release_id=flapping.pk, actor=None, verb="rollout.auto_rollback", obj=flapping
+        )
         received.broken.update({"/health/1"})
-        for release in releases:
+        for release in (flapping, other):
             run_engine(release, timezone.now())
-            report_sent_deploys(release, oscar)
+            report_sent_deploys(release)
             now = timezone.now()
             for minute in range(3):
                 run_engine(release, now + timedelta(minutes=minute))
-    first, second = (Release.objects.get(pk=r.pk) for r in releases)
-    assert first.phase == "rolled_back"
-    assert second.phase == "rollout"
-    (wave,) = waves_of(second)
+        assert report_sent_deploys(other, "rollback") == 1
+        run_engine(other, now + timedelta(minutes=4))
+    assert Release.objects.get(pk=other.pk).phase == "rolled_back"
+    assert Release.objects.get(pk=flapping.pk).phase == "rollout"
+    (wave,) = waves_of(flapping)
     assert wave.state == "halted"
     assert wave.state_reason.endswith(
-        "Automatic rollback not attempted: 1 in the last hour reached the cap; an operator decides"
+        "Automatic rollback not attempted: this release was rolled back automatically 1 time(s) "
+        "in the last hour, the cap (RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR); an operator "
+        "decides"
     )
     assert not DeployCall.objects.filter(wave=wave, action="rollback").exists()
 
@@ -855,7 +949,7 @@ def test_due_steps_are_enqueued_only_after_commit_and_run_once(
         assert deploy_call_send(call_id=call.pk, now=now) == "not pending"
         assert len(received.received("POST")) == 1
 
-    report_sent_deploys(release, oscar)
+    report_sent_deploys(release)
     published.clear()
     later = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):

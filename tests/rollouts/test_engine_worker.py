@@ -10,12 +10,12 @@ from apps.releases.models import Release
 from apps.releases.services import releases_tick
 from apps.rollouts import services as ro
 from apps.rollouts.dispatch import rollouts_tick
-from apps.rollouts.models import CheckResult, DeployCall, Wave
-from apps.rollouts.operations import deploy_report
+from apps.rollouts.models import CheckResult, Wave
 from tests.builders import advance, planned_release
 from tests.celery_worker import wait_for
 from tests.factories import EnvironmentFactory
 from tests.loopback import loopback_server
+from tests.rollouts.test_engine_steps import report_sent_deploys
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -126,18 +126,20 @@ def test_failing_check_rolls_back_every_deployed_wave_newest_first(
         Wave.objects.filter(pk=waves[1].pk).update(bake_minutes=10)
 
         def deploy_tool_reports_success():
-            for call in DeployCall.objects.filter(
-                wave__plan__release=release, action="deploy", state="sent"
-            ):
-                deploy_report(
-                    wave_id=call.wave_id, status="succeeded", actor=oscar, key=str(call.key)
-                )
+            report_sent_deploys(release)
             return Wave.objects.get(pk=waves[1].pk).state == "verifying"
 
         assert drive(deploy_tool_reports_success, timeout=30)
         answers["version"] = "broken"
-        assert drive(lambda: Release.objects.get(pk=release.pk).phase == "rolled_back", timeout=30)
-        assert drive(lambda: len(rollback_targets(tool)) >= 2, timeout=15)
+        assert drive(lambda: len(rollback_targets(tool)) >= 2, timeout=30)
+        # Until the tool confirms, the release is still rolling out, the waves rolling back.
+        assert Release.objects.get(pk=release.pk).phase == "rollout"
+
+        def deploy_tool_confirms_rollbacks():
+            report_sent_deploys(release, "rollback")
+            return Release.objects.get(pk=release.pk).phase == "rolled_back"
+
+        assert drive(deploy_tool_confirms_rollbacks, timeout=30)
         targets = rollback_targets(tool)
     assert targets == [waves[1].name, waves[0].name]  # newest first, each once
     states = list(

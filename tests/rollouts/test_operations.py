@@ -1,5 +1,7 @@
 """What operators do to running waves, and what deploy tools report back."""
 
+import json
+import time
 import uuid
 from datetime import timedelta
 from functools import partial
@@ -10,15 +12,24 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.core.errors import Conflict, NotAllowed, ServiceError
+from apps.core import signing
+from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.environments import services as env_services
 from apps.environments.models import Environment
 from apps.notifications.models import Notification
 from apps.releases.models import Release
 from apps.releases.services import release_move
 from apps.rollouts import services as ro
+from apps.rollouts.delivery import report_token
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
-from apps.rollouts.operations import check_confirm, deploy_report, stop_the_line_set, wave_operate
+from apps.rollouts.operations import (
+    NotAuthenticated,
+    ReportCredentials,
+    check_confirm,
+    deploy_report,
+    stop_the_line_set,
+    wave_operate,
+)
 from apps.stakeholders import services as sh
 from tests.factories import EnvironmentFactory
 from tests.rollouts.test_engine_steps import (
@@ -26,6 +37,7 @@ from tests.rollouts.test_engine_steps import (
     rolling_out,
     run_engine,
     tool,
+    tool_report,
     waves_of,
     webhook_release,
 )
@@ -209,35 +221,59 @@ def test_a_running_wave_cannot_be_skipped(rita, oscar, prod_eu):
 # Roll back
 
 
-def test_rollback_asks_the_deploy_tool_to_undo_the_wave(rita, oscar, vera, prod_eu):
+def test_rollback_asks_the_deploy_tool_and_waits_for_its_confirmation(rita, oscar, vera, prod_eu):
     with tool() as (url, received):
         release = webhook_release(rita, url, [prod_eu], bake=30)
         sh.stakeholder_add(release_id=release.pk, user_id=vera.pk, role="it_support", actor=rita)
         run_engine(release, timezone.now())
-        report_sent_deploys(release, oscar)
+        report_sent_deploys(release)
         run_engine(release, timezone.now())
         (wave,) = waves_of(release)
         assert wave.state == "verifying"
 
         rolled = operate(wave, "rollback", oscar, "Customers report wrong totals")
-        assert (rolled.state, rolled.state_reason) == (
-            "rolled_back",
-            "Rollback by oscar: Customers report wrong totals",
+        # Asked, not done: the wave keeps its state until the tool confirms.
+        assert (rolled.state, rolled.rollback_pending, rolled.state_reason) == (
+            "verifying",
+            True,
+            "Rolling back: Rollback by oscar: Customers report wrong totals",
         )
-        assert last_wave_event(wave).actor_id == oscar.pk
+        event = AuditEvent.objects.filter(object_id=str(wave.pk)).latest("id")
+        assert (event.verb, event.actor_id) == ("wave.reason_changed", oscar.pk)
         call = DeployCall.objects.get(wave=wave, action="rollback")
         events = AuditEvent.objects.count()
-        assert operate(wave, "rollback", oscar, "again").state == "rolled_back"
+        assert operate(wave, "rollback", oscar, "again").rollback_pending
         assert AuditEvent.objects.count() == events
         assert DeployCall.objects.filter(wave=wave, action="rollback").count() == 1
+        with pytest.raises(Conflict) as refused:
+            operate(wave, "pause", oscar)
+        assert refused.value.blockers[0].code == "rollback_pending"
 
         run_engine(release, timezone.now())
         posts = [r for r in received.received("POST") if b'"rollback"' in r["body"]]
-    call.refresh_from_db()
-    assert (call.state, len(posts)) == ("sent", 1)
+        call.refresh_from_db()
+        assert (call.state, len(posts)) == ("sent", 1)
+        assert waves_of(release)[0].state == "verifying"
+        assert not Notification.objects.filter(event="wave.rolled_back").exists()
+
+        tool_report(call, "succeeded", "helm rollback 11")
+        run_engine(release, timezone.now())
+    (wave,) = waves_of(release)
+    assert (wave.state, wave.rollback_pending) == ("rolled_back", False)
+    assert wave.state_reason == (
+        "Rolled back (helm rollback 11): Rollback by oscar: Customers report wrong totals"
+    )
     note = Notification.objects.get(event="wave.rolled_back", channel="email")
     assert note.recipient == "vera@example.test"
     assert note.payload["wave"]["state"] == "rolled_back"
+    assert Release.objects.get(pk=release.pk).phase == "rollout"  # one wave, by an operator
+
+
+def test_rollback_of_a_simulated_wave_is_done_at_once(rita, oscar, prod_eu):
+    release = verifying(rita, [prod_eu])
+    (wave,) = waves_of(release)
+    rolled = operate(wave, "rollback", oscar, "Wrong totals")
+    assert (rolled.state, rolled.rollback_pending) == ("rolled_back", False)
 
 
 def test_a_wave_never_deployed_cannot_be_rolled_back(rita, oscar, prod_eu):
@@ -337,14 +373,22 @@ def test_only_operators_operate_waves(request, rita, prod_eu, action, who):
     refused_without_writing(call, NotAllowed)
 
 
-def test_only_operators_confirm_checks_and_report_deploys(rita, vera, prod_eu):
+def test_a_persons_rights_do_not_authenticate_a_deploy_report(rita, prod_eu):
     with tool() as (url, _):
         release = webhook_release(rita, url, [prod_eu])
         run_engine(release, timezone.now())
     (wave,) = waves_of(release)
-    for actor in (vera, AnonymousUser()):
+    call = DeployCall.objects.get(wave=wave)
+    for credentials in (
+        ReportCredentials(),
+        ReportCredentials(token="0" * 64),
+        ReportCredentials(body=b"{}", timestamp="1", signature="sha256=00"),
+    ):
         refused_without_writing(
-            lambda a=actor: deploy_report(wave_id=wave.pk, status="succeeded", actor=a), NotAllowed
+            lambda c=credentials: deploy_report(
+                wave_id=wave.pk, status="succeeded", key=str(call.key), credentials=c
+            ),
+            NotAuthenticated,
         )
 
 
@@ -448,14 +492,24 @@ def sent_deploy(rita, prod_eu):
     return wave, DeployCall.objects.get(wave=wave)
 
 
-def test_deploy_report_succeeded_moves_the_wave_on(sent_deploy, oscar):
+def report(call: DeployCall, status: str, **fields: Any) -> DeployCall:
+    """Report through the call's report_url token (as `tool_report`), with fields to vary."""
+    kwargs = {
+        "wave_id": call.wave_id,
+        "status": status,
+        "key": str(call.key),
+        "credentials": ReportCredentials(token=report_token(call)),
+        **fields,
+    }
+    return deploy_report(**kwargs)
+
+
+def test_deploy_report_succeeded_moves_the_wave_on(sent_deploy):
     wave, call = sent_deploy
-    reported = deploy_report(
-        wave_id=wave.pk, status="succeeded", message="helm rev 12", key=str(call.key), actor=oscar
-    )
+    reported = report(call, "succeeded", message="helm rev 12")
     assert (reported.state, reported.report_message) == ("succeeded", "helm rev 12")
     event = AuditEvent.objects.filter(verb="deploy.reported_succeeded").latest("id")
-    assert event.actor_id == oscar.pk
+    assert (event.actor_id, event.after["via"]) == (None, "token")
     run_engine(wave.plan.release, timezone.now())
     wave.refresh_from_db()
     assert (wave.state, wave.state_reason) == (
@@ -464,29 +518,77 @@ def test_deploy_report_succeeded_moves_the_wave_on(sent_deploy, oscar):
     )
 
 
-def test_same_final_report_twice_is_a_no_op(sent_deploy, oscar):
+def test_a_report_signed_with_the_environments_secret_is_accepted(sent_deploy):
     wave, call = sent_deploy
-    deploy_report(wave_id=wave.pk, status="succeeded", key=str(call.key), actor=oscar)
+    body = json.dumps({"status": "succeeded", "key": str(call.key)}).encode()
+    headers = signing.signed_headers(body, "secret-of-prod-eu")
+    credentials = ReportCredentials(
+        body=body,
+        timestamp=headers[signing.TIMESTAMP_HEADER],
+        signature=headers[signing.SIGNATURE_HEADER],
+    )
+    assert report(call, "succeeded", credentials=credentials).state == "succeeded"
+    stale = signing.signed_headers(body, "secret-of-prod-eu", timestamp=int(time.time()) - 301)
+    too_old = ReportCredentials(
+        body=body,
+        timestamp=stale[signing.TIMESTAMP_HEADER],
+        signature=stale[signing.SIGNATURE_HEADER],
+    )
+    with pytest.raises(NotAuthenticated):
+        report(call, "succeeded", credentials=too_old)
+
+
+def test_a_report_token_is_good_for_its_own_call_only(sent_deploy, rita, prod_us):
+    wave, call = sent_deploy
+    other = DeployCall.objects.create(
+        wave=wave, action="rollback", round=1, key=uuid.uuid4(), state="sent"
+    )
+    borrowed = ReportCredentials(token=report_token(other))
+    refused_without_writing(
+        lambda: report(call, "succeeded", credentials=borrowed), NotAuthenticated
+    )
+
+
+def test_same_final_report_twice_is_a_no_op(sent_deploy):
+    wave, call = sent_deploy
+    report(call, "succeeded")
     events = AuditEvent.objects.count()
-    again = deploy_report(wave_id=wave.pk, status="succeeded", key=str(call.key), actor=oscar)
+    again = report(call, "succeeded")
     assert (again.pk, again.state) == (call.pk, "succeeded")
     assert AuditEvent.objects.count() == events
 
 
-def test_contradicting_final_report_is_refused(sent_deploy, oscar):
+def test_contradicting_final_report_is_recorded_and_refused(sent_deploy):
     wave, call = sent_deploy
-    deploy_report(wave_id=wave.pk, status="succeeded", actor=oscar)
-    refused_without_writing(
-        lambda: deploy_report(wave_id=wave.pk, status="failed", actor=oscar), Conflict
-    )
+    report(call, "succeeded")
+    with pytest.raises(Conflict) as refused:
+        report(call, "failed")
+    assert refused.value.blockers[0].code == "report_not_current"
+    call.refresh_from_db()
+    assert call.state == "succeeded"
+    event = AuditEvent.objects.latest("id")
+    assert (event.verb, event.after["status"]) == ("deploy.report_refused", "failed")
 
 
-def test_progress_reports_keep_the_call_open(sent_deploy, oscar):
+def test_a_late_report_after_a_rollback_changes_nothing(sent_deploy, oscar):
     wave, call = sent_deploy
-    deploy_report(wave_id=wave.pk, status="in_progress", message="40% of pods", actor=oscar)
+    operate(wave, "rollback", oscar, "Wrong build")
+    with pytest.raises(Conflict) as refused:
+        report(call, "succeeded")
+    assert "rolled back" in refused.value.message
+    call.refresh_from_db()
+    wave.refresh_from_db()
+    assert (call.state, wave.state, wave.rollback_pending) == ("sent", "deploying", True)
+    event = AuditEvent.objects.filter(verb="deploy.report_refused").get()
+    assert event.object_id == str(call.pk)
+
+
+def test_progress_reports_keep_the_call_open(sent_deploy):
+    wave, call = sent_deploy
+    report(call, "in_progress", message="40% of pods")
     call.refresh_from_db()
     assert (call.state, call.report_message) == ("sent", "40% of pods")
-    deploy_report(wave_id=wave.pk, status="failed", message="image pull error", actor=oscar)
+    report(call, "failed", message="image pull error")
     run_engine(wave.plan.release, timezone.now())
     wave.refresh_from_db()
     assert (wave.state, wave.state_reason) == ("halted", "Deploy failed: image pull error")
@@ -495,28 +597,43 @@ def test_progress_reports_keep_the_call_open(sent_deploy, oscar):
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"key": str(uuid.uuid4())}, "key"),
-        ({"key": "not-a-uuid"}, "key"),
-        ({"key": 42}, "key"),
+        ({"key": None}, "key"),
+        ({"key": ""}, "key"),
         ({"status": "done"}, "status"),
         ({"action": "restart"}, "action"),
         ({"message": "x" * 2001}, "message"),
         ({"wave_id": "abc"}, "wave"),
     ],
 )
-def test_bad_reports_are_refused_naming_the_field(sent_deploy, oscar, changes, field):
-    wave, _ = sent_deploy
-    kwargs = {"wave_id": wave.pk, "status": "succeeded", **changes}
-    error = refused_without_writing(lambda: deploy_report(**kwargs, actor=oscar))
+def test_bad_reports_are_refused_naming_the_field(sent_deploy, changes, field):
+    _, call = sent_deploy
+    kwargs = {"status": "succeeded", **changes}
+    if field == "key":  # no key, no call to hold a token for: sign it instead
+        body = b"{}"
+        headers = signing.signed_headers(body, "secret-of-prod-eu")
+        kwargs["credentials"] = ReportCredentials(
+            body=body,
+            timestamp=headers[signing.TIMESTAMP_HEADER],
+            signature=headers[signing.SIGNATURE_HEADER],
+        )
+    error = refused_without_writing(lambda: report(call, **kwargs))
     assert error.field == field
 
 
-def test_report_for_a_wave_without_a_call_is_a_conflict(rita, oscar, prod_eu):
-    release = verifying(rita, [prod_eu])
-    refused_without_writing(
-        lambda: deploy_report(wave_id=waves_of(release)[0].pk, status="succeeded", actor=oscar),
-        Conflict,
+def test_report_with_an_unknown_key_is_not_found(sent_deploy):
+    wave, call = sent_deploy
+    body = b"{}"
+    headers = signing.signed_headers(body, "secret-of-prod-eu")
+    credentials = ReportCredentials(
+        body=body,
+        timestamp=headers[signing.TIMESTAMP_HEADER],
+        signature=headers[signing.SIGNATURE_HEADER],
     )
+    error = refused_without_writing(
+        lambda: report(call, "succeeded", key=str(uuid.uuid4()), credentials=credentials),
+        NotFound,
+    )
+    assert error.field == "key"
 
 
 def test_a_release_manager_pulling_the_line_halts_running_waves_too(rita, oscar, prod_eu):
