@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.signoffs.urls")),
     path("environments/", include("apps.environments.urls")),
     path("audit/", include("apps.audit.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.rollouts.urls")),

@@ -21,5 +21,7 @@ def viewer(request: HttpRequest) -> dict[str, Any]:
     return {
         "viewer_roles": SimpleLazyObject(labels),
         # Navigation shows each person only the places their roles open.
-        "nav_can_view": SimpleLazyObject(lambda: {"yes": can(user, Action.VIEW)}),
+        "nav_can_view": SimpleLazyObject(
+            lambda: {"yes": can(user, Action.VIEW), "webhooks": can(user, Action.MANAGE_WEBHOOKS)}
+        ),
     }

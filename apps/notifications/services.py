@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
+from apps.core import egress
 from apps.core.errors import NotFound, ServiceError
 from apps.core.validation import clean_datetime, clean_id, clean_text
 from apps.releases.services import get_release, record_change
@@ -155,7 +156,7 @@ def _clean_hook(changes: dict[str, Any], *, creating: bool) -> dict[str, Any]:
             _url(url)
         except ValidationError:
             raise ServiceError("url must be an http(s) URL.", field="url") from None
-        cleaned["url"] = url
+        cleaned["url"] = egress.check_url(url, field="url")  # refused now, not at each send
     if "secret" in changes:
         secret = changes["secret"]
         if not isinstance(secret, str) or not secret.isprintable() or secret != secret.strip():
