@@ -18,7 +18,6 @@ COLUMNS = [
     "id",
     "at",
     "actor",
-    "actor_id",
     "verb",
     "object_type",
     "object_id",
@@ -28,6 +27,7 @@ COLUMNS = [
     "reason",
     "prev_hash",
     "hash",
+    "actor_id",  # last, so that the columns before it keep their places
 ]
 # Verbs that record a decision someone (or the engine) took, kept in the evidence pack with
 # their reasons even when no reason was typed.

@@ -4,24 +4,61 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.releases.models import Release
 
 from .models import AuditEvent
 
+# The release filter offers this many releases (the newest, plus the one chosen); a search
+# box finds any other. Listing every release made the page grow with the history.
+RELEASES_OFFERED = 50
+
+
+def release_label(release: Release) -> str:
+    return f"{release.application.name} {release.version}"
+
+
+def offered_releases(*, chosen: str = "", search: str = "") -> QuerySet[Release]:
+    """The releases the filter lists: matching `search`, else the newest; and the chosen one."""
+    releases = Release.objects.all()
+    if search:
+        releases = releases.filter(
+            Q(application__name__icontains=search)
+            | Q(version__icontains=search)
+            | Q(name__icontains=search)
+        )
+    where = Q(pk__in=releases.order_by("-created_at").values("pk")[:RELEASES_OFFERED])
+    if chosen.isdigit() and len(chosen) < 19:  # a bigint, or not a release at all
+        where |= Q(pk=int(chosen))
+    return (
+        Release.objects.select_related("application")
+        .filter(where)
+        .order_by("application__name", "-created_at")
+    )
+
 
 class ReleaseChoiceField(forms.ModelChoiceField):
+    """Lists the releases offered but accepts any release."""
+
     def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.application.name} {obj.version}"
+        return release_label(obj)
+
+    def to_python(self, value: Any) -> Release | None:
+        if value in self.empty_values:
+            return None
+        try:
+            return Release.objects.select_related("application").get(pk=value)
+        except (ValueError, TypeError, Release.DoesNotExist):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from None
 
 
 class AuditFilterForm(forms.Form):
     release = ReleaseChoiceField(
-        queryset=Release.objects.select_related("application").order_by(
-            "application__name", "-created_at"
-        ),
+        queryset=Release.objects.none(),
         required=False,
         empty_label="Any release",
     )
@@ -44,6 +81,10 @@ class AuditFilterForm(forms.Form):
     date_to = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["release"].queryset = offered_releases(chosen=self.data.get("release", ""))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -16,7 +16,7 @@ from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Release
 
 from .exports import csv_rows, export_checkpoint, json_chunks
-from .forms import AuditFilterForm
+from .forms import AuditFilterForm, offered_releases
 from .models import AuditEvent
 from .selectors import latest_event_id
 from .services import audit_verify
@@ -50,6 +50,22 @@ def audit_live(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     form.is_valid()
     return render(request, f"{TEMPLATE}#results", _context(request, form))
+
+
+@require_GET
+@login_required
+def audit_release_options(request: HttpRequest) -> HttpResponse:
+    """The release filter's options for what was typed in its search box."""
+    page_require(request.user, Action.VIEW)
+    search = request.GET.get("release_q", "").strip()
+    if len(search) > 100 or "\x00" in search:
+        return HttpResponse("Search for at most 100 characters.", status=400)
+    releases = offered_releases(chosen=request.GET.get("release", ""), search=search)
+    return render(
+        request,
+        f"{TEMPLATE}#release-options",
+        {"releases": releases, "chosen": request.GET.get("release", ""), "search": search},
+    )
 
 
 @require_GET
@@ -112,7 +128,7 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
         event.release = releases.get(event.release_id)
         event.changes = _changes(event.before, event.after)
     query = request.GET.copy()
-    for key in ("page", "since", "pass", "as"):
+    for key in ("page", "since", "pass", "as", "release_q"):
         query.pop(key, None)
     filters = query.urlencode()
     return {

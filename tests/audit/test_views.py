@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.models import Profile
+from apps.audit.forms import RELEASES_OFFERED
 from apps.audit.models import AuditEvent
 from apps.releases import services as rs
 from apps.releases.models import Release
@@ -288,3 +289,85 @@ def test_page_queries_do_not_grow_with_the_log_or_the_releases(client, vera, rit
     assert AuditEvent.objects.count() > 200
     assert (page_queries(client), page_queries(client, verb="release", page="1")) == few
     assert few[0] <= 12
+
+
+# ---- The release filter: a bounded list and a search ----
+
+OPTIONS = reverse("audit:release-options")
+
+
+def release_options(html: str) -> list[tuple[str, bool, str]]:
+    select = re.search(r'<select name="release".*?</select>', html, re.S)[0]
+    return [
+        (value, bool(selected), label.strip())
+        for value, selected, label in re.findall(
+            r'<option value="(\d*)"( selected)?[^>]*>([^<]*)</option>', select
+        )
+    ]
+
+
+@pytest.fixture
+def many_releases(rita) -> list[Release]:
+    from tests.factories import ApplicationFactory, ReleaseFactory
+
+    erp = ApplicationFactory(name="ERP", slug="erp")
+    older = [ReleaseFactory(owner=rita, application=erp, version=f"0.{n}.0") for n in range(3)]
+    return older + ReleaseFactory.create_batch(RELEASES_OFFERED + 10, owner=rita)
+
+
+def test_release_filter_lists_a_bounded_number_of_releases(client, vera, many_releases):
+    client.force_login(vera)
+    options = release_options(client.get(PAGE).content.decode())
+    assert options[0] == ("", True, "Any release")
+    assert len(options) == RELEASES_OFFERED + 1
+    newest = {str(r.pk) for r in many_releases[-RELEASES_OFFERED:]}
+    assert {value for value, _, _ in options[1:]} == newest
+
+
+def test_filtering_by_a_release_not_listed_keeps_it_chosen(client, vera, rita, many_releases):
+    oldest = many_releases[0]
+    rs.release_update(release_id=oldest.pk, scope="Old one.", actor=rita)
+    client.force_login(vera)
+    html = client.get(PAGE, {"release": oldest.pk}).content.decode()
+    assert (str(oldest.pk), True, "ERP 0.0.0") in release_options(html)
+    assert set(listed(html)) == set(
+        AuditEvent.objects.filter(release_id=oldest.pk).values_list("id", flat=True)
+    )
+
+
+def test_release_search_offers_the_matching_releases(client, vera, many_releases):
+    client.force_login(vera)
+    response = client.get(OPTIONS, {"release_q": "erp"}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    found = re.findall(r'<option value="(\d*)"[^>]*>([^<]*)</option>', html)
+    assert found == [("", "Any release")] + [
+        (str(r.pk), f"ERP {r.version}") for r in reversed(many_releases[:3])
+    ]
+    nothing = client.get(OPTIONS, {"release_q": "no such thing"}, **HTMX).content.decode()
+    assert "No release matches “no such thing”" in nothing
+
+
+def test_release_search_keeps_the_chosen_release(client, vera, many_releases):
+    chosen = many_releases[-1]
+    client.force_login(vera)
+    html = client.get(OPTIONS, {"release_q": "erp", "release": chosen.pk}, **HTMX).content.decode()
+    assert f'<option value="{chosen.pk}" selected>' in html
+
+
+def test_release_search_refuses_bad_input_and_people_without_a_role(client, vera, charlie):
+    client.force_login(vera)
+    assert client.get(OPTIONS, {"release_q": "x" * 101}).status_code == 400
+    assert client.get(OPTIONS, {"release": "9" * 30}).status_code == 200
+    assert client.post(OPTIONS).status_code == 405
+    client.force_login(charlie)
+    assert client.get(OPTIONS, {"release_q": "erp"}).status_code == 403
+    client.logout()
+    assert client.get(OPTIONS).status_code == 302
+
+
+def test_a_huge_release_number_is_a_form_error(client, vera):
+    client.force_login(vera)
+    response = client.get(PAGE, {"release": "9" * 30})
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), "release")
