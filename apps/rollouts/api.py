@@ -17,7 +17,7 @@ from apps.releases.api import (
 )
 from apps.releases.models import Release
 
-from . import dryrun, operations, services
+from . import dryrun, operations, reports, services
 from .models import (
     Check,
     CheckKind,
@@ -345,7 +345,7 @@ class WaveReportView(ApiView):
         ],
     )
     def post(self, request: Request, id: int) -> Response:
-        credentials = operations.ReportCredentials(
+        credentials = reports.ReportCredentials(
             body=request.body,  # read before `data`, which parses it
             timestamp=request.headers.get(signing.TIMESTAMP_HEADER, ""),
             signature=request.headers.get(signing.SIGNATURE_HEADER, ""),
@@ -353,13 +353,13 @@ class WaveReportView(ApiView):
         )
         raw = request.data
         # Who is asking comes before what they ask: 401 before any 400.
-        operations.deploy_report_authenticate(
+        reports.deploy_report_authenticate(
             wave_id=id,
             credentials=credentials,
             key=raw.get("key") if isinstance(raw, dict) else None,
         )
         data = validated(ReportSerializer, request)
-        call = operations.deploy_report(
+        call = reports.deploy_report(
             wave_id=id,
             status=data["status"],
             message=data["message"],
@@ -628,6 +628,6 @@ class DryRunView(ApiView):
         get_object_or_404(Release, pk=release_id)
         data = validated(DryRunProposalSerializer, request)
         lines = dryrun.plan_dry_run_proposal(
-            waves=[dict(w) for w in data["waves"]], actor=request.user
+            waves=[dict(w) for w in data["waves"]], actor=request.user, release_id=release_id
         )
         return Response(DryRunLineSerializer(lines, many=True).data)

@@ -341,7 +341,7 @@ class DeployTool:
         from django.db import connections
 
         from apps.rollouts.models import DeployCall
-        from apps.rollouts.operations import ReportCredentials, deploy_report
+        from apps.rollouts.reports import ReportCredentials, deploy_report
 
         while not stop.is_set():
             try:

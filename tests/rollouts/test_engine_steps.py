@@ -28,7 +28,7 @@ from apps.environments.models import Environment, StopTheLine
 from apps.notifications.models import Notification, OutboundWebhook
 from apps.releases.models import Release
 from apps.releases.services import record_change
-from apps.rollouts import operations, scheduling
+from apps.rollouts import operations, reports, scheduling
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import check_run, deploy_call_send, report_token
 from apps.rollouts.dispatch import rollouts_tick
@@ -606,13 +606,13 @@ def webhook_release(
 
 def tool_report(call: DeployCall, status: str = "succeeded", message: str = "") -> DeployCall:
     """The deploy tool reports on `call` through its report_url (the call's own token)."""
-    return operations.deploy_report(
+    return reports.deploy_report(
         wave_id=call.wave_id,
         status=status,
         key=str(call.key),
         message=message,
         action=call.action,
-        credentials=operations.ReportCredentials(token=report_token(call)),
+        credentials=reports.ReportCredentials(token=report_token(call)),
     )
 
 

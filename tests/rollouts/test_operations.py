@@ -22,14 +22,8 @@ from apps.releases.services import release_move
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import report_token
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
-from apps.rollouts.operations import (
-    NotAuthenticated,
-    ReportCredentials,
-    check_confirm,
-    deploy_report,
-    stop_the_line_set,
-    wave_operate,
-)
+from apps.rollouts.operations import check_confirm, stop_the_line_set, wave_operate
+from apps.rollouts.reports import NotAuthenticated, ReportCredentials, deploy_report
 from apps.stakeholders import services as sh
 from tests.factories import EnvironmentFactory
 from tests.rollouts.test_engine_steps import (
