@@ -81,15 +81,31 @@ def change_marker(now: datetime | None = None) -> str:
 class Rollout:
     release: Release
     waves: list[Wave]
-    progress: int
+    lifecycle: int  # how far the release is along its phases (the status API's `progress`)
     done: int
     current: Wave | None
     halted: bool
     failed: bool
+    reached: list[tuple[str, int]]  # (environment, share of traffic its succeeded waves reached)
 
     @property
     def total(self) -> int:
         return len(self.waves)
+
+    @property
+    def share_done(self) -> int:
+        """The rollout's own progress: the share of its waves done, 0–100."""
+        return round(100 * self.done / self.total) if self.waves else 0
+
+
+def reached_shares(waves: list[Wave]) -> dict[int, int]:
+    """Environment id → the largest share a succeeded wave of these reached there. Shadow
+    waves mirror traffic and never reach users, so they do not count."""
+    reached: dict[int, int] = {}
+    for wave in waves:
+        if wave.state == WaveState.SUCCEEDED and not wave.shadow:
+            reached[wave.environment_id] = max(reached.get(wave.environment_id, 0), wave.percentage)
+    return reached
 
 
 @dataclass
@@ -134,11 +150,15 @@ def active_rollouts() -> list[Rollout]:
     for release_waves in grouped.values():
         release = release_waves[0].plan.release
         facts = tuple(_wave_fact(w) for w in release_waves)
+        names = {w.environment_id: w.environment.name for w in release_waves}
         rollouts.append(
             Rollout(
                 release=release,
                 waves=release_waves,
-                progress=rules.progress(rules.ROLLOUT, facts),
+                lifecycle=rules.progress(rules.ROLLOUT, facts),
+                reached=[
+                    (names[env], share) for env, share in reached_shares(release_waves).items()
+                ],
                 done=sum(1 for w in release_waves if w.state in DONE_WAVE_STATES),
                 current=next(
                     (w for w in release_waves if w.state not in TERMINAL_WAVE_STATES), None
@@ -194,6 +214,7 @@ def matrix(
         by_env: dict[int, list[Wave]] = defaultdict(list)
         for wave in rollout.waves:
             by_env[wave.environment_id].append(wave)
+        reached = reached_shares(rollout.waves)
         for env_id, waves in by_env.items():
             # The wave that matters on this environment now: the first not finished, else the last.
             wave = next((w for w in waves if w.state not in TERMINAL_WAVE_STATES), waves[-1])
@@ -203,7 +224,15 @@ def matrix(
                 and (deployed.get(key) or {}).get("release_id") == rollout.release.pk
             ):
                 continue  # done there: the deployed version says it already
-            flights[key].append({"release": rollout.release, "wave": wave})
+            flights[key].append(
+                {
+                    "release": rollout.release,
+                    "wave": wave,
+                    # A canary share that succeeded runs there for part of the traffic.
+                    "reached": reached.get(env_id, 0),
+                    "next": wave if wave.state != WaveState.SUCCEEDED else None,
+                }
+            )
     return [
         MatrixRow(
             application=app,

@@ -5,6 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Profile
+from apps.rollouts import services as ro
+from apps.rollouts.models import Wave
 from tests.dashboard.scenes import working_week
 
 from .conftest import PHONE, screenshot, sign_in
@@ -108,3 +110,26 @@ def test_approver_sees_what_waits_and_walks_the_calendar(new_page, rita, alice, 
     page.goto("/calendar/")
     expect(page.get_by_test_id("cal-month")).to_contain_text("ERP 5.1.0")
     screenshot(page, "calendar-month-phone")
+
+
+def test_a_canary_share_that_succeeded_shows_as_partly_deployed(
+    new_page, rita, alice, bob, oscar, vera
+):
+    releases = working_week(rita, alice, bob, oscar)
+    page = new_page()
+    sign_in(page, "vera")
+    page.goto("/dashboard/")
+    eu = page.get_by_test_id("cell-erp-prod-eu")
+    expect(eu).to_contain_text("Deploying · 10%")
+    expect(page.get_by_test_id("rollout-share")).to_have_text("25 % of waves")
+
+    canary = Wave.objects.get(plan__release=releases["erp"], name="EU canary")
+    for state in ("verifying", "succeeded"):
+        ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
+    expect(eu.locator(".dash-ver-partial")).to_have_text("5.1.0 at 10 %", timeout=LIVE_MS)
+    expect(eu).to_contain_text("Pending · 100%")
+    expect(eu.locator(".dash-ver").first).to_have_text("5.0.0")
+    expect(page.get_by_test_id("rollout-share")).to_have_text("50 % of waves")
+    expect(page.get_by_test_id("reached")).to_have_text("Reached staging-eu 100 % · prod-eu 10 %")
+    expect(page.get_by_test_id("lifecycle")).to_have_text("Release lifecycle 70 %")
+    screenshot(page, "dashboard-partial")

@@ -117,8 +117,9 @@ def test_a_canary_share_that_succeeded_is_not_yet_the_deployed_version(client, v
         ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
     client.force_login(vera)
     html = client.get(HOME).content.decode()
-    # The 10 % canary is done; the next wave on prod-eu (100 %) is what matters there now.
-    assert cell(html, "erp", "prod-eu") == "5.0.0 → In flight: 5.1.0 Pending · 100%"
+    # The 10 % canary is done: 5.1.0 runs there for 10 % of the traffic, and the next wave on
+    # prod-eu (100 %) is what comes there now.
+    assert cell(html, "erp", "prod-eu") == "5.0.0 5.1.0 at 10 % → In flight: 5.1.0 Pending · 100%"
 
 
 def test_rolled_back_release_is_not_deployed(client, rita, vera, week):
@@ -129,12 +130,38 @@ def test_rolled_back_release_is_not_deployed(client, rita, vera, week):
     assert "In flight" not in cell(html, "erp", "prod-eu")
 
 
-def test_active_rollouts_show_progress_and_wave_counts(client, vera, week):
+def reached(html: str) -> str:
+    """The rollout card's line of environments and the traffic share reached there."""
+    match = re.search(
+        r'data-testid="reached">(.*?)</span>\s*<span class="dash-lifecycle"', html, re.S
+    )
+    assert match, "no reached line"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def test_active_rollouts_show_rollout_progress_and_name_the_lifecycle_figure(client, vera, week):
     client.force_login(vera)
     html = client.get(HOME).content.decode()
-    assert 'aria-valuenow="65"' in html  # rules.progress: rollout 60 + 1 of 4 waves
+    # The bar is the rollout's own progress (1 of 4 waves), not the lifecycle's 65 %.
+    assert 'aria-valuenow="25"' in html and 'aria-valuenow="65"' not in html
+    assert 'data-testid="rollout-share">25 % of waves<' in html
     assert "1 of 4 waves done" in html
     assert "now <strong>EU canary</strong>" in html
+    # The lifecycle figure (rules.progress: rollout 60 + 1 of 4 waves) is named as such.
+    assert ">Release lifecycle 65 %<" in html
+    assert reached(html) == "Reached staging-eu 100 %"
+
+
+def test_rollout_card_names_the_traffic_each_environment_reached(client, vera, week):
+    canary = Wave.objects.get(plan__release=week["erp"], name="EU canary")
+    from apps.rollouts import services as ro
+
+    for state in ("verifying", "succeeded"):
+        ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
+    client.force_login(vera)
+    html = client.get(HOME).content.decode()
+    assert reached(html) == "Reached staging-eu 100 % · prod-eu 10 %"
+    assert 'data-testid="rollout-share">50 % of waves<' in html
 
 
 # ---- Sign-offs waiting for me ----
