@@ -189,6 +189,12 @@ def main() -> int:
             for line in lines
             if f"Task {task}[" in line and " succeeded in " in line
         )
+        discarded = Counter(
+            task
+            for task in TICKS.values()
+            for line in lines
+            if f"Discarding revoked task: {task}[" in line
+        )
         left = left_in_queue(clone / "var" / "broker")
         lost = {t: sent[t] - received[t] - left[t] for t in TICKS.values()}
         half_read = sum(1 for line in lines if HALF_READ.search(line))
@@ -213,6 +219,8 @@ def main() -> int:
         for name, task in TICKS.items():
             print(
                 f"  {name}: sent {sent[task]}, received {received[task]}, run {succeeded[task]}, "
+                f"expired unrun {discarded[task]}, "
+                f"held by a killed worker {received[task] - succeeded[task] - discarded[task]}, "
                 f"left queued at stop {left[task]}, lost {lost[task]}"
             )
         print(f"messages lost: {sum(lost.values())}")

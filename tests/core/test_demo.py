@@ -149,9 +149,9 @@ def test_seeded_release_with_every_wave_succeeded_is_ready_for_the_tick():
 def test_seeded_audit_trail_is_intact_and_replays_each_release_phase():
     seed_demo()
 
-    checked, broken, why = audit_verify()
-    assert broken is None, why
-    assert checked > 0
+    verdict = audit_verify()
+    assert verdict.broken is None, verdict.why
+    assert verdict.checked > 0
     for release in Release.objects.all():
         events = AuditEvent.objects.filter(release_id=release.pk).order_by("id")
         assert events.first().verb == "release.created"

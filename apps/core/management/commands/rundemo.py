@@ -47,6 +47,7 @@ class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
         self.name, self.argv, self.env, self.cwd = name, argv, env, cwd
         self.restarts = 0
+        self.quick_deaths = 0  # in a row, each within STEADY_SECONDS of its start
         self.restart_at: float | None = None  # when a dead child is due to start again
         self.relay: threading.Thread | None = None
         self.start()
@@ -267,9 +268,10 @@ class Command(BaseCommand):
         for child in children:
             if child.restart_at is None and child.exited():
                 lived = now - child.started_at
+                child.quick_deaths = child.quick_deaths + 1 if lived < STEADY_SECONDS else 0
                 delay = 0.0
-                if lived < STEADY_SECONDS:
-                    delay = min(RESTART_DELAY_CAP_SECONDS, 2.0 ** min(child.restarts, 5))
+                if child.quick_deaths:
+                    delay = min(RESTART_DELAY_CAP_SECONDS, 2.0 ** (child.quick_deaths - 1))
                 child.restart_at = now + delay
                 self._say(
                     f"{child.name} stopped unexpectedly (exit code {child.process.returncode}) "
