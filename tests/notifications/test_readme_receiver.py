@@ -1,6 +1,7 @@
-"""The receiver in the README's "Webhooks" section, taken from the README text itself, accepts
-what ReleaseDeck really sends (a notification and a deploy request) and refuses forgeries,
-stale timestamps and repeats: the documentation cannot drift from the code."""
+"""The README's "Webhooks" section held to the code: its receiver, taken from the README text
+itself, accepts what ReleaseDeck really sends (a notification and a deploy request) and
+refuses forgeries, stale timestamps and repeats; the report call it documents is accepted;
+the names it lists are the ones the code uses."""
 
 import json
 import re
@@ -12,10 +13,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core import signing
 from apps.notifications.models import Notification, OutboundWebhook
-from apps.notifications.outbox import notification_send
+from apps.notifications.outbox import SUBJECTS, notification_send
 from apps.releases.services import release_move
-from apps.rollouts.models import DeployCall
+from apps.rollouts.models import DeployAction, DeployCall, ReportStatus
 from tests.factories import EnvironmentFactory
 from tests.loopback import loopback_server
 from tests.rollouts.test_engine_steps import run_engine, tool, waves_of, webhook_release
@@ -115,3 +117,44 @@ def test_the_readme_receiver_accepts_a_real_deploy_request(rita, prod_eu):
     documented = {"action", "key", "release", "version", "wave", "environment", "percentage"}
     assert set(payload) == documented | {"report_url"}
     assert receiver("not the deploy secret")["receive"](headers, body) == (401, None)
+
+
+def test_the_report_call_as_documented_is_accepted(client, rita, prod_eu):
+    with tool() as (url, received):
+        release = webhook_release(rita, url, [prod_eu])
+        run_engine(release, timezone.now())
+        (request,) = received.received("POST")
+    payload = json.loads(request["body"])
+    public = settings.RELEASEDECK_PUBLIC_URL.rstrip("/")
+    with_token = payload["report_url"].removeprefix(public)
+    without_token = with_token.split("?")[0]
+    report = {
+        "key": payload["key"],
+        "action": "deploy",
+        "status": "in_progress",
+        "message": "3 of 12",
+    }
+
+    answer = client.post(with_token, report, content_type="application/json")
+    assert answer.status_code == 200, answer.json()
+    assert client.post(without_token, report, content_type="application/json").status_code == 401
+
+    body = json.dumps(report | {"status": "succeeded", "message": "12 of 12"}).encode()
+    headers = signing.signed_headers(body, f"secret-of-{prod_eu.name}")
+    answer = client.post(
+        without_token,
+        body,
+        content_type="application/json",
+        headers={k: v for k, v in headers.items() if k != "Content-Type"},
+    )
+    assert answer.status_code == 200, answer.json()
+    call = DeployCall.objects.get(key=payload["key"])
+    assert (call.state, call.report_message) == ("succeeded", "12 of 12")
+
+
+def test_the_names_the_readme_lists_are_the_codes():
+    section = readme_section()
+    for name in [*ReportStatus.values, *DeployAction.values, *SUBJECTS]:
+        assert f"`{name}`" in section, name
+    for header in (signing.TIMESTAMP_HEADER, signing.SIGNATURE_HEADER, "Idempotency-Key"):
+        assert f"`{header}`" in section, header
