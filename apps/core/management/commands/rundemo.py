@@ -112,11 +112,11 @@ class Command(BaseCommand):
         self._stop = threading.Event()
 
         # The demo's rollout checks its own web server: through loopback when it listens there.
-        check_host = "127.0.0.1" if host in ("", "0.0.0.0", "::", "127.0.0.1") else host
-        self._egress_allow = [*settings.RELEASEDECK_EGRESS_ALLOW]
-        if check_host not in self._egress_allow:
-            self._egress_allow.append(check_host.strip("[]"))
-        check_url = f"http://{f'[{check_host}]' if ':' in check_host else check_host}:{port}/"
+        bound = host.strip("[]")
+        check_host = "127.0.0.1" if bound in ("", "0.0.0.0", "::") else bound
+        self._egress_allow = [*settings.RELEASEDECK_EGRESS_ALLOW, check_host]
+        netloc = f"[{check_host}]" if ":" in check_host else check_host
+        check_url = f"http://{netloc}:{port}/"
         try:
             self._prepare(check_url)
         except KeyboardInterrupt:
