@@ -74,7 +74,10 @@ class Proposal:
 
 
 def dry_run(
-    proposals: list[Proposal], calendars: dict[int, scheduling.Calendar], now: datetime
+    proposals: list[Proposal],
+    calendars: dict[int, scheduling.Calendar],
+    now: datetime,
+    window: scheduling.PlannedWindow | None = None,
 ) -> list[dict[str, Any]]:
     """The dry run of `proposals` in the shape `dryrun.plan_dry_run` returns."""
     planned = [
@@ -95,12 +98,16 @@ def dry_run(
             "earliest_start": line.earliest,
             "warnings": list(line.reasons),
         }
-        for p, line in zip(proposals, scheduling.dry_run(planned, now), strict=True)
+        for p, line in zip(proposals, scheduling.dry_run(planned, now, window), strict=True)
     ]
 
 
 def warning_kind(message: str) -> str:
     """What a dry-run sentence is about, for the colour and icon beside the wave."""
+    if "planned window" in message:
+        return "plan"
+    if "happens twice" in message:
+        return "clock"
     if ": freeze until" in message:
         return "freeze"
     if "outside deployment hours" in message:
@@ -147,6 +154,8 @@ def checks_with_latest(waves: Iterable[Any]) -> QuerySet[Check]:
 
 def operator_actions(wave: Wave, *, current: bool) -> list[str]:
     """The operator buttons worth showing for a wave; the service still has the last word."""
+    if wave.rollback_pending:
+        return []  # nothing happens to it until the deploy tool has answered
     state = wave.state
     actions = []
     if current and state in WAITING_STATES:

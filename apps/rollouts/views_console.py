@@ -7,6 +7,7 @@ Every button calls `operations.wave_operate`, as the API does.
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +25,8 @@ from apps.releases.polling import release_live_parts, release_unchanged
 from apps.signoffs.selectors import waves_asking
 
 from . import operations, selectors
-from .models import CheckResult, DeployCall, RolloutPlan, Wave, WaveState
+from .models import CheckResult, DeployCall, FailurePolicy, RolloutPlan, Wave, WaveState
+from .rollbacks import auto_rollbacks_recent
 from .views import CHANGED_EVENT, _form_int, _get_visible
 
 CONSOLE = "rollouts/console.html"
@@ -84,8 +86,9 @@ ACTIONS: dict[str, dict[str, str]] = {
         "confirm_label": "Roll back wave",
         "verb": "Rolled back",
         "style": "btn-danger",
-        "effect": "Sends the previous version to this wave's environment and marks the wave "
-        "rolled back.",
+        "effect": "Asks the deploy tool to put the previous version back in this wave's "
+        "environment. A webhook wave reads rolled back once the tool confirms; if the tool "
+        "reports the rollback failed, the wave halts with its reason.",
     },
 }
 REASON_REQUIRED = frozenset({"abort", "rollback", "skip"})
@@ -162,7 +165,11 @@ def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) ->
         return redirect(f"{reverse('rollouts:console', args=[release.pk])}?wave={wave.pk}")
     release.refresh_from_db()
     context = _console_context(request, release, focus_id=wave.pk)
-    context["done_message"] = f"{ACTIONS[action]['verb']} {wave.name}."
+    wave.refresh_from_db()
+    if action == "rollback" and wave.rollback_pending:
+        context["done_message"] = f"Rollback of {wave.name} requested; waiting for the deploy tool."
+    else:
+        context["done_message"] = f"{ACTIONS[action]['verb']} {wave.name}."
     return render_fragment(request, f"{CONSOLE}#operated", context, event=CHANGED_EVENT)
 
 
@@ -230,6 +237,7 @@ def _console_context(
         }
     return {
         "release": release,
+        "auto_rollback": _auto_rollback(release, waves, now) if rolling else None,
         "plan": RolloutPlan.objects.filter(release=release).first(),
         "waves": waves,
         "current": current,
@@ -252,3 +260,14 @@ def _console_context(
         "now": now,
         "asking_me": waves_asking(user, release, now=now),
     }
+
+
+def _auto_rollback(release: Release, waves: list[Wave], now: Any) -> dict[str, Any] | None:
+    """This release's automatic rollbacks against their cap, once it has used any."""
+    if not any(w.failure_policy == FailurePolicy.ROLLBACK for w in waves):
+        return None
+    recent = auto_rollbacks_recent(release.pk, now)
+    if not recent:
+        return None
+    cap = settings.RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR
+    return {"recent": recent, "cap": cap, "capped": recent >= cap}
