@@ -20,6 +20,7 @@ class Action(StrEnum):
     UPDATE_CHECKLIST = "update_checklist"
     RECORD_TEST = "record_test"
     MANAGE_DEFECTS = "manage_defects"
+    CLOSE_BLOCKING_DEFECT = "close_blocking_defect"
     WRITE_REVIEW = "write_review"
     MANAGE_ANNOUNCEMENTS = "manage_announcements"
     PLAN_ROLLOUT = "plan_rollout"
@@ -48,12 +49,18 @@ ACTION_ROLES: dict[Action, frozenset[str]] = {
     Action.SIGN_OFF: frozenset({APPROVER}),
     Action.UPDATE_CHECKLIST: frozenset({RM, OPERATOR}),
     Action.RECORD_TEST: frozenset({RM, APPROVER}),
+    # Opening and closing ordinary defects. A blocker or critical one holds the testing →
+    # rollout gate: closing it is CLOSE_BLOCKING_DEFECT, so those it gates cannot clear it.
     Action.MANAGE_DEFECTS: frozenset({RM, APPROVER, OPERATOR}),
+    # Release managers; on a given release also its qa stakeholders (see `can`).
+    Action.CLOSE_BLOCKING_DEFECT: frozenset({RM}),
     Action.WRITE_REVIEW: frozenset({RM}),
     Action.MANAGE_ANNOUNCEMENTS: frozenset({RM}),
     Action.PLAN_ROLLOUT: frozenset({RM}),
     Action.OPERATE_WAVES: frozenset({OPERATOR}),
-    Action.MANAGE_ENVIRONMENTS: frozenset({RM, OPERATOR}),
+    # Environments, their deployment windows and time zones, and freezes: operators work
+    # inside these limits, so they do not set them.
+    Action.MANAGE_ENVIRONMENTS: frozenset({RM}),
     Action.STOP_THE_LINE: frozenset({RM, OPERATOR}),
     # Reads too: a receiver's URL often carries its own credentials (chat incoming webhooks).
     Action.MANAGE_WEBHOOKS: frozenset({RM}),
@@ -102,7 +109,17 @@ def can(user: Any, action: Action, release: Any = None) -> bool:
         return bool(signoff_roles(user, release))
     if user.is_superuser:
         return True
-    return bool(user_roles(user) & ACTION_ROLES[action])
+    if bool(user_roles(user) & ACTION_ROLES[action]):
+        return True
+    if action is Action.CLOSE_BLOCKING_DEFECT and release is not None:
+        return _is_stakeholder(user, release, "qa")
+    return False
+
+
+def _is_stakeholder(user: Any, release: Any, role: str) -> bool:
+    from apps.stakeholders.models import Stakeholder
+
+    return Stakeholder.objects.filter(release=release, user=user, role__slug=role).exists()
 
 
 def require(user: Any, action: Action, release: Any = None) -> None:
@@ -118,6 +135,11 @@ def _refusal(user: Any, action: Action, release: Any) -> str:
         if user.pk in (release.owner_id, release.created_by_id):
             return "You own or created this release, so you cannot sign it off."
         return "Only a stakeholder whose role the sign-off policy names can sign this release off."
+    if action is Action.CLOSE_BLOCKING_DEFECT:
+        return (
+            "A blocker or critical defect is closed by a release manager or by a qa "
+            "stakeholder of this release."
+        )
     needed = ", ".join(sorted(ACTION_ROLES[action])) or "administrator"
     return f"You need one of these roles to {action.value.replace('_', ' ')}: {needed}."
 

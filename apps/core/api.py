@@ -15,6 +15,7 @@ from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, RangeField
 from django_filters.widgets import DateRangeWidget
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
@@ -22,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .cache import UNAVAILABLE
 from .errors import Conflict, ServiceError
 
 
@@ -101,6 +103,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, (*UNAVAILABLE, BrokerUnavailable)):
+        # Redis (broker or cache) is down and this request could not do without it.
+        return Response(
+            {"detail": "A service this request needs is unavailable; try again shortly."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return Response(
@@ -184,10 +193,39 @@ class ApiView(ApiMixin, GenericAPIView):
 def validated(
     serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any
 ) -> dict:
-    """Shape-check a request body; the service then decides."""
+    """Shape-check a request body; the service then decides. A field the serializer does not
+    take (at any depth) is a 400 naming it, never silently dropped."""
     serializer = serializer_class(data=request.data, **kwargs)
+    unknown = _unknown_fields(serializer, request.data)
+    if unknown:
+        raise exceptions.ValidationError(unknown)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def _unknown_fields(field: Any, data: Any) -> dict[Any, Any]:
+    """Errors for every key of `data` that `field` (a serializer, a list of them, or a list
+    field of them) does not take, keyed by field name and list position."""
+    if isinstance(field, serializers.ListSerializer | serializers.ListField):
+        child = field.child
+        if not isinstance(data, list) or not isinstance(child, serializers.BaseSerializer):
+            return {}
+        nested = {i: _unknown_fields(child, item) for i, item in enumerate(data)}
+        return {i: errors for i, errors in nested.items() if errors}
+    if not isinstance(field, serializers.Serializer) or not isinstance(data, dict):
+        return {}
+    takes = [name for name, f in field.fields.items() if not f.read_only]
+    errors: dict[Any, Any] = {
+        str(name): [f"Unknown field; this request takes: {', '.join(takes)}."]
+        for name in data
+        if name not in takes
+    }
+    for name in takes:
+        if name in data:
+            nested = _unknown_fields(field.fields[name], data[name])
+            if nested:
+                errors[name] = nested
+    return errors
 
 
 ID_MAX = 2**63 - 1

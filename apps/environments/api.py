@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,13 @@ from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, St
 
 class EnvironmentSerializer(serializers.ModelSerializer):
     health_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or empty.")
+    deploy_url = serializers.CharField(
+        read_only=True,
+        help_text="Where the webhook deployer POSTs its signed deploy requests, or empty.",
+    )
+    deploy_secret_set = serializers.SerializerMethodField(
+        help_text="Whether a deploy secret is stored; the secret itself is never shown."
+    )
 
     class Meta:
         model = Environment
@@ -41,10 +48,15 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "region",
             "time_zone",
             "health_url",
+            "deploy_url",
+            "deploy_secret_set",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_deploy_secret_set(self, env: Environment) -> bool:
+        return bool(env.deploy_secret)
 
 
 class EnvironmentWriteSerializer(serializers.Serializer):
@@ -53,6 +65,20 @@ class EnvironmentWriteSerializer(serializers.Serializer):
     region = text(64, required=False)
     time_zone = required_text(64, help_text="An IANA time zone, e.g. Europe/Berlin.")
     health_url = text(200, required=False)
+    deploy_url = text(
+        200, required=False, help_text="The deploy tool's http(s) URL for the webhook deployer."
+    )
+    deploy_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        trim_whitespace=False,
+        help_text=(
+            "The HMAC-SHA256 key that signs deploy requests, 16 to 128 characters; empty "
+            "removes it. Write-only: no answer contains it (see `deploy_secret_set`)."
+        ),
+    )
 
 
 class EnvironmentListView(ApiMixin, generics.ListCreateAPIView):
@@ -194,6 +220,15 @@ class FreezeWindowUpdateSerializer(serializers.Serializer):
     start = serializers.DateTimeField(required=False)
     end = serializers.DateTimeField(required=False)
     reason = required_text(300, required=False)
+    change_reason = text(
+        2000,
+        required=False,
+        help_text="Why the freeze changes; required to shorten a freeze in force.",
+    )
+
+
+class FreezeLiftSerializer(serializers.Serializer):
+    reason = text(2000, required=False, help_text="Why it is lifted; required while in force.")
 
 
 class FreezeWindowFilter(filters.FilterSet):
@@ -256,9 +291,22 @@ class FreezeWindowDetailView(ApiMixin, generics.RetrieveAPIView):
         services.freeze_update(freeze_id=id, actor=request.user, **data)
         return Response(FreezeWindowSerializer(FREEZES.get(pk=id)).data)
 
-    @extend_schema(responses={204: None}, description="Lift the freeze altogether.")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "reason",
+                str,
+                description="Why the freeze is lifted; required while it is in force.",
+            )
+        ],
+        responses={204: None, **error_responses(400)},
+    )
     def delete(self, request: Request, id: int) -> Response:
-        services.freeze_remove(freeze_id=id, actor=request.user)
+        query = FreezeLiftSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        services.freeze_remove(
+            freeze_id=id, actor=request.user, reason=query.validated_data.get("reason", "")
+        )
         return no_content()
 
 

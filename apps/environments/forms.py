@@ -36,6 +36,45 @@ class EnvironmentForm(ServiceErrorsMixin, forms.Form):
         label="Health URL",
         widget=forms.URLInput(attrs={"placeholder": "https://"}),
     )
+    deploy_url = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Deploy tool URL",
+        help_text="Where the webhook deployer sends signed deploy requests.",
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+    )
+    # Write-only: the page never renders a stored secret back, only whether one is set.
+    deploy_secret = forms.CharField(
+        max_length=128,
+        required=False,
+        strip=False,
+        label="Deploy secret",
+        help_text="16 to 128 characters; signs every deploy request.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+
+class EnvironmentEditForm(EnvironmentForm):
+    remove_deploy_secret = forms.BooleanField(required=False, label="Remove the deploy secret")
+
+    def __init__(self, *args: Any, secret_set: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.secret_set = secret_set
+        self.fields["deploy_secret"].help_text = (
+            "Set: leave empty to keep it, or type a new one."
+            if secret_set
+            else "Not set. 16 to 128 characters; signs every deploy request."
+        )
+
+    def changes(self) -> dict[str, Any]:
+        """The service's changes: an empty secret box keeps the stored secret."""
+        data = dict(self.cleaned_data)
+        remove = data.pop("remove_deploy_secret", False)
+        if remove:
+            data["deploy_secret"] = ""
+        elif not data.get("deploy_secret"):
+            data.pop("deploy_secret", None)
+        return data
 
 
 class DeploymentWindowForm(ServiceErrorsMixin, forms.Form):
@@ -75,6 +114,12 @@ class FreezeEditForm(ServiceErrorsMixin, forms.Form):
     start = LocalDateTimeField(label="Starts")
     end = LocalDateTimeField(label="Ends")
     reason = forms.CharField(max_length=300)
+    change_reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="Why the change",
+        help_text="Needed to shorten a freeze that is in force.",
+    )
 
 
 class ReasonForm(ServiceErrorsMixin, forms.Form):

@@ -1,12 +1,13 @@
 """Writes to environments and their deployment and freeze windows (stop the line belongs to
 the rollout engine: apps.rollouts.operations.stop_the_line_set)."""
 
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.accounts.models import validate_time_zone
 from apps.accounts.permissions import Action, require
@@ -57,11 +58,37 @@ def _get_environment(environment_id: Any, *, lock: bool = False) -> Environment:
     return env
 
 
-_ENV_FIELDS = ("name", "tier", "region", "time_zone", "health_url")
+_ENV_FIELDS = ("name", "tier", "region", "time_zone", "health_url", "deploy_url", "deploy_secret")
+SECRET_MIN, SECRET_MAX = 16, 128
 
 
 def _env_snapshot(env: Environment) -> dict[str, str]:
     return {f: getattr(env, f) for f in _ENV_FIELDS}
+
+
+def _audited(values: dict[str, str]) -> dict[str, str]:
+    """What the audit trail keeps of an environment's fields: never the deploy secret itself."""
+    if "deploy_secret" in values:
+        values = {**values, "deploy_secret": "set" if values["deploy_secret"] else "not set"}
+    return values
+
+
+def _clean_secret(value: Any) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ServiceError("deploy_secret must be text.", field="deploy_secret")
+    secret = clean_text(value, field="deploy_secret", max_length=SECRET_MAX)
+    if secret != value:
+        raise ServiceError(
+            "deploy_secret must not start or end with spaces.", field="deploy_secret"
+        )
+    if secret and len(secret) < SECRET_MIN:
+        raise ServiceError(
+            f"deploy_secret must be {SECRET_MIN} to {SECRET_MAX} characters (empty removes it).",
+            field="deploy_secret",
+        )
+    return secret
 
 
 def _clean_env_changes(changes: dict[str, Any]) -> dict[str, str]:
@@ -79,6 +106,10 @@ def _clean_env_changes(changes: dict[str, Any]) -> dict[str, str]:
         cleaned["time_zone"] = _clean_time_zone(changes["time_zone"])
     if "health_url" in changes:
         cleaned["health_url"] = _clean_url(changes["health_url"], "health_url")
+    if "deploy_url" in changes:
+        cleaned["deploy_url"] = _clean_url(changes["deploy_url"], "deploy_url")
+    if "deploy_secret" in changes:
+        cleaned["deploy_secret"] = _clean_secret(changes["deploy_secret"])
     return cleaned
 
 
@@ -98,8 +129,11 @@ def environment_create(
     actor: Any,
     region: Any = "",
     health_url: Any = "",
+    deploy_url: Any = "",
+    deploy_secret: Any = "",
 ) -> Environment:
-    """Create an environment; creating the same one again returns it."""
+    """Create an environment; creating the same one again returns it. `deploy_url` and
+    `deploy_secret` are the webhook deployer's tool and signing key for this environment."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     cleaned = _clean_env_changes(
         {
@@ -108,6 +142,8 @@ def environment_create(
             "time_zone": time_zone,
             "region": region,
             "health_url": health_url,
+            "deploy_url": deploy_url,
+            "deploy_secret": deploy_secret,
         }
     )
     with transaction.atomic():
@@ -118,11 +154,12 @@ def environment_create(
             raise ServiceError("Another environment has that name.", field="name")
         env = Environment(**cleaned)
         _save_env(env)
-        audit_record(actor=actor, verb="environment.created", obj=env, after=cleaned)
+        audit_record(actor=actor, verb="environment.created", obj=env, after=_audited(cleaned))
     return env
 
 
 def environment_update(*, environment_id: Any, actor: Any, **changes: Any) -> Environment:
+    """Change some of an environment's fields; an empty `deploy_secret` removes it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     cleaned = _clean_env_changes(changes)
     with transaction.atomic():
@@ -138,8 +175,8 @@ def environment_update(*, environment_id: Any, actor: Any, **changes: Any) -> En
             actor=actor,
             verb="environment.updated",
             obj=env,
-            before={f: before[f] for f in changed},
-            after={f: cleaned[f] for f in changed},
+            before=_audited({f: before[f] for f in changed}),
+            after=_audited({f: cleaned[f] for f in changed}),
         )
     return env
 
@@ -319,12 +356,20 @@ def _locked_freeze(freeze_id: Any) -> FreezeWindow:
     return freeze
 
 
-def freeze_update(*, freeze_id: Any, actor: Any, **changes: Any) -> FreezeWindow:
-    """Move a freeze's start or end, or reword its reason."""
+def _in_force(freeze: FreezeWindow, now: datetime) -> bool:
+    return freeze.start <= now < freeze.end
+
+
+def freeze_update(
+    *, freeze_id: Any, actor: Any, change_reason: Any = "", **changes: Any
+) -> FreezeWindow:
+    """Move a freeze's start or end, or reword its reason. Shortening a freeze in force (an
+    earlier end, a later start) lifts some of its protection, so it needs `change_reason`."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     unknown = set(changes) - {"start", "end", "reason"}
     if unknown:
         raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=min(unknown))
+    change_reason = clean_text(change_reason, field="change_reason", max_length=2000)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
         start = clean_datetime(changes.get("start", freeze.start), field="start", required=True)
@@ -337,6 +382,12 @@ def freeze_update(*, freeze_id: Any, actor: Any, **changes: Any) -> FreezeWindow
         before = _freeze_snapshot(freeze)
         if (freeze.start, freeze.end, freeze.reason) == (start, end, reason):
             return freeze
+        shortened = end < freeze.end or start > freeze.start
+        if shortened and _in_force(freeze, timezone.now()) and not change_reason:
+            raise ServiceError(
+                "This freeze is in force: say why it is shortened (change_reason).",
+                field="change_reason",
+            )
         freeze.start, freeze.end, freeze.reason = start, end, reason
         freeze.save(update_fields=["start", "end", "reason", "updated_at"])
         after = _freeze_snapshot(freeze)
@@ -347,16 +398,21 @@ def freeze_update(*, freeze_id: Any, actor: Any, **changes: Any) -> FreezeWindow
             obj=freeze,
             before={k: v for k, v in before.items() if after[k] != v},
             after={k: v for k, v in after.items() if before[k] != v},
+            reason=change_reason,
         )
     return freeze
 
 
 def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
-    """Lift a freeze altogether."""
+    """Lift a freeze altogether; one in force needs a reason."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     reason = clean_text(reason, field="reason", max_length=2000)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
+        if _in_force(freeze, timezone.now()) and not reason:
+            raise ServiceError(
+                "This freeze is in force: say why it is lifted early.", field="reason"
+            )
         _calendar_changed()
         audit_record(
             actor=actor,

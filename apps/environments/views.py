@@ -27,6 +27,7 @@ from .forms import (
     WEEKDAYS,
     ActionForm,
     DeploymentWindowForm,
+    EnvironmentEditForm,
     EnvironmentForm,
     FreezeEditForm,
     FreezeForm,
@@ -118,13 +119,16 @@ def environment_create(request: HttpRequest) -> HttpResponse:
 
 @_manager
 def environment_edit(request: HttpRequest, environment_id: int) -> HttpResponse:
-    form = EnvironmentForm(request.POST, prefix=f"env-{environment_id}")
+    secret_set = Environment.objects.filter(pk=environment_id).exclude(deploy_secret="").exists()
+    form = EnvironmentEditForm(
+        request.POST, prefix=f"env-{environment_id}", secret_set=secret_set
+    )
     return _write(
         request,
         f"env-{environment_id}",
         form,
         lambda d: services.environment_update(
-            environment_id=environment_id, actor=request.user, **d
+            environment_id=environment_id, actor=request.user, **form.changes()
         ),
         "Environment saved.",
     )
@@ -254,6 +258,7 @@ def _context(
                 f"lift-{freeze.pk}", lambda f=freeze: ReasonForm(prefix=f"lift-{f.pk}")
             )
     for env in envs:
+        env.deploy_secret_set = bool(env.deploy_secret)
         windows = list(env.deployment_windows.all())
         windows.sort(key=lambda w: (min(w.weekdays or [7]), w.start_time))
         env.windows = [_describe_window(w, env, viewer_tz, now) for w in windows]
@@ -264,14 +269,16 @@ def _context(
         if manage:
             env.edit_form = pick(
                 f"env-{env.pk}",
-                lambda e=env: EnvironmentForm(
+                lambda e=env: EnvironmentEditForm(
                     prefix=f"env-{e.pk}",
+                    secret_set=bool(e.deploy_secret),
                     initial={
                         "name": e.name,
                         "tier": e.tier,
                         "region": e.region,
                         "time_zone": e.time_zone,
                         "health_url": e.health_url,
+                        "deploy_url": e.deploy_url,
                     },
                 ),
             )

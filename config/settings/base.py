@@ -311,6 +311,7 @@ SPECTACULAR_SETTINGS = {
         "ChecklistStatusEnum": "apps.releases.models.ItemStatus",
         "TestStatusEnum": "apps.releases.models.TestStatus",
         "DefectStatusEnum": "apps.releases.models.DefectStatus",
+        "MoveStateEnum": "apps.releases.models.MoveState",
     },
     # Served from our own static files: the docs page needs no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -106,14 +106,14 @@ def build_world() -> World:
         start=now + timedelta(days=30),
         end=now + timedelta(days=31),
         reason="Quarter end",
-        actor=oscar,
+        actor=rita,
     )
     window = es.deployment_window_add(
         environment_id=env.pk,
         weekdays=[0, 1, 2],
         start_time=time(9),
         end_time=time(17),
-        actor=oscar,
+        actor=rita,
     )
     # A release rolling out, its wave deploying: the operator endpoints act on it.
     rolling = planned_release(rita, qa=alice, business_owner=bob, version="4.0.0")

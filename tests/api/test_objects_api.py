@@ -226,42 +226,42 @@ def test_announcement_written_edited_and_deleted(client, rita, vera, release) ->
     assert client.get(url, **token_header(vera)).status_code == 404
 
 
-def test_environment_created_with_a_real_time_zone_only(client, oscar) -> None:
+def test_environment_created_with_a_real_time_zone_only(client, rita) -> None:
     ok = send(
         client,
         "post",
         f"{V1}/environments/",
         {"name": "prod-apac", "tier": "production", "region": "apac", "time_zone": "Asia/Tokyo"},
-        oscar,
+        rita,
     )
     bad = send(
         client,
         "post",
         f"{V1}/environments/",
         {"name": "moon", "tier": "production", "time_zone": "Moon/Base"},
-        oscar,
+        rita,
     )
 
     assert ok.status_code == 201 and ok.json()["time_zone"] == "Asia/Tokyo"
     assert bad.status_code == 400 and bad.json()["field"] == "time_zone"
 
 
-def test_deployment_window_needs_its_end_after_its_start(client, oscar) -> None:
+def test_deployment_window_needs_its_end_after_its_start(client, rita) -> None:
     env = EnvironmentFactory()
     url = f"{V1}/environments/{env.pk}/deployment-windows/"
 
     ok = send(
-        client, "post", url, {"weekdays": [0, 4], "start_time": "09:00", "end_time": "17:30"}, oscar
+        client, "post", url, {"weekdays": [0, 4], "start_time": "09:00", "end_time": "17:30"}, rita
     )
     bad = send(
-        client, "post", url, {"weekdays": [0], "start_time": "17:00", "end_time": "09:00"}, oscar
+        client, "post", url, {"weekdays": [0], "start_time": "17:00", "end_time": "09:00"}, rita
     )
 
     assert ok.status_code == 201 and ok.json()["end_time"] == "17:30:00"
     assert bad.status_code == 400 and bad.json()["field"] == "end_time"
 
 
-def test_freeze_windows_declared_filtered_and_lifted(client, oscar, vera) -> None:
+def test_freeze_windows_declared_filtered_and_lifted(client, rita, vera) -> None:
     now = timezone.now()
     env = EnvironmentFactory(name="prod-us", region="us")
     body = {
@@ -271,8 +271,8 @@ def test_freeze_windows_declared_filtered_and_lifted(client, oscar, vera) -> Non
         "end": (now + timedelta(hours=5)).isoformat(),
         "reason": "Quarter-end close",
     }
-    created = send(client, "post", f"{V1}/freeze-windows/", body, oscar)
-    inconsistent = send(client, "post", f"{V1}/freeze-windows/", {**body, "scope": "global"}, oscar)
+    created = send(client, "post", f"{V1}/freeze-windows/", body, rita)
+    inconsistent = send(client, "post", f"{V1}/freeze-windows/", {**body, "scope": "global"}, rita)
     active = client.get(
         f"{V1}/freeze-windows/", {"active_at": now.isoformat()}, **token_header(vera)
     ).json()
@@ -281,12 +281,16 @@ def test_freeze_windows_declared_filtered_and_lifted(client, oscar, vera) -> Non
         {"active_at": (now + timedelta(days=1)).isoformat()},
         **token_header(vera),
     ).json()
-    lifted = client.delete(f"{V1}/freeze-windows/{created.json()['id']}/", **token_header(oscar))
+    freeze_url = f"{V1}/freeze-windows/{created.json()['id']}/"
+    unexplained = client.delete(freeze_url, **token_header(rita))
+    lifted = client.delete(freeze_url + "?reason=Close+finished+early.", **token_header(rita))
 
     assert created.status_code == 201 and created.json()["environment"]["name"] == "prod-us"
     assert inconsistent.status_code == 400 and inconsistent.json()["field"] == "environment"
     assert active["count"] == 1 and later["count"] == 0
+    assert unexplained.status_code == 400 and unexplained.json()["field"] == "reason"
     assert lifted.status_code == 204 and not FreezeWindow.objects.exists()
+    assert AuditEvent.objects.get(verb="freeze.removed").reason == "Close finished early."
 
 
 def test_stop_the_line_pulled_with_a_reason_and_lifted(client, oscar, vera) -> None:

@@ -273,26 +273,26 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Environments, windows, freezes, stop the line
     (V1 + "environments/", "GET"): read(),
     (V1 + "environments/", "POST"): write(
-        {RM, OPERATOR}, 201, body=fixed({"name": "qa-1", "tier": "staging", "time_zone": "UTC"})
+        {RM}, 201, body=fixed({"name": "qa-1", "tier": "staging", "time_zone": "UTC"})
     ),
     (V1 + "environments/<id:id>/", "GET"): read(ids(id="environment")),
     (V1 + "environments/<id:id>/", "PATCH"): write(
-        {RM, OPERATOR}, 200, ids(id="environment"), fixed({"region": "eu-west"})
+        {RM}, 200, ids(id="environment"), fixed({"region": "eu-west"})
     ),
     (V1 + "environments/<id:environment_id>/deployment-windows/", "GET"): read(
         ids(environment_id="environment")
     ),
     (V1 + "environments/<id:environment_id>/deployment-windows/", "POST"): write(
-        {RM, OPERATOR},
+        {RM},
         201,
         ids(environment_id="environment"),
         fixed({"weekdays": [5], "start_time": "08:00", "end_time": "12:00"}),
     ),
     (V1 + "deployment-windows/<id:id>/", "GET"): read(ids(id="window")),
-    (V1 + "deployment-windows/<id:id>/", "DELETE"): write({RM, OPERATOR}, 204, ids(id="window")),
+    (V1 + "deployment-windows/<id:id>/", "DELETE"): write({RM}, 204, ids(id="window")),
     (V1 + "freeze-windows/", "GET"): read(),
     (V1 + "freeze-windows/", "POST"): write(
-        {RM, OPERATOR},
+        {RM},
         201,
         body=lambda w, p: {
             "scope": "region",
@@ -304,9 +304,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     (V1 + "freeze-windows/<id:id>/", "GET"): read(ids(id="freeze")),
     (V1 + "freeze-windows/<id:id>/", "PATCH"): write(
-        {RM, OPERATOR}, 200, ids(id="freeze"), fixed({"reason": "Quarter-end close"})
+        {RM}, 200, ids(id="freeze"), fixed({"reason": "Quarter-end close"})
     ),
-    (V1 + "freeze-windows/<id:id>/", "DELETE"): write({RM, OPERATOR}, 204, ids(id="freeze")),
+    (V1 + "freeze-windows/<id:id>/", "DELETE"): write({RM}, 204, ids(id="freeze")),
     (V1 + "stop-the-line/", "GET"): read(),
     (V1 + "stop-the-line/", "PUT"): write(
         {RM, OPERATOR}, 200, body=fixed({"active": True, "reason": "Payments incident."})

@@ -190,7 +190,7 @@ def working_week(rita, alice, bob, oscar) -> dict[str, Release]:
         start=hour(-1),
         end=hour(1, 6),
         reason="US payroll run",
-        actor=oscar,
+        actor=rita,
     )
     return {
         "erp_old": erp_old,

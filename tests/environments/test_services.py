@@ -15,23 +15,23 @@ from tests.factories import EnvironmentFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_environment_create_is_audited_and_repeatable(oscar) -> None:
+def test_environment_create_is_audited_and_repeatable(rita) -> None:
     first = es.environment_create(
-        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=oscar
+        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=rita
     )
     again = es.environment_create(
-        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=oscar
+        name="prod-eu", tier="production", time_zone="Europe/Berlin", region="eu", actor=rita
     )
 
     assert again.pk == first.pk
     assert AuditEvent.objects.filter(verb="environment.created").count() == 1
 
 
-def test_environment_name_taken_with_other_settings_is_refused(oscar) -> None:
+def test_environment_name_taken_with_other_settings_is_refused(rita) -> None:
     EnvironmentFactory(name="prod-eu", tier="production")
 
     with pytest.raises(ServiceError) as refused:
-        es.environment_create(name="prod-eu", tier="staging", time_zone="UTC", actor=oscar)
+        es.environment_create(name="prod-eu", tier="staging", time_zone="UTC", actor=rita)
     assert refused.value.field == "name"
 
 
@@ -45,12 +45,12 @@ def test_environment_name_taken_with_other_settings_is_refused(oscar) -> None:
         ({"deploy_secret": "x"}, "deploy_secret"),
     ],
 )
-def test_environment_update_refuses_bad_values_and_writes_nothing(oscar, changes, field) -> None:
+def test_environment_update_refuses_bad_values_and_writes_nothing(rita, changes, field) -> None:
     env = EnvironmentFactory(name="prod-eu")
     events = AuditEvent.objects.count()
 
     with pytest.raises(ServiceError) as refused:
-        es.environment_update(environment_id=env.pk, actor=oscar, **changes)
+        es.environment_update(environment_id=env.pk, actor=rita, **changes)
 
     assert refused.value.field == field
     assert AuditEvent.objects.count() == events
@@ -63,32 +63,32 @@ def test_viewer_may_not_manage_environments(vera) -> None:
     assert not Environment.objects.exists()
 
 
-def test_deployment_window_added_once_and_removed(oscar) -> None:
+def test_deployment_window_added_once_and_removed(rita) -> None:
     env = EnvironmentFactory()
     window = es.deployment_window_add(
         environment_id=env.pk,
         weekdays=[4, 0, 0],
         start_time=time(9),
         end_time=time(17),
-        actor=oscar,
+        actor=rita,
     )
     same = es.deployment_window_add(
         environment_id=env.pk,
         weekdays=[0, 4],
         start_time=time(9),
         end_time=time(17),
-        actor=oscar,
+        actor=rita,
     )
 
     assert same.pk == window.pk and window.weekdays == [0, 4]
-    es.deployment_window_remove(window_id=window.pk, actor=oscar)
+    es.deployment_window_remove(window_id=window.pk, actor=rita)
     assert not DeploymentWindow.objects.exists()
     with pytest.raises(NotFound):
-        es.deployment_window_remove(window_id=window.pk, actor=oscar)
+        es.deployment_window_remove(window_id=window.pk, actor=rita)
 
 
 @pytest.mark.parametrize("weekdays", [[], [7], [True], "0,1", None])
-def test_deployment_window_weekdays_must_be_0_to_6(oscar, weekdays) -> None:
+def test_deployment_window_weekdays_must_be_0_to_6(rita, weekdays) -> None:
     env = EnvironmentFactory()
 
     with pytest.raises(ServiceError) as refused:
@@ -97,14 +97,14 @@ def test_deployment_window_weekdays_must_be_0_to_6(oscar, weekdays) -> None:
             weekdays=weekdays,
             start_time=time(9),
             end_time=time(17),
-            actor=oscar,
+            actor=rita,
         )
     assert refused.value.field == "weekdays"
 
 
-def test_freeze_scopes_must_be_consistent(oscar) -> None:
+def test_freeze_scopes_must_be_consistent(rita) -> None:
     now = timezone.now()
-    window = {"start": now, "end": now + timedelta(hours=2), "reason": "Close", "actor": oscar}
+    window = {"start": now, "end": now + timedelta(hours=2), "reason": "Close", "actor": rita}
 
     with pytest.raises(ServiceError) as no_env:
         es.freeze_create(scope="environment", **window)
@@ -121,7 +121,7 @@ def test_freeze_scopes_must_be_consistent(oscar) -> None:
     assert not FreezeWindow.objects.exists()
 
 
-def test_freeze_moved_and_lifted_with_an_audit_trail(oscar) -> None:
+def test_freeze_moved_and_lifted_with_an_audit_trail(rita) -> None:
     now = timezone.now()
     freeze = es.freeze_create(
         scope="region",
@@ -129,11 +129,11 @@ def test_freeze_moved_and_lifted_with_an_audit_trail(oscar) -> None:
         start=now,
         end=now + timedelta(hours=2),
         reason="Close",
-        actor=oscar,
+        actor=rita,
     )
 
-    es.freeze_update(freeze_id=freeze.pk, end=now + timedelta(hours=3), actor=oscar)
-    es.freeze_remove(freeze_id=freeze.pk, actor=oscar, reason="Close finished early.")
+    es.freeze_update(freeze_id=freeze.pk, end=now + timedelta(hours=3), actor=rita)
+    es.freeze_remove(freeze_id=freeze.pk, actor=rita, reason="Close finished early.")
 
     verbs = list(
         AuditEvent.objects.filter(verb__startswith="freeze.").values_list("verb", flat=True)

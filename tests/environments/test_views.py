@@ -125,7 +125,7 @@ def test_viewer_sees_no_forms(client, vera, rita, prod):
     assert "Declare a freeze" not in html
 
 
-@pytest.mark.parametrize("persona", ["rita", "oscar"])
+@pytest.mark.parametrize("persona", ["rita", "root"])
 def test_managers_see_the_forms(client, prod, persona, request):
     client.force_login(request.getfixturevalue(persona))
     html = client.get(PAGE).content.decode()
@@ -161,8 +161,8 @@ def window_data(env: Environment, days=("0", "2"), start="06:00", end="08:30") -
     }
 
 
-def test_adding_a_window_answers_with_the_refreshed_board(client, oscar, prod):
-    client.force_login(oscar)
+def test_adding_a_window_answers_with_the_refreshed_board(client, rita, prod):
+    client.force_login(rita)
     url = reverse("environments:window_add", args=[prod.pk])
     response = client.post(url, window_data(prod), **HTMX)
     html = response.content.decode()
@@ -172,7 +172,7 @@ def test_adding_a_window_answers_with_the_refreshed_board(client, oscar, prod):
     assert "06:00–08:30" in html and "Mon, Wed" in html
     window = DeploymentWindow.objects.get(environment=prod, start_time=time(6, 0))
     assert (window.weekdays, window.end_time) == ([0, 2], time(8, 30))
-    assert AuditEvent.objects.filter(verb="deployment_window.added", actor=oscar).exists()
+    assert AuditEvent.objects.filter(verb="deployment_window.added", actor=rita).exists()
 
 
 def test_adding_a_window_without_htmx_redirects_to_the_page(client, rita, prod):
@@ -309,7 +309,8 @@ def test_bad_freeze_is_a_form_error_and_writes_nothing(client, rita, prod, chang
 
 
 def test_editing_a_freeze(client, rita, prod):
-    freeze = a_freeze(rita)
+    now = timezone.now()
+    freeze = a_freeze(rita, start=now + timedelta(days=1), end=now + timedelta(days=2))
     client.force_login(rita)
     prefix = f"frz-{freeze.pk}"
     response = client.post(
@@ -347,9 +348,9 @@ def test_editing_a_freeze_with_end_before_start_changes_nothing(client, rita, pr
     assert freeze.reason == "Year-end close"
 
 
-def test_lifting_a_freeze_records_the_reason(client, oscar, rita, prod):
+def test_lifting_a_freeze_records_the_reason(client, rita, prod):
     freeze = a_freeze(rita)
-    client.force_login(oscar)
+    client.force_login(rita)
     response = client.post(
         reverse("environments:freeze_remove", args=[freeze.pk]),
         {f"lift-{freeze.pk}-reason": "Close finished early."},
@@ -454,7 +455,7 @@ def write_requests(prod: Environment, freeze: FreezeWindow, window: DeploymentWi
     ]
 
 
-@pytest.mark.parametrize("persona", ["vera", "alice", "charlie"])
+@pytest.mark.parametrize("persona", ["vera", "alice", "oscar", "charlie"])
 def test_forged_changes_from_other_roles_are_403_and_write_nothing(
     client, rita, prod, persona, request
 ):
@@ -560,3 +561,118 @@ def test_page_queries_do_not_grow_with_environments_windows_or_freezes(
     assert page_queries(client) == few
     assert few <= 12
     assert "Freeze 199" in client.get(PAGE).content.decode()
+
+
+# ---- Deploy tool settings, and freezes in force ----
+
+
+def test_deploy_url_and_secret_are_set_on_the_page_and_the_secret_never_shown(client, rita, prod):
+    client.force_login(rita)
+    secret = "s3cret-deploy-key-0123"
+    prefix = f"env-{prod.pk}"
+    data = env_data(
+        prefix,
+        name="prod-eu",
+        region="eu",
+        time_zone="Europe/Berlin",
+        deploy_url="https://deploy.example.test/hook",
+        deploy_secret=secret,
+    )
+
+    response = client.post(reverse("environments:edit", args=[prod.pk]), data, **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200, html
+    prod.refresh_from_db()
+    assert (prod.deploy_url, prod.deploy_secret) == ("https://deploy.example.test/hook", secret)
+    page = client.get(PAGE).content.decode()
+    assert secret not in html and secret not in page
+    card = page[page.index('data-env="prod-eu"') :]
+    assert 'data-testid="deploy-secret">set<' in card
+    assert "https://deploy.example.test/hook" in card
+    event = AuditEvent.objects.filter(verb="environment.updated").latest("id")
+    assert secret not in str(event.after) and event.after["deploy_secret"] == "set"
+
+
+def test_an_empty_secret_box_keeps_the_secret_and_the_checkbox_removes_it(client, rita, prod):
+    es.environment_update(environment_id=prod.pk, deploy_secret="k" * 20, actor=rita)
+    client.force_login(rita)
+    prefix = f"env-{prod.pk}"
+    base = {"name": "prod-eu", "region": "eu", "time_zone": "Europe/Berlin"}
+    url = reverse("environments:edit", args=[prod.pk])
+
+    client.post(url, env_data(prefix, **base, deploy_secret=""), **HTMX)
+    prod.refresh_from_db()
+    assert prod.deploy_secret == "k" * 20
+
+    client.post(url, env_data(prefix, **base, remove_deploy_secret="on"), **HTMX)
+    prod.refresh_from_db()
+    assert prod.deploy_secret == ""
+    card = client.get(PAGE).content.decode()
+    assert 'data-testid="deploy-secret">not set<' in card
+
+
+def test_a_short_deploy_secret_is_refused_in_place(client, rita, prod):
+    client.force_login(rita)
+    prefix = f"env-{prod.pk}"
+    data = env_data(prefix, name="prod-eu", time_zone="Europe/Berlin", deploy_secret="short")
+
+    response = client.post(reverse("environments:edit", args=[prod.pk]), data, **HTMX)
+
+    assert response.status_code == 400
+    assert "16 to 128" in field_error(response.content.decode(), f"{prefix}-deploy_secret")
+    prod.refresh_from_db()
+    assert prod.deploy_secret == ""
+
+
+def test_lifting_a_freeze_in_force_needs_a_reason(client, rita, prod):
+    freeze = a_freeze(rita)
+    client.force_login(rita)
+
+    response = client.post(reverse("environments:freeze_remove", args=[freeze.pk]), {}, **HTMX)
+
+    assert response.status_code == 400
+    assert "in force" in response.content.decode()
+    assert FreezeWindow.objects.filter(pk=freeze.pk).exists()
+
+
+def test_lifting_a_future_freeze_needs_no_reason(client, rita, prod):
+    now = timezone.now()
+    freeze = a_freeze(rita, start=now + timedelta(days=3), end=now + timedelta(days=4))
+    client.force_login(rita)
+
+    response = client.post(reverse("environments:freeze_remove", args=[freeze.pk]), {}, **HTMX)
+
+    assert response.status_code == 200
+    assert not FreezeWindow.objects.exists()
+
+
+def test_shortening_a_freeze_in_force_needs_a_reason_and_records_it(client, rita, prod):
+    freeze = a_freeze(rita)
+    client.force_login(rita)
+    prefix = f"frz-{freeze.pk}"
+    local = timezone.localtime(freeze.start).strftime("%Y-%m-%dT%H:%M")
+    earlier = timezone.localtime(freeze.end - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    data = {f"{prefix}-start": local, f"{prefix}-end": earlier, f"{prefix}-reason": freeze.reason}
+    url = reverse("environments:freeze_edit", args=[freeze.pk])
+
+    refused = client.post(url, data, **HTMX)
+    accepted = client.post(url, {**data, f"{prefix}-change_reason": "Close done."}, **HTMX)
+
+    assert refused.status_code == 400
+    assert "say why it is shortened" in field_error(
+        refused.content.decode(), f"{prefix}-change_reason"
+    )
+    assert accepted.status_code == 200
+    event = AuditEvent.objects.get(verb="freeze.updated")
+    assert event.reason == "Close done."
+
+
+def test_an_operator_sees_no_environment_or_freeze_forms(client, oscar, rita, prod):
+    a_freeze(rita)
+    client.force_login(oscar)
+
+    html = client.get(PAGE).content.decode()
+
+    assert "Declare a freeze" not in html and "Lift this freeze" not in html
+    assert f'hx-post="{reverse("environments:window_add", args=[prod.pk])}"' not in html

@@ -177,7 +177,7 @@ def test_test_case_actions_reject_get(client, testing, rita):
 # ---- Defects ----
 
 
-def test_operator_opens_then_closes_a_defect(client, testing, oscar):
+def test_operator_opens_a_critical_defect_and_only_qa_closes_it(client, testing, oscar, alice):
     client.force_login(oscar)
     response = client.post(
         reverse("releases:defect_open", args=[testing.pk]),
@@ -192,6 +192,15 @@ def test_operator_opens_then_closes_a_defect(client, testing, oscar):
     assert "defect_open" in page(client, testing)
 
     url = reverse("releases:defect_close", args=[testing.pk, defect.pk])
+    refused = client.post(url, {"resolution": "Fixed in build 7."}, **HTMX)
+    assert refused.status_code == 403
+    assert "qa stakeholder" in refused.content.decode()
+    defect.refresh_from_db()
+    assert defect.status == "open"
+
+    client.force_login(alice)  # the release's qa stakeholder
+    no_note = client.post(url, {"resolution": ""}, **HTMX)
+    assert no_note.status_code == 400
     response = client.post(url, {"resolution": "Fixed in build 7."}, **HTMX)
     assert response.status_code == 200
     assert "release-changed" in response["HX-Trigger-After-Settle"]

@@ -8,6 +8,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, ServiceError
 from apps.releases import services as rs
 from apps.releases.models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
+from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory, ReleaseFactory
 
@@ -59,7 +60,9 @@ def case(release, rita) -> TestCase:
 
 
 @pytest.fixture
-def defect(release, alice) -> Defect:
+def defect(release, alice, rita) -> Defect:
+    # alice tests this release as its qa stakeholder, so she may close a critical defect.
+    sh.stakeholder_add(release_id=release.pk, user_id=alice.pk, role="qa", actor=rita)
     return rs.defect_open(release_id=release.pk, title="Crash", severity="critical", actor=alice)
 
 

@@ -172,12 +172,22 @@ def defect_open(*, release_id: Any, title: Any, severity: Any, actor: Any) -> De
 
 
 def defect_close(*, defect_id: Any, actor: Any, resolution: Any = "") -> Defect:
+    """Close a defect. A blocker or critical one holds the testing → rollout gate, so it is
+    closed only by a release manager or the release's qa stakeholder, with a resolution note."""
     resolution = clean_text(resolution, field="resolution", max_length=5000)
     with transaction.atomic():
         defect = _locked(Defect, defect_id, "defect")
         require(actor, Action.MANAGE_DEFECTS, defect.release)
         if defect.status == DefectStatus.CLOSED:
             return defect
+        if defect.severity in rules.BLOCKING_SEVERITIES:
+            require(actor, Action.CLOSE_BLOCKING_DEFECT, defect.release)
+            if not resolution:
+                raise ServiceError(
+                    f"Say how the {defect.severity} defect was resolved: closing it needs a "
+                    "resolution note.",
+                    field="resolution",
+                )
         defect.status = DefectStatus.CLOSED
         defect.closed_by, defect.closed_at, defect.resolution = actor, timezone.now(), resolution
         defect.save(update_fields=["status", "closed_by", "closed_at", "resolution", "updated_at"])
