@@ -39,7 +39,7 @@ class EnvironmentForm(ServiceErrorsMixin, forms.Form):
     deploy_url = forms.CharField(
         max_length=200,
         required=False,
-        label="Deploy tool URL",
+        label="Deploy URL",
         help_text="Where the webhook deployer sends signed deploy requests.",
         widget=forms.URLInput(attrs={"placeholder": "https://"}),
     )

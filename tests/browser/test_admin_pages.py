@@ -1,5 +1,5 @@
 """The sign-off, release form, environments, audit and token pages in a real browser: an approver
-signs off, a release manager creates a release, an operator declares a freeze, an administrator
+signs off, a release manager creates a release and declares a freeze, an administrator
 checks the audit chain, and someone creates an API token."""
 
 import csv
@@ -131,9 +131,9 @@ def test_release_manager_filters_the_list_and_creates_a_release(form_page, rita,
     assert (release.name, release.signoff_expiry_days) == ("Self-service payslips", 14)
 
 
-def test_operator_declares_a_freeze_and_adds_a_window(new_page, rita, oscar, alice, bob):
+def test_release_manager_declares_a_freeze_and_adds_a_window(new_page, rita, alice, bob):
     portfolio(rita, alice, bob)
-    Profile.objects.create(user=oscar, time_zone="Europe/London")
+    Profile.objects.update_or_create(user=rita, defaults={"time_zone": "Europe/London"})
     prod_ap = es.environment_create(
         name="prod-ap", tier="production", region="ap", time_zone="Asia/Singapore", actor=rita
     )
@@ -170,7 +170,7 @@ def test_operator_declares_a_freeze_and_adds_a_window(new_page, rita, oscar, ali
     )
 
     page = new_page()
-    sign_in(page, "oscar")
+    sign_in(page, "rita")
     page.goto("/environments/")
     expect(page.locator('[data-env="prod-us"] [data-testid="env-status"]')).to_contain_text(
         "Frozen"
