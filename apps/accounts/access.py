@@ -1,7 +1,6 @@
 """DRF permission and throttle classes. Kept apart from the views: DRF imports these while it
 is itself being imported, so this module must not import DRF views."""
 
-import logging
 import time
 import weakref
 from collections.abc import Callable
@@ -16,12 +15,11 @@ from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
 
+from apps.core.cache import UNAVAILABLE, warn_unavailable
 from apps.core.errors import NotAllowed
 
 from .models import ApiToken
 from .permissions import Action, require
-
-logger = logging.getLogger(__name__)
 
 
 def is_read_only_token(request: Request) -> bool:
@@ -84,10 +82,14 @@ class TokenRateThrottle(BaseThrottle):
         limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
         key = f"throttle:token:{request.auth.pk}"
         backend = caches[DEFAULT_CACHE_ALIAS]
-        if isinstance(backend, RedisCache):
-            count, remaining = _count_on_redis(backend, key, period)
-        else:
-            count, remaining = _count_on_cache(key, period)
+        try:
+            if isinstance(backend, RedisCache):
+                count, remaining = _count_on_redis(backend, key, period)
+            else:
+                count, remaining = _count_on_cache(key, period)
+        except UNAVAILABLE as exc:  # no Redis, no count: let the request through
+            warn_unavailable("API throttle", exc)
+            return True
         if count <= limit:
             return True
         self.wait_seconds = max(1.0, remaining())
@@ -162,8 +164,8 @@ def failed_tokens_refuse(request: Request) -> None:
     key, limit, _, left = window
     try:
         failures = cache.get(key, 0)
-    except Exception:  # the cache is down: fail open, token checks still hold
-        logger.warning("Failed token authentications are not limited: the cache is unavailable.")
+    except UNAVAILABLE as exc:  # fail open: token checks still hold
+        warn_unavailable("failed token limit", exc)
         return
     if failures >= limit:
         raise exceptions.Throttled(
@@ -182,8 +184,8 @@ def failed_token_counted(request: Request) -> None:
     try:
         cache.add(key, 0, period + 1)
         failures = cache.incr(key)
-    except Exception:  # the cache is down: fail open
-        logger.warning("Failed token authentications are not counted: the cache is unavailable.")
+    except (*UNAVAILABLE, ValueError) as exc:  # fail open (ValueError: the counter expired)
+        warn_unavailable("failed token count", exc)
         return
     if failures not in (1, limit):
         return

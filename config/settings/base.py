@@ -159,6 +159,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Redelivery of unacknowledged messages after a worker dies.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, kept from killing the worker when Redis restarts.
+        CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -170,6 +173,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# However long the broker is down, a worker waits for it rather than exiting.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RELEASEDECK_TICK_SECONDS = float(os.environ.get("RELEASEDECK_TICK_SECONDS", "5"))
@@ -328,9 +333,12 @@ RELEASEDECK_STATUS_CACHE_SECONDS = float(os.environ.get("RELEASEDECK_STATUS_CACH
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # While Redis is down, reads miss and writes are dropped (with a warning): the
+            # database answers instead, and a Redis that does not answer is given up quickly.
+            "BACKEND": "apps.core.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "releasedeck",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

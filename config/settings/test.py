@@ -17,6 +17,7 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5")
 CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT = "config.celery:RedisTransport"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -111,6 +111,11 @@ def test_migrate_step_runs_the_migrate_command():
     assert SERVICES["migrate"]["restart"] == "no"
 
 
+@pytest.mark.parametrize("service", [*APP_SERVICES, "postgres", "redis"])
+def test_a_process_that_dies_is_started_again(service):
+    assert SERVICES[service]["restart"] in ("unless-stopped", "always")
+
+
 @pytest.mark.parametrize("service", ("migrate", *APP_SERVICES))
 def test_app_service_uses_production_settings_and_its_stores_from_the_environment(service):
     env = _environment(service)

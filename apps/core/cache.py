@@ -1,0 +1,86 @@
+"""Django's Redis cache, failing open: while Redis cannot be reached, reads miss and writes are
+dropped with a logged warning, so sessions (kept in the database too), time zones and status
+documents come from the database and requests go on working.
+
+Counters (`incr`, `decr`) still raise: a count that cannot be kept is for its caller to judge
+(the throttles let the request through).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+WARN_EVERY = 10.0  # seconds: one warning per process and period, not one per request
+
+T = TypeVar("T")
+_warned_at = 0.0
+
+
+def warn_unavailable(what: str, exc: BaseException) -> None:
+    global _warned_at
+    now = time.monotonic()
+    if now - _warned_at >= WARN_EVERY:
+        _warned_at = now
+        logger.warning("Redis is unavailable (%s): %s; carrying on without it.", what, exc)
+
+
+class FailOpenRedisCache(RedisCache):
+    def _open(self, call: Callable[[], T], fallback: T) -> T:
+        try:
+            return call()
+        except UNAVAILABLE as exc:
+            warn_unavailable("cache", exc)
+            return fallback
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        base = super()
+        return self._open(lambda: base.get(key, default, version), default)
+
+    def get_many(self, keys: Any, version: int | None = None) -> dict[str, Any]:
+        base = super()
+        return self._open(lambda: base.get_many(keys, version), {})
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        base = super()
+        return self._open(lambda: base.has_key(key, version), False)
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> bool:
+        base = super()
+        return self._open(lambda: base.add(key, value, timeout, version), False)
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        base = super()
+        self._open(lambda: base.set(key, value, timeout, version), None)
+
+    def set_many(self, data: dict, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list:
+        base = super()
+        return self._open(lambda: base.set_many(data, timeout, version), list(data))
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        base = super()
+        return self._open(lambda: base.touch(key, timeout, version), False)
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        base = super()
+        return self._open(lambda: base.delete(key, version), False)
+
+    def delete_many(self, keys: Any, version: int | None = None) -> None:
+        base = super()
+        self._open(lambda: base.delete_many(keys, version), None)
+
+    def clear(self) -> bool:
+        base = super()
+        return self._open(base.clear, False)
