@@ -14,6 +14,7 @@ from .models import AuditEvent
 # The release filter offers this many releases (the newest, plus the one chosen); a search
 # box finds any other. Listing every release made the page grow with the history.
 RELEASES_OFFERED = 50
+CURSORS = ("before", "after")
 
 
 def release_label(release: Release) -> str:
@@ -82,6 +83,14 @@ class AuditFilterForm(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    # Keyset pages: events older than `before`, or newer than `after` (event ids).
+    before = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+    after = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["release"].queryset = offered_releases(chosen=self.data.get("release", ""))
@@ -114,4 +123,4 @@ class AuditFilterForm(forms.Form):
     @property
     def narrowed(self) -> bool:
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
-        return any(data.get(name) for name in self.fields)
+        return any(data.get(name) for name in self.fields if name not in CURSORS)

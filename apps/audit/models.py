@@ -19,10 +19,10 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     actor_label = models.CharField(max_length=150)
-    verb = models.CharField(max_length=64, db_index=True)
+    verb = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True)
-    release_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    release_id = models.BigIntegerField(null=True, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
@@ -31,6 +31,17 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # One for each filter of the audit log, each ending in id so that a page of the newest
+        # matching events is read from the index in order.
+        indexes = [
+            models.Index(fields=["release_id", "id"], name="audit_event_release_idx"),
+            models.Index(fields=["actor_label", "id"], name="audit_event_actor_idx"),
+            # Actions are filtered by prefix (LIKE 'wave.%'), which needs pattern ops under any
+            # collation but C.
+            models.Index(
+                fields=["verb"], name="audit_event_verb_idx", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.verb}"

@@ -5,7 +5,6 @@ import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
@@ -16,13 +15,15 @@ from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Release
 
 from .exports import csv_rows, export_checkpoint, json_chunks
-from .forms import AuditFilterForm, offered_releases
+from .forms import CURSORS, AuditFilterForm, offered_releases
 from .models import AuditEvent
 from .selectors import latest_event_id
 from .services import audit_verify
 
 TEMPLATE = "audit/page.html"
 PAGE_SIZE = 50
+# Counting every event of a long history is what made the page slow; past this it says "more".
+COUNT_CAP = 10_000
 FORMATS = ("csv", "json")
 live_pass = LivePass("audit.live")
 
@@ -84,7 +85,11 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
     else:
         checkpoint, refused = export_checkpoint()
-        filters = {k: str(getattr(v, "pk", v)) for k, v in form.cleaned_data.items() if v}
+        filters = {
+            k: str(getattr(v, "pk", v))
+            for k, v in form.cleaned_data.items()
+            if v is not None and v != "" and k not in CURSORS
+        }
         response = StreamingHttpResponse(
             json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
             content_type="application/json",
@@ -114,10 +119,24 @@ def audit_verify_chain(request: HttpRequest) -> HttpResponse:
 
 
 def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
-    """A page of events in a fixed number of queries, whatever the size of the log."""
-    events = form.filter(AuditEvent.objects.order_by("-id"))
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    """A page of events in a fixed number of queries, whatever the size of the log: keyset
+    pages (`before`/`after` an event id, newest first) and a count that stops at COUNT_CAP."""
+    events = form.filter(AuditEvent.objects.all())
+    data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
+    before, after = data.get("before"), data.get("after")
+    if after is not None:
+        rows = list(events.filter(id__gt=after).order_by("id")[: PAGE_SIZE + 1])
+        has_newer, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE][::-1]
+        has_older = bool(rows) and events.filter(id__lt=rows[-1].pk).exists()
+    else:
+        if before is not None:
+            events_older = events.filter(id__lt=before)
+        else:
+            events_older = events
+        rows = list(events_older.order_by("-id")[: PAGE_SIZE + 1])
+        has_older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        has_newer = before is not None and events.filter(id__gte=before).exists()
+    count = events.order_by()[: COUNT_CAP + 1].count()
     releases = {
         r.pk: r
         for r in Release.objects.filter(
@@ -128,13 +147,17 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
         event.release = releases.get(event.release_id)
         event.changes = _changes(event.before, event.after)
     query = request.GET.copy()
-    for key in ("page", "since", "pass", "as", "release_q"):
+    for key in ("page", "since", "pass", "as", "release_q", *CURSORS):
         query.pop(key, None)
     filters = query.urlencode()
     return {
         "form": form,
-        "page": page,
         "events": rows,
+        "count": min(count, COUNT_CAP),
+        "count_capped": count > COUNT_CAP,
+        "newest": before is None and after is None,
+        "newer": rows[0].pk if has_newer and rows else None,
+        "older": rows[-1].pk if has_older and rows else None,
         "filters": filters,
         "since": latest_event_id(),
         "live_pass": live_pass.issue(request.user),

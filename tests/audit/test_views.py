@@ -119,10 +119,46 @@ def test_pages_keep_the_filters(client, vera, rita, release):
         rs.release_update(release_id=release.pk, name=f"CRM take {n}", actor=rita)
     client.force_login(vera)
     html = client.get(PAGE, {"verb": "release."}).content.decode()
-    assert len(listed(html)) == 50
-    assert 'href="?verb=release.&amp;page=2"' in html
-    html = client.get(PAGE, {"verb": "release.", "page": "2"}).content.decode()
-    assert listed(html) and 'id="live"' not in html  # only the first page follows new events
+    first = listed(html)
+    assert len(first) == 50
+    assert f'href="?verb=release.&amp;before={first[-1]}"' in html
+    assert "after=" not in html
+    html = client.get(PAGE, {"verb": "release.", "before": first[-1]}).content.decode()
+    second = listed(html)
+    assert second and 'id="live"' not in html  # only the newest page follows new events
+    expected = AuditEvent.objects.filter(verb__startswith="release.").order_by("-id")
+    assert first + second == list(expected.values_list("id", flat=True))
+    assert f'href="?verb=release.&amp;after={second[0]}"' in html
+    assert "before=" not in html.split('id="results"')[1]  # the last page has no older link
+    html = client.get(PAGE, {"verb": "release.", "after": second[0]}).content.decode()
+    assert listed(html) == first
+
+
+def test_keyset_pages_hold_steady_while_events_are_added(client, vera, rita, release):
+    for n in range(60):
+        rs.release_update(release_id=release.pk, name=f"CRM take {n}", actor=rita)
+    client.force_login(vera)
+    first = listed(client.get(PAGE).content.decode())
+    rs.release_update(release_id=release.pk, name="CRM once more", actor=rita)
+    second = listed(client.get(PAGE, {"before": first[-1]}).content.decode())
+    assert second[0] < first[-1] and not set(first) & set(second)
+
+
+def test_the_count_stops_at_its_cap(client, vera, release, monkeypatch):
+    from apps.audit import views
+
+    monkeypatch.setattr(views, "COUNT_CAP", 3)
+    client.force_login(vera)
+    assert "More than 3 events" in client.get(PAGE).content.decode()
+    assert "More than 3 events match" in client.get(PAGE, {"actor": "rita"}).content.decode()
+
+
+@pytest.mark.parametrize("cursor", [{"before": "x"}, {"after": "0"}, {"before": "9" * 30}])
+def test_bad_page_cursor_is_a_form_error(client, vera, release, cursor):
+    client.force_login(vera)
+    response = client.get(PAGE, cursor)
+    assert response.status_code == 400
+    assert field_error(response.content.decode(), next(iter(cursor)))
 
 
 def test_person_without_role_cannot_read_the_log(client, charlie, release):
