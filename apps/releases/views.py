@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Count, Q, Window
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,12 +17,13 @@ from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
 from apps.notifications.models import Announcement
 from apps.notifications.services import announcement_create
+from apps.rollouts.dryrun import window_notes
 from apps.rollouts.models import RolloutPlan, Wave
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import SIGNING_PHASES, signoff_give
 from apps.stakeholders.models import Stakeholder
 
-from . import rules, services
+from . import activity, rules, services
 from .models import (
     ChecklistItem,
     Defect,
@@ -339,7 +341,13 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         .select_related("environment")
         .order_by("position")
     )
-    events = list(AuditEvent.objects.filter(release_id=release.pk).order_by("-id")[:AUDIT_LIMIT])
+    events = list(
+        AuditEvent.objects.filter(release_id=release.pk)
+        .exclude(verb__in=activity.CHECK_RESULT_VERBS)
+        .order_by("-id")[:AUDIT_LIMIT]
+    )
+    counts, latest_check = _check_results(release)
+    words = activity.words_for([*events, *([latest_check] if latest_check else [])])
     reached, ended_reason = _how_it_ended(release, events, latest_move)
     can_move = can(user, Action.MOVE_PHASE, release)
     allowed = rules.ALLOWED_MOVES.get(release.phase, frozenset())
@@ -370,6 +378,7 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         "end_early_label": Phase(end_early).label if end_early else "",
         "plan": RolloutPlan.objects.filter(release=release).first(),
         "waves": waves,
+        "window_notes": window_notes(release, waves),
         "stakeholders": list(
             Stakeholder.objects.filter(release=release).select_related("user", "role")
         ),
@@ -387,7 +396,11 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         "can_defects": can(user, Action.MANAGE_DEFECTS, release),
         "can_announce": can(user, Action.MANAGE_ANNOUNCEMENTS, release),
         "can_review": can(user, Action.WRITE_REVIEW, release),
-        "events": [_describe(e) for e in events],
+        "events": [_describe(event, words) for event in events],
+        "check_results": {
+            **counts,
+            "latest": _describe(latest_check, words) if latest_check else None,
+        },
         "now": timezone.now(),
     }
 
@@ -439,40 +452,28 @@ def _stepper(release: Release, reached: str | None) -> list[dict[str, str]]:
     return steps
 
 
-_VERBS = {
-    "release.created": "created the release",
-    "release.updated": "edited the release",
-    "release.moved": "moved the release to {phase}",
-    "release.override_moved": "overrode the gate and moved to {phase}",
-    "release.move_requested": "asked to move to {to}",
-    "release.move_refused": "move to {to} was refused",
-    "signoff.approved": "approved as {role}",
-    "signoff.rejected": "rejected as {role}",
-    "stakeholder.added": "named {user} as {role}",
-    "stakeholder.removed": "removed a stakeholder",
-    "policy.set": "set the sign-off policy",
-    "plan.set": "chose the {strategy} strategy",
-    "wave.added": "added wave {name}",
-    "wave.state_changed": "wave is now {state}",
-    "checklist.added": "added checklist item “{title}”",
-    "checklist.updated": "marked a checklist item {status}",
-    "checklist.waived": "waived a checklist item",
-    "test_case.added": "added test case “{title}”",
-    "test_case.recorded": "recorded a test case as {status}",
-    "defect.opened": "opened a {severity} defect “{title}”",
-    "defect.closed": "closed a defect",
-    "review.written": "wrote the post-release review",
-}
+def _check_results(release: Release) -> tuple[dict[str, int], AuditEvent | None]:
+    """How many check results the release has had, and the latest, in one query: the activity
+    shows them as one line, since they belong to the rollout console."""
+    latest = (
+        AuditEvent.objects.filter(release_id=release.pk, verb__in=activity.CHECK_RESULT_VERBS)
+        .annotate(
+            passed=Window(Count("id", filter=Q(verb="check.passed"))),
+            failed=Window(Count("id", filter=Q(verb="check.failed"))),
+        )
+        .order_by("-id")
+        .first()
+    )
+    if latest is None:
+        return {"passed": 0, "failed": 0}, None
+    return {"passed": latest.passed, "failed": latest.failed}, latest
 
 
-class _Blank(dict):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
-def _describe(event: AuditEvent) -> dict[str, Any]:
-    after = event.after if isinstance(event.after, dict) else {}
-    values = _Blank({k: str(v).replace("_", " ") for k, v in after.items()})
-    template = _VERBS.get(event.verb)
-    text = template.format_map(values) if template else event.verb.replace(".", " ")
-    return {"at": event.at, "actor": event.actor_label, "text": text, "reason": event.reason}
+def _describe(event: AuditEvent, words: activity.Words) -> dict[str, Any]:
+    return {
+        "at": event.at,
+        "actor": event.actor_label,
+        "text": activity.sentence(event, words),
+        "reason": event.reason,
+        "failed": event.verb == "check.failed",
+    }

@@ -652,3 +652,51 @@ def test_release_page_queries_are_bounded_and_do_not_grow_with_its_content(
         client.get(detail_url(large))
     assert page_queries(client, large) == page_queries(client, small)
     assert SignOff.objects.filter(release=large).count() == 6
+
+
+# ---- Activity ----
+
+
+def activity_of(html: str) -> list[str]:
+    section = re.search(r'<section id="audit".*?</section>', html, re.S).group(0)
+    return [
+        re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item)).strip()
+        for item in re.findall(r"<li>(.*?)</li>", section, re.S)
+    ]
+
+
+def test_check_results_are_one_line_of_the_activity_and_name_their_check(
+    client, rita, alice, bob, vera
+):
+    from apps.rollouts import delivery
+    from apps.rollouts.models import Check
+
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    wave = release.rollout_plan.waves.get()
+    ro.check_add(
+        wave_id=wave.pk,
+        name="Health endpoint",
+        kind="http",
+        config={"url": "https://crm.example.test/health"},
+        interval_seconds=60,
+        actor=rita,
+    )
+    release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
+    for state in ("deploying", "verifying"):
+        ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+    check = Check.objects.get(wave=wave)
+    for n in range(24):
+        delivery.record_check_result(check_id=check.pk, ok=n != 20, value="200", detail="HTTP 200")
+    client.force_login(vera)
+    html = client.get(detail_url(release)).content.decode()
+
+    entries = activity_of(html)
+    assert not any("check" in e and ("passed" in e or "failed" in e) for e in entries)
+    assert any("approved as QA" in e for e in entries)
+    assert any("wave “prod-eu 100%” is now verifying" in e for e in entries)
+    line = re.search(r'data-testid="check-results">(.*?)</p>', html, re.S).group(1)
+    line = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", line)).strip()
+    assert line.startswith(
+        "24 check results : 23 passed, 1 failed. Latest: check “Health endpoint” passed at"
+    )
+    assert reverse("rollouts:console", args=[release.pk]) in html
