@@ -9,13 +9,17 @@ from django.utils import timezone
 from apps.accounts.permissions import Action, require
 from apps.core.errors import ServiceError
 from apps.core.validation import clean_id, clean_int, clean_text
+from apps.releases import rules as release_rules
+from apps.releases.models import Release
 from apps.releases.services import get_release
 
 from .models import Wave
+from .scheduling import PlannedWindow
 
 
 def local_start(value: Any, time_zone: str, field: str) -> datetime | None:
-    """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC."""
+    """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC.
+    A time that does not exist there (skipped when clocks go forward) is refused."""
     from . import scheduling
 
     if value is None or value == "":
@@ -36,7 +40,20 @@ def local_start(value: Any, time_zone: str, field: str) -> datetime | None:
         )
     if not 1970 <= value.year <= 9998:
         raise ServiceError(f"{field} is out of range.", field=field)
+    gap = scheduling.nonexistent_local(value, time_zone)
+    if gap is not None:
+        raise ServiceError(f"{gap}. Choose a time outside that gap.", field=field)
+    # A time that happens twice (clocks go back) means the first; the dry run says so.
     return scheduling.local_to_utc(value, time_zone)
+
+
+def planned_window(release: Release) -> PlannedWindow:
+    """The release's planned window for a dry run; before rollout nothing starts ahead of it."""
+    return PlannedWindow(
+        start=release.planned_start,
+        end=release.planned_end,
+        rolling=release.phase not in release_rules.CONTENT_EDITABLE,
+    )
 
 
 def plan_dry_run(
@@ -65,7 +82,7 @@ def plan_dry_run(
         )
         for w in waves
     ]
-    lines = scheduling.dry_run(planned, now)
+    lines = scheduling.dry_run(planned, now, planned_window(release))
     return [
         {
             "wave": w.pk,
@@ -86,9 +103,10 @@ def plan_dry_run(
 
 
 def plan_dry_run_proposal(
-    *, waves: Any, actor: Any, now: datetime | None = None
+    *, waves: Any, actor: Any, release_id: Any = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """The dry run of waves not saved yet: [{name, environment, planned_start_local?, bake_minutes}]."""
+    """The dry run of waves not saved yet: [{name, environment, planned_start_local?, bake_minutes}],
+    against the planned window of the release `release_id` when given."""
     from datetime import timedelta
 
     from apps.environments.models import Environment
@@ -96,6 +114,7 @@ def plan_dry_run_proposal(
     from . import gates, scheduling
 
     require(actor, Action.VIEW)
+    window = planned_window(get_release(release_id)) if release_id is not None else None
     if not isinstance(waves, list | tuple) or not waves:
         raise ServiceError("Give the waves to try, in order.", field="waves")
     if len(waves) > 100:
@@ -145,5 +164,61 @@ def plan_dry_run_proposal(
             ),
             "warnings": list(line.reasons),
         }
-        for (name, env, start, _), line in zip(rows, scheduling.dry_run(planned, now), strict=True)
+        for (name, env, start, _), line in zip(
+            rows, scheduling.dry_run(planned, now, window), strict=True
+        )
     ]
+
+
+def window_notes(release: Release, waves: list[Wave], now: datetime | None = None) -> list[str]:
+    """What the dry run says about the release's planned window (a wave outside it, a freeze
+    inside it, a rollout begun ahead of it), for the release page; `waves` in order, with their
+    environments. Two queries, whatever the plan's size."""
+    from datetime import timedelta
+
+    from . import scheduling, selectors
+    from .models import WaveState
+
+    if release.planned_start is None or release.phase not in (
+        *release_rules.CONTENT_EDITABLE,
+        release_rules.ROLLOUT,
+    ):
+        return []
+    now = now or timezone.now()
+    notes = []
+    rolling = release.phase == release_rules.ROLLOUT
+    if rolling and release.phase_entered_at < release.planned_start:
+        ahead = release.planned_start - release.phase_entered_at
+        notes.append(
+            f"Rolling out since {scheduling.describe(release.phase_entered_at, 'UTC')}, "
+            f"{_span(ahead)} before its planned window opens "
+            f"({scheduling.describe(release.planned_start, 'UTC')})"
+        )
+    if rolling:  # what has started is history; the dry run speaks of what is still to come
+        not_started = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
+        waves = [w for w in waves if w.state in not_started]
+    if waves:
+        calendars = selectors.calendars_for({w.environment for w in waves}, now)
+        planned = [
+            scheduling.PlannedWave(
+                w.name,
+                calendars[w.environment_id],
+                w.planned_start,
+                timedelta(minutes=w.bake_minutes),
+            )
+            for w in waves
+        ]
+        notes += [
+            reason
+            for line in scheduling.dry_run(planned, now, planned_window(release))
+            for reason in line.reasons
+            if selectors.warning_kind(reason) == "plan"
+        ]
+    return list(dict.fromkeys(notes))
+
+
+def _span(delta: Any) -> str:
+    days, hours = delta.days, delta.seconds // 3600
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours} hour{'s' if hours != 1 else ''}" if hours else "less than an hour"

@@ -1,9 +1,11 @@
 """When a wave may start: deployment windows, freezes and time zones. Pure: no ORM, no I/O.
 
-Windows are local hours of the environment's IANA zone. A local time that does not exist
+Windows are local hours of the environment's IANA zone. A window edge that does not exist
 (spring-forward gap) is read with the offset before the change, i.e. it moves forward by the
 gap (02:30 on the spring day in Berlin is 03:30 CEST); a local time that happens twice
-(fall-back) means its first occurrence.
+(fall-back) means its first occurrence. A wave's planned start typed in local time is checked
+first: one inside a gap is refused (`nonexistent_local`), and one that happens twice means
+the first and the dry run says so (`ambiguous_local`).
 """
 
 from dataclasses import dataclass, field
@@ -49,6 +51,50 @@ def local_to_utc(local: datetime, time_zone: str) -> datetime:
     if local.tzinfo is not None:
         raise ValueError("expected a naive local time")
     return local.replace(tzinfo=ZoneInfo(time_zone), fold=0).astimezone(UTC)
+
+
+def _day(local: datetime) -> str:
+    return f"{local.day} {local:%B %Y}"
+
+
+def nonexistent_local(local: datetime, time_zone: str) -> str | None:
+    """Why a naive local time does not exist in `time_zone` (it falls in the spring-forward
+    gap), e.g. "02:30 on 29 March 2026 does not exist in Europe/Berlin (clocks go forward from
+    02:00 to 03:00)"; None when it exists."""
+    zone = ZoneInfo(time_zone)
+    before = local.replace(tzinfo=zone, fold=0)
+    if before.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == local:
+        return None
+    offset_before = before.utcoffset() or timedelta(0)
+    offset_after = local.replace(tzinfo=zone, fold=1).utcoffset() or timedelta(0)
+    # The change happens between the two readings of `local`; find its minute.
+    change = (local - offset_after).replace(tzinfo=UTC)
+    while change.astimezone(zone).utcoffset() != offset_after:
+        change += timedelta(minutes=1)
+    jumps_from = (change + offset_before).replace(tzinfo=None)
+    jumps_to = (change + offset_after).replace(tzinfo=None)
+    return (
+        f"{local:%H:%M} on {_day(local)} does not exist in {time_zone} (clocks go forward "
+        f"from {jumps_from:%H:%M} to {jumps_to:%H:%M})"
+    )
+
+
+def ambiguous_local(at: datetime, time_zone: str) -> str | None:
+    """For a moment whose local reading in `time_zone` happens twice (the fall-back hour), a
+    sentence saying which of the two it is; None when the local time is unique."""
+    local = utc_to_local(at, time_zone)
+    naive = local.replace(tzinfo=None)
+    zone = ZoneInfo(time_zone)
+    first = naive.replace(tzinfo=zone, fold=0)
+    second = naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return None
+    which = "first" if local.utcoffset() == first.utcoffset() else "second"
+    offset = local.strftime("%z")
+    return (
+        f"{naive:%H:%M} on {_day(naive)} happens twice in {time_zone} (clocks go back); "
+        f"this is the {which}, {local:%H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+    )
 
 
 def utc_to_local(at: datetime, time_zone: str) -> datetime:
@@ -140,12 +186,31 @@ class DryRunLine:
     reasons: tuple[str, ...]
 
 
-def dry_run(waves: list[PlannedWave], now: datetime) -> list[DryRunLine]:
-    """For each wave in order, the earliest it could start given windows, freezes and the
-    bake time of the wave before it."""
+@dataclass(frozen=True)
+class PlannedWindow:
+    """The release's planned window, and whether its rollout has begun: before it has, the
+    first wave cannot start before the window opens."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    rolling: bool = True
+
+
+def dry_run(
+    waves: list[PlannedWave], now: datetime, window: PlannedWindow | None = None
+) -> list[DryRunLine]:
+    """For each wave in order, the earliest it could start given windows, freezes, the bake
+    time of the wave before it and the release's planned window, with a sentence for each
+    thing that pushed it later or that the plan should know (a start outside the planned
+    window, a freeze inside it, a planned start in the hour that happens twice)."""
+    window = window or PlannedWindow()
     lines = []
     previous_end: datetime | None = now
-    for wave in waves:
+    if not window.rolling and window.start and window.start > now:
+        previous_end = window.start  # nothing starts before the rollout does
+    freezes_named: set[Freeze] = set()
+    for index, wave in enumerate(waves):
+        zone = wave.calendar.time_zone
         if previous_end is None:
             lines.append(DryRunLine(wave.name, None, ("an earlier wave cannot start",)))
             continue
@@ -155,8 +220,47 @@ def dry_run(waves: list[PlannedWave], now: datetime) -> list[DryRunLine]:
         if wave.planned_start and slot.at and slot.at > wave.planned_start:
             # Only worth saying when the plan asked for something earlier.
             reasons = reasons or (
-                f"{wave.name}: starts after the previous wave has baked, {describe(slot.at, wave.calendar.time_zone)}",
+                (
+                    f"{wave.name}: starts after the previous wave has baked, {describe(slot.at, zone)}"
+                    if index
+                    else f"{wave.name}: starts {describe(slot.at, zone)}, later than planned"
+                ),
             )
-        lines.append(DryRunLine(wave.name, slot.at, reasons))
+        notes = []
+        if wave.planned_start:
+            twice = ambiguous_local(wave.planned_start, zone)
+            if twice:
+                notes.append(f"{wave.name}: the planned start {twice}")
+        early = bool(slot.at and window.start and slot.at < window.start)
+        if wave.planned_start and window.start and wave.planned_start < window.start and not early:
+            notes.append(
+                f"{wave.name}: planned for {describe(wave.planned_start, zone)}, before the "
+                f"release's planned window opens ({describe(window.start, zone)})"
+            )
+        if slot.at and early and window.start:
+            notes.append(
+                f"{wave.name}: starts {describe(slot.at, zone)}, before the release's planned "
+                f"window opens ({describe(window.start, zone)})"
+            )
+        if slot.at and window.end and slot.at >= window.end:
+            notes.append(
+                f"{wave.name}: starts {describe(slot.at, zone)}, after the release's planned "
+                f"window closes ({describe(window.end, zone)})"
+            )
+        if window.start and window.end:
+            for freeze in wave.calendar.freezes:
+                if freeze in freezes_named or not (
+                    freeze.start < window.end and freeze.end > window.start
+                ):
+                    continue
+                if slot.at and not_before < freeze.end <= slot.at:
+                    continue  # it pushed this wave later: its reasons name it already
+                freezes_named.add(freeze)
+                notes.append(
+                    f"{wave.calendar.name}: freeze {describe(freeze.start, zone)} – "
+                    f"{describe(freeze.end, zone)} ({freeze.reason}) overlaps the release's "
+                    "planned window"
+                )
+        lines.append(DryRunLine(wave.name, slot.at, (*reasons, *notes)))
         previous_end = slot.at + wave.bake if slot.at else None
     return lines

@@ -98,7 +98,9 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
         for wave in waves
     ]
     try:
-        lines = dryrun.plan_dry_run_proposal(waves=proposal, actor=request.user)
+        lines = dryrun.plan_dry_run_proposal(
+            waves=proposal, actor=request.user, release_id=release.pk
+        )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:
@@ -109,7 +111,7 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
             status=exc.status,
         )
     bakes = [p["bake_minutes"] for p in proposal]  # whole numbers: the service checked them
-    dry = _dry_run_context(waves, lines, bakes)
+    dry = _dry_run_context(waves, lines, bakes, window=dryrun.planned_window(release))
     unsaved = any(values[w.pk][f] != _saved_values(w)[f] for w in waves for f in WAVE_FIELDS)
     return render(
         request, f"{SCHEDULER}#preview", {**context, **dry, "unsaved": unsaved, "oob": True}
@@ -381,7 +383,8 @@ def _scheduler_context(
         if not isinstance(bake, int) or bake < 0:
             bake = wave.bake_minutes  # the refused value is shown beside its field
         proposals.append(selectors.Proposal(wave.name, wave.environment, start, bake))
-    lines = selectors.dry_run(proposals, calendars, now)
+    window = dryrun.planned_window(release)
+    lines = selectors.dry_run(proposals, calendars, now, window)
     requirements = selectors.wave_requirements(release)
     checks: dict[int, list[Any]] = {}
     for check in selectors.checks_with_latest(waves):
@@ -401,7 +404,12 @@ def _scheduler_context(
             }
         )
     dry = _dry_run_context(
-        waves, lines, [p.bake_minutes for p in proposals], calendars=calendars, now=now
+        waves,
+        lines,
+        [p.bake_minutes for p in proposals],
+        calendars=calendars,
+        now=now,
+        window=window,
     )
     for row, verdict in zip(rows, dry["verdicts"], strict=True):
         row["verdict"] = verdict
@@ -443,6 +451,8 @@ def _parse_local(text: str, wave: Wave) -> datetime | None:
         return None
     if local.tzinfo is not None or not 1970 <= local.year <= 9998:
         return None
+    if scheduling.nonexistent_local(local, wave.environment.time_zone):
+        return None  # refused on save; the dry run keeps the saved start meanwhile
     return scheduling.local_to_utc(local, wave.environment.time_zone)
 
 
@@ -460,6 +470,30 @@ def _stakeholder_roles() -> list[Any]:
     return list(StakeholderRole.objects.order_by("name"))
 
 
+def _follows(index: int, at_window: bool) -> str:
+    """What a wave without a planned start waits for, when nothing else holds it."""
+    if index:
+        return "Starts after the previous wave"
+    return "Starts when the planned window opens" if at_window else "Starts when the rollout starts"
+
+
+def _all_clear(lines: list[dict[str, Any]], at_window: bool) -> str:
+    """The dry run's sentence when nothing conflicts, true to what the plan says."""
+    planned = sum(1 for line in lines if line["planned_start"])
+    if planned == len(lines):
+        return "Every wave can start at its planned time."
+    first = "when the planned window opens" if at_window else "when the rollout starts"
+    if not planned:
+        return (
+            "No conflicts. No wave has a planned start: the first starts "
+            f"{first}, each other one once the wave before it has baked."
+        )
+    return (
+        "No conflicts. Waves with a planned start can start then; the others start once the "
+        f"wave before them has baked (the first {first})."
+    )
+
+
 def _dry_run_context(
     waves: list[Wave],
     lines: list[dict[str, Any]],
@@ -467,17 +501,23 @@ def _dry_run_context(
     *,
     calendars: dict[int, scheduling.Calendar] | None = None,
     now: datetime | None = None,
+    window: scheduling.PlannedWindow | None = None,
 ) -> dict[str, Any]:
     """Warnings, per-wave flags and the timeline for one dry run."""
     now = now or timezone.now()
+    window = window or scheduling.PlannedWindow()
+    # Before rollout the first wave without a planned start waits for the planned window.
+    at_window = bool(not window.rolling and window.start and window.start > now)
     if calendars is None:
         calendars = selectors.calendars_for({w.environment for w in waves}, now)
     verdicts = []
     lanes = []
-    for wave, line, bake in zip(waves, lines, bakes, strict=True):
+    for index, (wave, line, bake) in enumerate(zip(waves, lines, bakes, strict=True)):
         earliest = line["earliest_start"]
         found = {selectors.warning_kind(m) for m in line["warnings"]}
-        kinds = [k for k in ("impossible", "freeze", "window", "sequence") if k in found]
+        kinds = [
+            k for k in ("impossible", "freeze", "window", "plan", "clock", "sequence") if k in found
+        ]
         verdicts.append(
             {
                 "wave": wave,
@@ -491,6 +531,7 @@ def _dry_run_context(
                 "late": bool(
                     earliest and line["planned_start"] and earliest > line["planned_start"]
                 ),
+                "follows": _follows(index, at_window),
             }
         )
         lanes.append(
@@ -514,10 +555,11 @@ def _dry_run_context(
         title="Rollout plan against deployment windows and freezes",
         id_prefix="plan-timeline",
     )
-    warnings = [w for v in verdicts for w in v["warnings"]]
+    warnings = list({w["text"]: w for v in verdicts for w in v["warnings"]}.values())
     return {
         "verdicts": verdicts,
         "warnings": warnings,
+        "all_clear": _all_clear(lines, at_window),
         "freeze_warnings": sum(1 for w in warnings if w["kind"] == "freeze"),
         "timeline_svg": svg,
         "timeline_zone": viewer_zone,

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.core.errors import Conflict, NotAllowed
+from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.environments import services as env_services
 from apps.environments.models import Environment
 from apps.releases.models import Release
@@ -46,6 +46,15 @@ def planning(rita):
     return release
 
 
+def window(release: Release, start: datetime, days: int = 7) -> Release:
+    """Plan the release's window from `start`, so a dry run at a fixed date falls inside it."""
+    Release.objects.filter(pk=release.pk).update(
+        planned_start=start, planned_end=start + timedelta(days=days)
+    )
+    release.refresh_from_db()
+    return release
+
+
 def add_wave(release: Release, env: Environment, rm: Any, **fields: Any) -> Wave:
     return ro.wave_add(
         release_id=release.pk, name=f"{env.name} wave", environment_id=env.pk, actor=rm, **fields
@@ -60,11 +69,9 @@ def add_wave(release: Release, env: Environment, rm: Any, **fields: Any) -> Wave
     [
         (BERLIN, "2026-03-28T09:00", utc(2026, 3, 28, 8, 0)),  # CET, the day before
         (BERLIN, "2026-03-29T09:00", utc(2026, 3, 29, 7, 0)),  # CEST after spring-forward
-        (BERLIN, "2026-03-29T02:30", utc(2026, 3, 29, 1, 30)),  # in the gap: read as 03:30 CEST
         (BERLIN, "2026-10-25T09:00", utc(2026, 10, 25, 8, 0)),  # CET after fall-back
         (BERLIN, "2026-10-25T02:30", utc(2026, 10, 25, 0, 30)),  # happens twice: the first
         (NEW_YORK, "2026-03-08T09:00", utc(2026, 3, 8, 13, 0)),  # EDT after spring-forward
-        (NEW_YORK, "2026-03-08T02:30", utc(2026, 3, 8, 7, 30)),  # in the gap: read as 03:30 EDT
         (NEW_YORK, "2026-11-01T09:00", utc(2026, 11, 1, 14, 0)),  # EST after fall-back
         (NEW_YORK, "2026-11-01T01:30", utc(2026, 11, 1, 5, 30)),  # happens twice: the first
     ],
@@ -80,6 +87,40 @@ def test_planned_start_typed_in_local_time_is_stored_in_utc(planning, rita, zone
         {"planned_start": None},
         {"planned_start": stored.isoformat()},
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "local", "message"),
+    [
+        (
+            BERLIN,
+            "2026-03-29T02:30",
+            "02:30 on 29 March 2026 does not exist in Europe/Berlin (clocks go forward from "
+            "02:00 to 03:00). Choose a time outside that gap.",
+        ),
+        (
+            NEW_YORK,
+            "2026-03-08T02:00",
+            "02:00 on 8 March 2026 does not exist in America/New_York (clocks go forward from "
+            "02:00 to 03:00). Choose a time outside that gap.",
+        ),
+    ],
+)
+def test_a_planned_start_in_the_spring_forward_gap_is_refused(planning, rita, zone, local, message):
+    env = EnvironmentFactory(name="prod", time_zone=zone)
+    wave = add_wave(planning, env, rita)
+    with pytest.raises(ServiceError) as refused:
+        ro.wave_update(wave_id=wave.pk, actor=rita, planned_start_local=local)
+    assert (refused.value.message, refused.value.field) == (message, "planned_start_local")
+    assert Wave.objects.get(pk=wave.pk).planned_start is None
+    with pytest.raises(ServiceError):
+        ro.wave_add(
+            release_id=planning.pk,
+            name="second",
+            environment_id=env.pk,
+            planned_start_local=local,
+            actor=rita,
+        )
 
 
 def test_planned_start_follows_the_zone_of_the_environment_chosen_with_it(
@@ -231,6 +272,7 @@ def test_dry_run_gives_each_waves_earliest_start_and_why_it_is_later(
     rita, vera, planning, prod_eu, prod_us
 ):
     now = utc(2026, 12, 18, 10, 0)  # Friday 11:00 in Berlin
+    window(planning, now)
     env_services.freeze_create(
         scope="environment",
         environment_id=prod_eu.pk,
@@ -268,6 +310,7 @@ def test_dry_run_pushes_a_wave_past_closing_time_to_the_next_window(
     rita, planning, prod_eu, prod_us
 ):
     now = utc(2026, 12, 18, 20, 0)  # Friday 15:00 in New York
+    window(planning, now)
     env_services.deployment_window_add(
         environment_id=prod_us.pk,
         weekdays=[0, 1, 2, 3, 4],
@@ -290,6 +333,7 @@ def test_dry_run_says_when_a_planned_start_is_too_early_for_the_previous_bake(
     rita, planning, prod_eu, prod_us
 ):
     now = utc(2026, 12, 1, 8, 0)
+    window(planning, now)
     add_wave(planning, prod_eu, rita, bake_minutes=240)
     late = add_wave(planning, prod_us, rita)
     on_time = ro.wave_update(wave_id=late.pk, actor=rita, planned_start_local="2026-12-01T05:00")
@@ -303,6 +347,7 @@ def test_dry_run_says_when_a_planned_start_is_too_early_for_the_previous_bake(
 
 
 def test_dry_run_keeps_a_planned_start_that_nothing_delays(rita, planning, prod_eu):
+    window(planning, utc(2026, 12, 1))
     wave = add_wave(planning, prod_eu, rita)
     ro.wave_update(wave_id=wave.pk, actor=rita, planned_start_local="2026-12-07T09:00")
     (line,) = plan_dry_run(release_id=planning.pk, actor=rita, now=utc(2026, 12, 1))

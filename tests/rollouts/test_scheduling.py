@@ -10,13 +10,16 @@ from apps.rollouts.scheduling import (
     Calendar,
     Freeze,
     PlannedWave,
+    PlannedWindow,
     Window,
     _window_spans,
     active_freeze,
+    ambiguous_local,
     dry_run,
     earliest_start,
     in_window,
     local_to_utc,
+    nonexistent_local,
 )
 
 EVERY_DAY = frozenset(range(7))
@@ -141,6 +144,139 @@ def test_dry_run_chains_bake_times_and_reports_freezes():
     assert lines[1].reasons == ("prod-eu: freeze until Thu 03 Dec 09:00 Europe/Berlin (Sale)",)
     assert lines[2].earliest == utc(2026, 12, 3, 14)  # 09:00 New York, after eu has baked
     assert "outside deployment hours" in lines[2].reasons[0]
+
+
+# --- daylight saving: a planned start in the gap, or in the hour that happens twice ----------
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "message"),
+    [
+        (
+            datetime(2026, 3, 29, 2, 30),
+            "Europe/Berlin",
+            "02:30 on 29 March 2026 does not exist in Europe/Berlin "
+            "(clocks go forward from 02:00 to 03:00)",
+        ),
+        (
+            datetime(2026, 3, 8, 2, 59),
+            "America/New_York",
+            "02:59 on 8 March 2026 does not exist in America/New_York "
+            "(clocks go forward from 02:00 to 03:00)",
+        ),
+        (  # Lord Howe Island moves its clocks by half an hour
+            datetime(2026, 10, 4, 2, 15),
+            "Australia/Lord_Howe",
+            "02:15 on 4 October 2026 does not exist in Australia/Lord_Howe "
+            "(clocks go forward from 02:00 to 02:30)",
+        ),
+    ],
+)
+def test_a_local_time_in_the_spring_forward_gap_is_named(local, zone, message):
+    assert nonexistent_local(local, zone) == message
+
+
+@pytest.mark.parametrize(
+    "local",
+    [datetime(2026, 3, 29, 1, 59), datetime(2026, 3, 29, 3, 0), datetime(2026, 10, 25, 2, 30)],
+)
+def test_local_times_that_exist_are_not_refused(local):
+    assert nonexistent_local(local, "Europe/Berlin") is None
+
+
+def test_a_time_that_happens_twice_says_which_one_it_is():
+    first = local_to_utc(datetime(2026, 10, 25, 2, 30), "Europe/Berlin")  # the documented rule
+    assert first == utc(2026, 10, 25, 0, 30)
+    assert ambiguous_local(first, "Europe/Berlin") == (
+        "02:30 on 25 October 2026 happens twice in Europe/Berlin (clocks go back); "
+        "this is the first, 02:30 CEST (UTC+02:00)"
+    )
+    assert ambiguous_local(utc(2026, 10, 25, 1, 30), "Europe/Berlin").endswith(
+        "this is the second, 02:30 CET (UTC+01:00)"
+    )
+    assert ambiguous_local(utc(2026, 10, 25, 8, 0), "Europe/Berlin") is None
+
+
+def test_dry_run_warns_of_a_planned_start_that_happens_twice():
+    berlin = Calendar("prod-eu", "Europe/Berlin")
+    start = local_to_utc(datetime(2026, 10, 25, 2, 30), "Europe/Berlin")
+    (line,) = dry_run([PlannedWave("eu", berlin, start, timedelta(0))], utc(2026, 10, 1))
+    assert line.reasons == (
+        "eu: the planned start 02:30 on 25 October 2026 happens twice in Europe/Berlin "
+        "(clocks go back); this is the first, 02:30 CEST (UTC+02:00)",
+    )
+
+
+# --- the release's planned window ------------------------------------------------------------
+
+UTC_ENV = Calendar("staging", "UTC")
+
+
+def test_before_rollout_unplanned_waves_start_when_the_planned_window_opens():
+    now = utc(2026, 12, 1, 9)
+    window = PlannedWindow(utc(2027, 1, 1, 8), utc(2027, 1, 3, 18), rolling=False)
+    first, second = dry_run(
+        [
+            PlannedWave("canary", UTC_ENV, None, timedelta(hours=2)),
+            PlannedWave("rest", UTC_ENV, None, timedelta(0)),
+        ],
+        now,
+        window,
+    )
+    assert (first.earliest, first.reasons) == (utc(2027, 1, 1, 8), ())
+    assert (second.earliest, second.reasons) == (utc(2027, 1, 1, 10), ())
+
+
+def test_a_rollout_ahead_of_its_planned_window_is_flagged():
+    now = utc(2026, 12, 27, 9)  # five days before the window
+    window = PlannedWindow(utc(2027, 1, 1, 8), utc(2027, 1, 3, 18), rolling=True)
+    (line,) = dry_run([PlannedWave("canary", UTC_ENV, None, timedelta(0))], now, window)
+    assert line.earliest == now
+    assert line.reasons == (
+        "canary: starts Sun 27 Dec 09:00 UTC, before the release's planned window opens "
+        "(Fri 01 Jan 08:00 UTC)",
+    )
+
+
+def test_waves_planned_outside_the_planned_window_are_flagged():
+    now = utc(2026, 12, 1, 9)
+    window = PlannedWindow(utc(2027, 1, 1, 8), utc(2027, 1, 3, 18), rolling=False)
+    early, late = dry_run(
+        [
+            PlannedWave("early", UTC_ENV, utc(2026, 12, 31, 8), timedelta(0)),
+            PlannedWave("late", UTC_ENV, utc(2027, 1, 5, 8), timedelta(0)),
+        ],
+        now,
+        window,
+    )
+    assert early.earliest == utc(2027, 1, 1, 8)
+    assert (
+        "early: planned for Thu 31 Dec 08:00 UTC, before the release's planned window opens "
+        "(Fri 01 Jan 08:00 UTC)"
+    ) in early.reasons
+    assert late.reasons == (
+        "late: starts Tue 05 Jan 08:00 UTC, after the release's planned window closes "
+        "(Sun 03 Jan 18:00 UTC)",
+    )
+
+
+def test_a_freeze_inside_the_planned_window_is_flagged_once():
+    now = utc(2026, 12, 1, 9)
+    freeze = Freeze(utc(2027, 1, 2, 0), utc(2027, 1, 2, 12), "Inventory")
+    eu = Calendar("prod-eu", "Europe/Berlin", freezes=(freeze,))
+    us = Calendar("prod-us", "America/New_York", freezes=(freeze,))  # a global freeze
+    window = PlannedWindow(utc(2027, 1, 1, 8), utc(2027, 1, 3, 18), rolling=False)
+    eu_line, us_line = dry_run(
+        [PlannedWave("eu", eu, None, timedelta(0)), PlannedWave("us", us, None, timedelta(0))],
+        now,
+        window,
+    )
+    assert eu_line.earliest == utc(2027, 1, 1, 8)  # before the freeze: not pushed
+    assert eu_line.reasons == (
+        "prod-eu: freeze Sat 02 Jan 01:00 Europe/Berlin – Sat 02 Jan 13:00 Europe/Berlin "
+        "(Inventory) overlaps the release's planned window",
+    )
+    assert us_line.reasons == ()
 
 
 # --- property: over random calendars no start falls in a freeze or outside a window ----------

@@ -271,6 +271,9 @@ def test_preview_saves_nothing_and_warns_about_a_freeze(client, world, rita):
 
 
 def test_preview_without_conflicts_says_every_wave_can_start(client, world, rita):
+    Release.objects.filter(pk=world.pk).update(
+        planned_start=utc(YEAR, 6, 4, 0), planned_end=utc(YEAR, 6, 7, 0)
+    )
     eu, us, ap = waves_of(world)
     client.force_login(rita)
     form = plan_form(
