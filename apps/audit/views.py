@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.permissions import Action, page_require
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
+from apps.releases import activity
 from apps.releases.models import Release
 
 from .exports import csv_rows, export_checkpoint, json_chunks
@@ -143,9 +144,11 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
             pk__in={e.release_id for e in rows if e.release_id}
         ).select_related("application")
     }
+    words = activity.words_for(rows)
     for event in rows:
         event.release = releases.get(event.release_id)
         event.changes = _changes(event.before, event.after)
+        event.text = activity.sentence(event, words)
     query = request.GET.copy()
     for key in ("page", "since", "pass", "as", "release_q", *CURSORS):
         query.pop(key, None)
