@@ -1,7 +1,7 @@
 """The wave scheduler and the rollout console in a real browser."""
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Profile
 from apps.environments import services as env_services
+from apps.releases.models import Release
 from apps.rollouts import delivery, scheduling
 from apps.rollouts import services as ro
 from apps.rollouts.models import Check, Wave
@@ -50,6 +51,11 @@ def test_release_manager_schedules_three_time_zones_and_sees_the_freeze_before_s
         )
     tuesday = next_tuesday()
     wednesday = tuesday + timedelta(days=1)
+    # The release's planned window spans the planned days.
+    Release.objects.filter(pk=release.pk).update(
+        planned_start=datetime.combine(tuesday, time(0), tzinfo=UTC),
+        planned_end=datetime.combine(tuesday + timedelta(days=3), time(0), tzinfo=UTC),
+    )
     # A freeze over the New York morning of the planned day.
     env_services.freeze_create(
         scope="environment",
