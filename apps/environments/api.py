@@ -33,7 +33,16 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     health_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or empty.")
     deploy_url = serializers.CharField(
         read_only=True,
-        help_text="Where the webhook deployer POSTs its signed deploy requests, or empty.",
+        help_text=(
+            "Where the webhook deployer POSTs its signed deploy requests, or empty. Each is "
+            'JSON `{"action": "deploy" or "rollback", "key", "release": {"id", "name", '
+            '"version", "build_ref", "application"}, "version", "wave": {"id", "name", '
+            '"position"}, "environment", "percentage", "report_url"}` with the headers '
+            "`X-ReleaseDeck-Timestamp`, `X-ReleaseDeck-Signature: sha256=<hex of "
+            'HMAC-SHA256(deploy secret, timestamp + "." + raw body)>` and `Idempotency-Key` '
+            "(the call's key, the same on every attempt). The tool answers 2xx, then reports "
+            "with `POST {report_url}` (`waves_report`)."
+        ),
     )
     deploy_secret_set = serializers.SerializerMethodField(
         help_text="Whether a deploy secret is stored; the secret itself is never shown."

@@ -158,3 +158,21 @@ def test_the_names_the_readme_lists_are_the_codes():
         assert f"`{name}`" in section, name
     for header in (signing.TIMESTAMP_HEADER, signing.SIGNATURE_HEADER, "Idempotency-Key"):
         assert f"`{header}`" in section, header
+
+
+def test_the_schema_describes_both_requests(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    deploy = components["Environment"]["properties"]["deploy_url"]["description"]
+    notification = components["NotificationWebhook"]["description"]
+    for text in (deploy, notification):
+        for header in (
+            signing.TIMESTAMP_HEADER,
+            f"{signing.SIGNATURE_HEADER}: sha256=",
+            "Idempotency-Key",
+        ):
+            assert header in text
+    for field in ("action", "key", "build_ref", "position", "percentage", "report_url"):
+        assert f'"{field}"' in deploy, field
+    for field in ("event", "at", "release", "wave", "text", "phase", "state"):
+        assert f'"{field}"' in notification, field
