@@ -295,7 +295,9 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
     blockers = next_move_blockers(release, facts)
 
     signoffs = list(
-        SignOff.objects.filter(release=release).select_related("signer", "role").order_by("-id")
+        SignOff.objects.filter(release=release)
+        .select_related("signer", "role", "wave")
+        .order_by("-id")
     )
     for signoff in signoffs:
         fact = rules.SignoffFact(
@@ -319,7 +321,7 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
     ]
     eligible = signoff_roles(user, release)
     my_signoff = next(
-        (s for s in signoffs if s.signer_id == user.pk and not s.is_stale),
+        (s for s in signoffs if s.signer_id == user.pk and not s.is_stale and s.wave_id is None),
         None,
     )
     latest_move = (

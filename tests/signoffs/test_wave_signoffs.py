@@ -399,3 +399,23 @@ def test_the_console_tells_the_approver_the_wave_waits_for_them(client, signed_w
     so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
     client.force_login(bob)
     assert 'data-testid="asking-me"' not in client.get(console).content.decode()
+
+
+def test_the_release_page_names_the_wave_a_sign_off_was_given_for(client, signed_wave, bob):
+    release, wave = signed_wave
+    so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
+    client.force_login(bob)
+    html = client.get(f"/releases/{release.pk}/").content.decode()
+    assert "as Business owner, for wave prod-eu 100%" in html
+
+
+def test_the_creator_cannot_sign_a_wave_of_a_release_someone_else_owns(rita, alice, bob):
+    from apps.core.errors import NotAllowed
+    from apps.releases.models import Release as ReleaseModel
+
+    release, wave = rolling(rita, alice, bob)
+    ReleaseModel.objects.filter(pk=release.pk).update(owner=alice)
+    rita.groups.add(Group.objects.get(name="approver"))
+    sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
+    with pytest.raises(NotAllowed):
+        so.wave_signoff_give(wave_id=wave.pk, decision="approve", actor=rita)
