@@ -591,3 +591,14 @@ def test_dashboard_queries_do_not_grow_with_the_number_of_releases(
     assert large == small
     html = client.get(HOME).content.decode()
     assert html.count('class="dash-rollout"') == 50
+
+
+def test_times_name_a_zone_whose_abbreviation_is_only_an_offset(client, rita, alice, bob, oscar):
+    working_week(rita, alice, bob, oscar)
+    Profile.objects.create(user=rita, time_zone="Asia/Singapore")
+    client.force_login(rita)
+    html = client.get(HOME).content.decode()
+    assert not re.search(r"\+08(?!:00)", html)  # only in machine-readable datetime="…"
+    assert re.search(r"updated <time[^>]*>\d\d:\d\d:\d\d Asia/Singapore</time>", html)
+    # Letters where tzdata has them: the environments' own local times.
+    assert re.search(r'<span class="dash-tz">CES?T</span>', html)
