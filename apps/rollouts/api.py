@@ -554,6 +554,7 @@ class ApplyStrategyView(ApiView):
 
     serializer_class = WaveSerializer
     queryset = Release.objects.none()
+    pagination_class = None  # it answers the plan's waves, all of them, as a plain list
     write_actions = {"POST": Action.PLAN_ROLLOUT}
 
     @extend_schema(

@@ -270,6 +270,7 @@ REST_FRAMEWORK.update(
     {
         "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.access.ActionPermission"],
         "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JsonParser"],
+        "DEFAULT_METADATA_CLASS": "apps.core.metadata.ApiMetadata",
         "DEFAULT_PAGINATION_CLASS": "apps.core.lists.Pagination",
         "PAGE_SIZE": 50,
         "DEFAULT_FILTER_BACKENDS": [

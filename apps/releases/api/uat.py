@@ -323,11 +323,17 @@ class DefectCloseView(ApiView):
 
 class ReviewSerializer(serializers.ModelSerializer):
     written_by = user_ref()
+    written = serializers.SerializerMethodField(
+        help_text="False until the review is written: its parts are then empty and its times null."
+    )
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = PostReleaseReview
         fields = [
             "release",
+            "written",
             "went_well",
             "went_badly",
             "actions",
@@ -336,6 +342,9 @@ class ReviewSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_written(self, review: PostReleaseReview) -> bool:
+        return review.pk is not None
 
 
 class ReviewWriteSerializer(serializers.Serializer):
@@ -350,12 +359,16 @@ class ReviewView(ApiView):
     serializer_class = ReviewSerializer
     write_actions = {"PUT": Action.WRITE_REVIEW}
 
-    @extend_schema(operation_id="releases_review_retrieve")
+    @extend_schema(
+        operation_id="releases_review_retrieve",
+        description="The post-release review: what went well, what did not, and the actions. "
+        "Before it is written the answer is still 200: an empty review with `written` false.",
+    )
     def get(self, request: Request, release_id: int) -> Response:
-        get_object_or_404(Release, pk=release_id)
-        review = get_object_or_404(
-            PostReleaseReview.objects.select_related("written_by"), release_id=release_id
-        )
+        release = get_object_or_404(Release, pk=release_id)
+        review = PostReleaseReview.objects.select_related("written_by").filter(
+            release=release
+        ).first() or PostReleaseReview(release=release)
         return Response(ReviewSerializer(review).data)
 
     @extend_schema(
