@@ -602,3 +602,12 @@ def test_times_name_a_zone_whose_abbreviation_is_only_an_offset(client, rita, al
     assert re.search(r"updated <time[^>]*>\d\d:\d\d:\d\d Asia/Singapore</time>", html)
     # Letters where tzdata has them: the environments' own local times.
     assert re.search(r'<span class="dash-tz">CES?T</span>', html)
+
+
+def test_a_sign_off_asked_for_moments_ago_waits_under_a_minute(client, rita, alice, bob):
+    from tests.builders import advance, planned_release
+
+    advance(planned_release(rita, qa=alice, business_owner=bob), rita, to="testing")
+    [item] = waiting_list(client, alice)
+    assert item == "CRM 2.0.0 as QA waiting under a minute"
+    assert "0 minutes" not in client.get(HOME).content.decode()

@@ -1,5 +1,7 @@
 """Inline actions on the release page: checklist, test cases, defects, announcements, review."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -136,6 +138,20 @@ def test_waiving_a_test_case_needs_a_note(client, testing, rita):
     )
     case.refresh_from_db()
     assert case.status == "waived" and case.note == "Covered by e2e."
+
+
+def test_a_waived_test_case_offers_actions_that_do_not_look_like_its_status(client, testing, rita):
+    case = testing.test_cases.get()
+    url = reverse("releases:test_record", args=[testing.pk, case.pk])
+    client.force_login(rita)
+    client.post(url, {"status": "waived", "note": "Covered by e2e."}, **HTMX)
+    html = client.get(reverse("releases:detail", args=[testing.pk])).content.decode()
+    row = re.search(rf'<li class="row row-wrap" data-case="{case.pk}">(.*?)</li>', html, re.S)
+    row = row.group(1)
+    assert '<span class="badge test-waived">Waived</span>' in row
+    assert "btn-success " not in row  # no solid green button beside the status badge
+    assert re.search(r'class="btn btn-success-outline btn-sm"[^>]*>Mark passed<', row)
+    assert re.search(r'class="btn btn-danger-outline btn-sm"[^>]*>Mark failed<', row)
 
 
 def test_test_case_added_inline(client, testing, rita):
