@@ -23,7 +23,8 @@ PRODUCTION_ENV = {
 def _environment_names() -> set[str]:
     """Every variable the settings read: os.environ.get("X"), env_bool("X"), variable="X" ..."""
     pattern = re.compile(
-        r"""(?:environ\.get\(|environ\[|env_bool\(|env_list\(|variable(?::\s*str)?\s*=)"""
+        r"""(?:environ\.get\(|environ\[|env_bool\(|env_list\(|env_seconds\(|"""
+        r"""variable(?::\s*str)?\s*=)"""
         r"""\s*["']([A-Z][A-Z0-9_]*)["']"""
     )
     names: set[str] = set()
@@ -156,3 +157,56 @@ def test_readme_names_only_management_commands_that_exist():
     named = set(re.findall(r"manage\.py (\w+)", readme))
     assert {"rundemo", "seed_demo", "create_api_token", "audit_verify"} <= named
     assert named <= set(get_commands())
+
+
+def test_production_redirects_to_https_and_sends_hsts_by_default():
+    result = _load(
+        "config.settings.production",
+        PRODUCTION_ENV,
+        "(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, "
+        "settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD)",
+    )
+    assert _value(result) == (True, 31536000, False, False)
+
+
+def test_production_https_settings_come_from_the_environment():
+    env = {
+        **PRODUCTION_ENV,
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_HSTS_SECONDS": "600",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+        "SECURE_HSTS_PRELOAD": "true",
+    }
+    result = _load(
+        "config.settings.production",
+        env,
+        "(settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS, "
+        "settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD)",
+    )
+    assert _value(result) == (False, 600, True, True)
+
+
+def test_production_refuses_hsts_seconds_that_are_not_a_number():
+    result = _load(
+        "config.settings.production",
+        {**PRODUCTION_ENV, "SECURE_HSTS_SECONDS": "a year"},
+        "settings.SECURE_HSTS_SECONDS",
+    )
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS must be a whole number" in result.stderr
+
+
+def test_production_answers_plain_http_with_a_redirect_and_https_with_hsts():
+    """Through Django's own request handling, with the production settings as loaded."""
+    result = _load(
+        "config.settings.production",
+        PRODUCTION_ENV,
+        "(lambda c: ("
+        "(lambda r: (r.status_code, r['Location']))(c.get('/api/v1/none/', HTTP_HOST='localhost')), "
+        "(lambda r: (r.status_code, r.get('Strict-Transport-Security')))("
+        "c.get('/api/v1/none/', HTTP_HOST='localhost', HTTP_X_FORWARDED_PROTO='https'))"
+        "))(__import__('django.test', fromlist=['Client']).Client(raise_request_exception=False))",
+    )
+    plain, secure = _value(result)
+    assert plain == (301, "https://localhost/api/v1/none/")
+    assert secure == (404, "max-age=31536000")
