@@ -43,6 +43,18 @@ def _locked(wave_id: Any) -> tuple[Any, Wave]:
     return locked
 
 
+# How a wave's reason names what a person did to it: "Paused by oscar: …".
+DONE_BY = {
+    "start": "Started",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "abort": "Aborted",
+    "rollback": "Rollback asked",
+    "skip": "Skipped",
+    "confirm": "Confirmed",
+}
+
+
 def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> Wave:
     """start | pause | resume | abort | rollback | skip | confirm one wave. Repeating an
     action whose effect already holds is a no-op."""
@@ -89,7 +101,7 @@ def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> 
             release,
             now,
             actor,
-            f"{action.capitalize()} by {who}" + (f": {reason}" if reason else ""),
+            f"{DONE_BY[action]} by {who}" + (f": {reason}" if reason else ""),
         )
     wave.refresh_from_db()
     return wave

@@ -184,7 +184,7 @@ def test_operator_pauses_and_resumes_a_wave_through_the_api(client, rita, alice,
     )
     assert paused.status_code == 200
     assert paused.json()["state"] == "halted"
-    assert "Pause by oscar: Error rate" in paused.json()["state_reason"]
+    assert "Paused by oscar: Error rate" in paused.json()["state_reason"]
     resumed = send(client, "post", f"/api/v1/waves/{wave.pk}/resume/", {}, oscar)
     assert resumed.json()["state"] == "deploying"
     refused = send(client, "post", f"/api/v1/waves/{wave.pk}/abort/", {}, oscar)

@@ -227,7 +227,7 @@ def test_operator_pauses_and_resumes_a_running_rollout_from_the_console(
     expect(dialog).to_be_hidden()
     expect(state).to_have_text("Halted")
     expect(page.get_by_test_id("focus-reason")).to_have_text(
-        "Pause by oscar: Error rate spiked once; watching it."
+        "Paused by oscar: Error rate spiked once; watching it."
     )
     expect(page.get_by_test_id("console-notice")).to_have_text("Paused prod-eu 100%.")
     assert Wave.objects.get(pk=wave.pk).state == "halted"

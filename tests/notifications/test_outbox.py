@@ -104,7 +104,7 @@ def test_wave_start_and_rollback_notify_the_stakeholders(rolling, oscar):
     rolled = rows("wave.rolled_back")
     assert len(rolled) == 3
     assert rolled[0].payload["wave"]["state"] == "rolled_back"
-    assert "Rollback by oscar: Wrong totals" in rolled[0].body
+    assert "Rollback asked by oscar: Wrong totals" in rolled[0].body
 
 
 def test_halted_wave_notifies_with_the_reason(release, rita, alice, bob):

@@ -81,7 +81,7 @@ def test_start_now_starts_a_wave_before_its_planned_time(rita, oscar, prod_eu):
     event = last_wave_event(wave)
     assert (event.actor_id, event.reason) == (
         oscar.pk,
-        "Start by oscar: Customer escalation. Deploying 100% to prod-eu",
+        "Started by oscar: Customer escalation. Deploying 100% to prod-eu",
     )
 
     events = AuditEvent.objects.count()
@@ -139,7 +139,7 @@ def test_pause_and_resume_a_baking_wave(rita, oscar, prod_eu):
     paused = operate(wave, "pause", oscar, "Odd latency graph")
     assert (paused.state, paused.state_reason, paused.next_step_at) == (
         "halted",
-        "Pause by oscar: Odd latency graph",
+        "Paused by oscar: Odd latency graph",
         None,
     )
     assert last_wave_event(wave).actor_id == oscar.pk
@@ -148,7 +148,7 @@ def test_pause_and_resume_a_baking_wave(rita, oscar, prod_eu):
     assert AuditEvent.objects.count() == events
 
     resumed = operate(wave, "resume", oscar)
-    assert (resumed.state, resumed.state_reason) == ("verifying", "Resume by oscar")
+    assert (resumed.state, resumed.state_reason) == ("verifying", "Resumed by oscar")
     assert resumed.bake_started_at == paused.bake_started_at  # the bake carries on, not restarts
     assert last_wave_event(wave).actor_id == oscar.pk
     events = AuditEvent.objects.count()
@@ -179,7 +179,7 @@ def test_abort_fails_the_wave_and_needs_a_reason(rita, oscar, prod_eu):
     assert error.field == "reason"
 
     aborted = operate(wave, "abort", oscar, "Wrong build")
-    assert (aborted.state, aborted.state_reason) == ("failed", "Abort by oscar: Wrong build")
+    assert (aborted.state, aborted.state_reason) == ("failed", "Aborted by oscar: Wrong build")
     assert last_wave_event(wave).actor_id == oscar.pk
     events = AuditEvent.objects.count()
     assert operate(wave, "abort", oscar, "Wrong build").state == "failed"
@@ -195,7 +195,7 @@ def test_skip_needs_a_reason_and_moves_on_to_the_next_wave(rita, oscar, prod_eu,
     skipped = operate(first, "skip", oscar, "No EU customers use this module")
     assert (skipped.state, skipped.skip_reason) == (
         "skipped",
-        "Skip by oscar: No EU customers use this module",
+        "Skipped by oscar: No EU customers use this module",
     )
     assert last_wave_event(first).actor_id == oscar.pk
     second.refresh_from_db()
@@ -230,7 +230,7 @@ def test_rollback_asks_the_deploy_tool_and_waits_for_its_confirmation(rita, osca
         assert (rolled.state, rolled.rollback_pending, rolled.state_reason) == (
             "verifying",
             True,
-            "Rolling back: Rollback by oscar: Customers report wrong totals",
+            "Rolling back: Rollback asked by oscar: Customers report wrong totals",
         )
         event = AuditEvent.objects.filter(object_id=str(wave.pk)).latest("id")
         assert (event.verb, event.actor_id) == ("wave.reason_changed", oscar.pk)
@@ -255,7 +255,7 @@ def test_rollback_asks_the_deploy_tool_and_waits_for_its_confirmation(rita, osca
     (wave,) = waves_of(release)
     assert (wave.state, wave.rollback_pending) == ("rolled_back", False)
     assert wave.state_reason == (
-        "Rolled back (helm rollback 11): Rollback by oscar: Customers report wrong totals"
+        "Rolled back (helm rollback 11): Rollback asked by oscar: Customers report wrong totals"
     )
     note = Notification.objects.get(event="wave.rolled_back", channel="email")
     assert note.recipient == "vera@example.test"
@@ -294,7 +294,7 @@ def test_manual_deploy_waits_for_the_operator_to_confirm(rita, oscar, prod_eu):
     confirmed = operate(wave, "confirm", oscar, "Ansible run 4411 done")
     assert (confirmed.state, confirmed.state_reason) == (
         "verifying",
-        "Confirm by oscar: Ansible run 4411 done",
+        "Confirmed by oscar: Ansible run 4411 done",
     )
     assert last_wave_event(wave).actor_id == oscar.pk
     events = AuditEvent.objects.count()

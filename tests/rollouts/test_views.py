@@ -666,7 +666,7 @@ def test_pause_then_resume_from_the_console(client, rolling, oscar):
     html = response.content.decode()
     assert response.status_code == 200
     wave.refresh_from_db()
-    assert (wave.state, wave.state_reason) == ("halted", "Pause by oscar: Odd latency")
+    assert (wave.state, wave.state_reason) == ("halted", "Paused by oscar: Odd latency")
     assert "Paused prod-eu 100%." in html
     assert (
         'id="focus-wave" class="card focus-card is-current" aria-labelledby="focus-title" hx-swap-oob="true"'
