@@ -30,12 +30,14 @@ def offered_releases(*, chosen: str = "", search: str = "") -> QuerySet[Release]
             | Q(version__icontains=search)
             | Q(name__icontains=search)
         )
-    where = Q(pk__in=releases.order_by("-created_at").values("pk")[:RELEASES_OFFERED])
+    # Newest by id: read from the primary key's index (created_at has none), and the ids
+    # looked up apart from the chosen one's, which an OR would turn into a scan of the table.
+    ids = list(releases.order_by("-id").values_list("pk", flat=True)[:RELEASES_OFFERED])
     if chosen.isdigit() and len(chosen) < 19:  # a bigint, or not a release at all
-        where |= Q(pk=int(chosen))
+        ids.append(int(chosen))
     return (
         Release.objects.select_related("application")
-        .filter(where)
+        .filter(pk__in=ids)
         .order_by("application__name", "-created_at")
     )
 

@@ -24,7 +24,7 @@ from .services import audit_verify
 TEMPLATE = "audit/page.html"
 PAGE_SIZE = 50
 # Counting every event of a long history is what made the page slow; past this it says "more".
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 FORMATS = ("csv", "json")
 live_pass = LivePass("audit.live")
 
