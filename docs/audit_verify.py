@@ -23,6 +23,8 @@ def fail(why: str) -> None:
 FIELDS = "prev_hash at actor_id actor verb object_type object_id release_id before after reason"
 doc = json.load(open(sys.argv[1], encoding="utf-8"))
 events, cp, prev = doc["events"], doc.get("checkpoint"), "0" * 64
+if doc.get("checkpoint_refused"):
+    fail(f"export: it was not signed ({doc['checkpoint_refused']})")
 for n, e in enumerate(events, 1):
     e["at"] = datetime.fromisoformat(e["at"]).astimezone(UTC).isoformat(timespec="microseconds")
     body = json.dumps(

@@ -184,6 +184,8 @@ def verify_export(document: Any, *, keys: Iterable[bytes] = ()) -> tuple[bool, l
     missing = [(e.get("id"), f) for e in events for f in ("id", "hash", *HASHED) if f not in e]
     if missing:
         return False, [f"Event #{missing[0][0]} lacks the field {missing[0][1]!r}."]
+    if document.get("checkpoint_refused"):
+        return False, [f"The export was not signed: {document['checkpoint_refused']}"]
     raw = document.get("checkpoint")
     anchor = None
     if raw is not None:

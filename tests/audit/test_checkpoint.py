@@ -333,3 +333,18 @@ def test_event_digest_accepts_the_exported_time_string(chain) -> None:
         "reason": event.reason,
     }
     assert event_digest(at=hashed_at(event.at), **fields) == event.hash
+
+
+def test_an_export_of_a_tampered_chain_says_why_it_carries_no_checkpoint(
+    client, vera, chain, tmp_path
+) -> None:
+    audit_checkpoint()
+    _as_owner(("DELETE FROM audit_auditevent WHERE id >= %s", [chain[-2].pk]))
+
+    document = _export(client, vera)
+    assert document["checkpoint"] is None
+    assert "no longer matches checkpoint" in document["checkpoint_refused"]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(CommandError, match="The export was not signed: The chain no longer"):
+        call_command("audit_verify", file=str(path))
