@@ -103,9 +103,11 @@ def words_for(events: Iterable[Any]) -> Words:
         if event.object_type in NAME_FIELDS and str(event.object_id).isdigit():
             wanted[event.object_type].add(int(event.object_id))
     # One query for every named type together, so a page costs the same whatever it lists.
+    # No ordering in the parts: SQLite (the demo) refuses ORDER BY inside a UNION.
     parts = [
         apps.get_model(object_type)
         .objects.filter(pk__in=ids)
+        .order_by()
         .values_list(
             Value(object_type, output_field=CharField()),
             Cast("pk", output_field=CharField()),
@@ -113,7 +115,7 @@ def words_for(events: Iterable[Any]) -> Words:
         )
         for object_type, ids in wanted.items()
     ]
-    role_rows = StakeholderRole.objects.values_list(
+    role_rows = StakeholderRole.objects.order_by().values_list(
         Value(ROLE, output_field=CharField()),
         Cast("slug", output_field=CharField()),
         Cast("name", output_field=TextField()),
