@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.accounts.models import validate_time_zone
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
+from apps.core import egress
 from apps.core.errors import NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_text
 
@@ -108,6 +109,8 @@ def _clean_env_changes(changes: dict[str, Any]) -> dict[str, str]:
         cleaned["health_url"] = _clean_url(changes["health_url"], "health_url")
     if "deploy_url" in changes:
         cleaned["deploy_url"] = _clean_url(changes["deploy_url"], "deploy_url")
+        if cleaned["deploy_url"]:  # a deploy tool outbound requests may reach
+            egress.check_url(cleaned["deploy_url"], field="deploy_url")
     if "deploy_secret" in changes:
         cleaned["deploy_secret"] = _clean_secret(changes["deploy_secret"])
     return cleaned

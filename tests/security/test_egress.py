@@ -331,6 +331,25 @@ def test_an_outbound_webhook_at_a_refused_address_is_never_called(rita, alice, b
 
 
 @NOTHING_ALLOWED
+def test_an_environment_refuses_an_internal_deploy_tool(client, rita):
+    body = {"name": "prod-us", "tier": "production", "region": "us", "time_zone": "UTC"}
+
+    def send(method: str, url: str, data: dict) -> Any:
+        return getattr(client, method)(
+            url, data=data, content_type="application/json", **token_header(rita)
+        )
+
+    refused = send("post", "/api/v1/environments/", {**body, "deploy_url": "http://10.0.0.1/"})
+    assert refused.status_code == 400 and refused.json()["field"] == "deploy_url"
+    created = send("post", "/api/v1/environments/", {**body, "deploy_url": "https://cd.example/"})
+    assert created.status_code == 201, created.content
+    url = f"/api/v1/environments/{created.json()['id']}/"
+    patched = send("patch", url, {"deploy_url": "http://[::1]:8080/deploy"})
+    assert patched.status_code == 400 and patched.json()["field"] == "deploy_url"
+    assert Environment.objects.get(name="prod-us").deploy_url == "https://cd.example/"
+
+
+@NOTHING_ALLOWED
 @pytest.mark.parametrize(
     ("model", "field", "data"),
     [
