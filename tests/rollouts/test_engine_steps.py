@@ -2,6 +2,7 @@
 instead of waiting for a worker, so windows, freezes and bake times are exact and fast."""
 
 import json
+import os
 import time as clock
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -985,3 +986,48 @@ def test_a_due_step_is_enqueued_once_per_lease_until_it_has_run(
     with django_capture_on_commit_callbacks(execute=True):
         rollouts_tick(now=now + settings.RELEASEDECK_STEP_LEASE + timedelta(seconds=2))
     assert steps_sent() == 3
+
+
+def test_a_deploying_wave_keeps_the_deploy_timeout_it_started_with(rita, prod_eu, settings):
+    with tool() as (url, _):
+        release = webhook_release(rita, url, [prod_eu])
+        start = timezone.now()
+        run_engine(release, start)
+    call = DeployCall.objects.get(wave__plan__release=release)
+    assert call.deadline_at == start + timedelta(minutes=30)
+    settings.RELEASEDECK_DEPLOY_TIMEOUT = timedelta(minutes=1)  # changed while it deploys
+    run_engine(release, start + timedelta(minutes=5))
+    assert waves_of(release)[0].state == "deploying"
+    run_engine(release, start + timedelta(minutes=31))
+    (wave,) = waves_of(release)
+    assert (wave.state, wave.state_reason) == (
+        "halted",
+        "The deploy tool did not report within the deploy timeout",
+    )
+
+
+def test_engine_settings_come_from_the_environment():
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "RELEASEDECK_HTTP_TIMEOUT": "7.5",
+        "RELEASEDECK_DEPLOY_ATTEMPTS": "4",
+        "RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR": "2",
+    }
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.RELEASEDECK_HTTP_TIMEOUT, s.RELEASEDECK_DEPLOY_ATTEMPTS, "
+        "s.RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["7.5", "4", "2"]
