@@ -1,14 +1,18 @@
 """Who may do what: the role matrix, the sign-off conditions, and every service enforcing them."""
 
+from datetime import time, timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection
+from django.utils import timezone
 
 from apps.accounts.permissions import ACTION_ROLES, Action, can, require, signoff_roles
 from apps.core.errors import NotAllowed
+from apps.environments import services as es
+from apps.environments.models import FreezeWindow
 from apps.releases import services as rs
 from apps.releases.models import ChecklistItem, Defect, TestCase
 from apps.rollouts import services as ro
@@ -32,6 +36,7 @@ RELEASE_MANAGER_ACTIONS = {
     A.UPDATE_CHECKLIST,
     A.RECORD_TEST,
     A.MANAGE_DEFECTS,
+    A.CLOSE_BLOCKING_DEFECT,
     A.WRITE_REVIEW,
     A.MANAGE_ANNOUNCEMENTS,
     A.PLAN_ROLLOUT,
@@ -48,7 +53,6 @@ EXPECTED = {
         A.UPDATE_CHECKLIST,
         A.MANAGE_DEFECTS,
         A.OPERATE_WAVES,
-        A.MANAGE_ENVIRONMENTS,
         A.STOP_THE_LINE,
     },
     "vera": {A.VIEW},
@@ -245,6 +249,13 @@ def world(rita, alice):
         item=ChecklistItem.objects.create(release=release, environment=env, area="data", title="B"),
         case=TestCase.objects.create(release=release, title="Create an invoice"),
         defect=Defect.objects.create(release=release, title="Crash", severity="minor"),
+        blocker=Defect.objects.create(release=release, title="Totals", severity="blocker"),
+        freeze=FreezeWindow.objects.create(
+            scope="global",
+            start=timezone.now() - timedelta(hours=1),
+            end=timezone.now() + timedelta(hours=1),
+            reason="Incident",
+        ),
         wave=Wave.objects.create(plan=plan, position=1, name="canary", environment=env),
     )
 
@@ -279,6 +290,19 @@ SERVICES = {
         release_id=w.release.pk, title="Slow", severity="minor", actor=u
     ),
     "defect_close": lambda w, u: rs.defect_close(defect_id=w.defect.pk, actor=u),
+    "defect_close_blocking": lambda w, u: rs.defect_close(
+        defect_id=w.blocker.pk, resolution="Fixed in 7.", actor=u
+    ),
+    "environment_update": lambda w, u: es.environment_update(
+        environment_id=w.env.pk, time_zone="UTC", actor=u
+    ),
+    "deployment_window_add": lambda w, u: es.deployment_window_add(
+        environment_id=w.env.pk, weekdays=[0], start_time=time(0), end_time=time(23), actor=u
+    ),
+    "freeze_update": lambda w, u: es.freeze_update(
+        freeze_id=w.freeze.pk, end=timezone.now(), change_reason="Done.", actor=u
+    ),
+    "freeze_remove": lambda w, u: es.freeze_remove(freeze_id=w.freeze.pk, reason="Done.", actor=u),
     "review_write": lambda w, u: rs.review_write(
         release_id=w.release.pk, went_well="a", went_badly="b", actions="c", actor=u
     ),
@@ -314,6 +338,13 @@ WHO = {
     "test_case_record": ("alice", ["oscar", *NO_ONE_ELSE]),
     "defect_open": ("oscar", NO_ONE_ELSE),
     "defect_close": ("alice", NO_ONE_ELSE),
+    # A blocking defect holds the gate: not closed by those it holds (operators, approvers
+    # who are not the release's qa stakeholders).
+    "defect_close_blocking": ("alice", ["oscar", "bob", *NO_ONE_ELSE]),
+    "environment_update": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
+    "deployment_window_add": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
+    "freeze_update": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
+    "freeze_remove": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
     "review_write": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
     "stakeholder_add": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),
     "stakeholder_remove": ("rita", ["alice", "oscar", *NO_ONE_ELSE]),

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import report_token
 from apps.rollouts.models import DeployCall, Wave
@@ -26,6 +27,8 @@ def test_release_manager_plans_three_time_zones_and_the_dry_run_warns_of_a_freez
     client, rita, alice, bob, oscar
 ):
     release = planned_release(rita, qa=alice, business_owner=bob)
+    # A planned window that holds every wave, so only the freeze gives a warning.
+    Release.objects.filter(pk=release.pk).update(planned_end=timezone.now() + timedelta(days=30))
     envs = [
         EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin"),
         EnvironmentFactory(name="prod-us", region="us", time_zone="America/New_York"),
