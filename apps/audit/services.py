@@ -192,7 +192,6 @@ class ChainCheck(NamedTuple):
     checked: int
     broken: AuditEvent | None
     why: str
-    checkpoint: AuditCheckpoint | None
 
     @property
     def ok(self) -> bool:
@@ -257,16 +256,20 @@ def audit_checkpoint() -> AuditCheckpoint:
     return checkpoint
 
 
+def latest_checkpoint() -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.order_by("-id").first()
+
+
 def audit_verify() -> ChainCheck:
-    """Walk the chain in order and hold its head against the latest checkpoint; return
-    (events checked, first broken event or None, why, that checkpoint)."""
-    checkpoint = AuditCheckpoint.objects.order_by("-id").first()
+    """Walk the chain in order and hold its head against the latest checkpoint
+    (`latest_checkpoint`); return (events checked, first broken event or None, why)."""
+    checkpoint = latest_checkpoint()
     anchor = None
     if checkpoint is not None:
         anchor = anchor_of(checkpoint)
         if not signed_by(anchor, signing_keys()):
             why = f"the latest checkpoint (#{checkpoint.pk}) does not carry a valid signature"
-            return ChainCheck(0, None, why, checkpoint)
+            return ChainCheck(0, None, why)
     columns = ["id", "hash", *("actor_label" if f == "actor" else f for f in HASHED)]
     rows = AuditEvent.objects.order_by("id").values_list(*columns).iterator(chunk_size=2000)
     names = ["id", "hash", *HASHED]
@@ -274,4 +277,4 @@ def audit_verify() -> ChainCheck:
     broken = None
     if verdict.broken_id is not None:
         broken = AuditEvent.objects.filter(pk=verdict.broken_id).first()
-    return ChainCheck(verdict.checked, broken, verdict.why, checkpoint)
+    return ChainCheck(verdict.checked, broken, verdict.why)

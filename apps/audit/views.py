@@ -19,7 +19,7 @@ from .exports import csv_rows, export_checkpoint, json_chunks
 from .forms import CURSORS, AuditFilterForm, offered_releases
 from .models import AuditEvent
 from .selectors import latest_event_id
-from .services import audit_verify
+from .services import audit_verify, latest_checkpoint
 
 TEMPLATE = "audit/page.html"
 PAGE_SIZE = 50
@@ -110,7 +110,7 @@ def audit_verify_chain(request: HttpRequest) -> HttpResponse:
         "checked": check.checked,
         "broken": check.broken,
         "why": check.why,
-        "checkpoint": check.checkpoint,
+        "checkpoint": latest_checkpoint(),
     }
     if is_htmx(request):
         return render(request, f"{TEMPLATE}#verify", {"verify": result, "is_admin": True})

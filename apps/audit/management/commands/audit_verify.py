@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.audit.chain import verify_export
-from apps.audit.services import audit_verify, signing_keys
+from apps.audit.services import audit_verify, latest_checkpoint, signing_keys
 
 
 class Command(BaseCommand):
@@ -22,7 +22,8 @@ class Command(BaseCommand):
         if options["file"]:
             self._file(Path(options["file"]))
             return
-        checked, broken, why, checkpoint = audit_verify()
+        checked, broken, why = audit_verify()
+        checkpoint = latest_checkpoint()
         if why:
             where = (
                 f"at event #{broken.pk} ({broken.verb} at {broken.at:%Y-%m-%d %H:%M:%S})"
