@@ -217,6 +217,20 @@ def defect_close(request: HttpRequest, release_id: int, defect_id: int) -> HttpR
     return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
 
 
+def _closable(defects: list[Defect], user: Any, release: Release) -> list[Defect]:
+    """Mark the open defects this viewer may close: a blocking one only by a release manager or
+    the release's qa stakeholder (`Action.CLOSE_BLOCKING_DEFECT`), with a resolution."""
+    ordinary = can(user, Action.MANAGE_DEFECTS, release)
+    for defect in defects:
+        defect.blocking = defect.severity in rules.BLOCKING_SEVERITIES
+        defect.closable = defect.status == "open" and ordinary
+    if any(d.closable and d.blocking for d in defects):  # the stakeholder lookup only then
+        blocking = can(user, Action.CLOSE_BLOCKING_DEFECT, release)
+        for defect in defects:
+            defect.closable = defect.closable and (blocking or not defect.blocking)
+    return defects
+
+
 def _local_datetime(value: str) -> datetime | None:
     """A datetime-local input, read in the viewer's time zone (activated per request)."""
     if not value.strip():
@@ -386,7 +400,7 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         ),
         "checklist": list(release.checklist.select_related("environment", "completed_by")),
         "test_cases": list(release.test_cases.select_related("recorded_by")),
-        "defects": list(release.defects.select_related("opened_by")),
+        "defects": _closable(list(release.defects.select_related("opened_by")), user, release),
         "severities": Severity.choices,
         "announcements": list(Announcement.objects.filter(release=release)),
         "review_open": release.phase in REVIEW_PHASES,

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.notifications.models import Announcement
+from apps.releases import services as rs
 from apps.releases.models import Defect, PostReleaseReview, Release
 from tests.builders import advance, planned_release
 
@@ -222,6 +223,22 @@ def test_operator_opens_a_critical_defect_and_only_qa_closes_it(client, testing,
     assert "release-changed" in response["HX-Trigger-After-Settle"]
     defect.refresh_from_db()
     assert defect.status == "closed" and defect.resolution == "Fixed in build 7."
+
+
+def test_the_close_form_shows_only_where_the_viewer_may_close(client, testing, oscar, alice):
+    rs.defect_open(release_id=testing.pk, title="Totals", severity="blocker", actor=oscar)
+    rs.defect_open(release_id=testing.pk, title="Typo", severity="minor", actor=oscar)
+    blocker, minor = (Defect.objects.get(title=t) for t in ("Totals", "Typo"))
+
+    client.force_login(oscar)
+    as_operator = page(client, testing)
+    client.force_login(alice)
+    as_qa = page(client, testing)
+
+    assert f'id="close-defect-{minor.pk}"' in as_operator
+    assert f'id="close-defect-{blocker.pk}"' not in as_operator
+    assert f'id="close-defect-{blocker.pk}"' in as_qa
+    assert "Resolution (required)" in as_qa
 
 
 def test_defect_with_unknown_severity_is_400(client, testing, rita):
