@@ -21,6 +21,10 @@ from .models import CallState, Check, CheckKind, CheckResult, DeployAction, Depl
 # --- deploy calls -----------------------------------------------------------------------------
 
 REPORT_TOKEN_SALT = "releasedeck.rollouts.deploy_report"
+# A check's next run is sent as a message held by the worker until it is due only when that
+# is soon: the broker redelivers a message held unacknowledged past its visibility timeout
+# (300 s). Later runs are sent by the tick when they come due within its next interval.
+CHAIN_AT_MOST = timedelta(seconds=60)
 
 
 def report_token(call: DeployCall) -> str:
@@ -206,7 +210,7 @@ def check_run(*, check_id: int, now: datetime | None = None) -> str:
     recorded = record_check_result(
         check_id=check_id, ok=outcome.ok, value=outcome.value, detail=outcome.detail, now=now
     )
-    if recorded in ("passed", "failed"):
+    if recorded in ("passed", "failed") and next_run - now <= CHAIN_AT_MOST:
         # The next run is its own message, due at its time; the tick re-finds it if lost.
         enqueue_check(check_id, at=next_run)
     return recorded
