@@ -4,14 +4,15 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.audit.forms import RELEASES_OFFERED
-from tests.browser.conftest import browser, new_page, sign_in  # noqa: F401
 from tests.factories import ApplicationFactory, ReleaseFactory
+
+from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_typing_in_the_search_narrows_the_release_list_to_any_match(
-    new_page,  # noqa: F811
+    new_page,
     vera,
     rita,
 ):
@@ -25,7 +26,7 @@ def test_typing_in_the_search_narrows_the_release_list_to_any_match(
     expect(select.locator("option")).to_have_count(RELEASES_OFFERED + 1)
     expect(select.locator(f'option[value="{old.pk}"]')).to_have_count(0)
 
-    page.get_by_label("Search by application or version").fill("ERP")
+    page.get_by_label("Search", exact=True).fill("ERP")
     expect(select.locator("option")).to_have_count(2)
     select.select_option(label="ERP 0.9.0")
     page.get_by_role("button", name="Filter").click()
