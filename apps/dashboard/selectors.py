@@ -45,11 +45,24 @@ def _marker_sql() -> str:
     def table(model: Any) -> str:
         return qn(model._meta.db_table)
 
-    # Counts catch deletions, maxima catch edits and additions. Every change to a release or
-    # anything it holds (waves, sign-offs, stakeholders) bumps the release's updated_at.
+    # Counts catch deletions, maxima catch edits and additions. Only what the dashboard shows
+    # counts: every change to a release bumps its updated_at, check results and deploy reports
+    # too, but a release rolling out shows nothing of those (its content is frozen, its waves,
+    # sign-offs and stakeholders have their own rows), so the dashboard looks at the other
+    # releases' updated_at, every release's phase moves, and the rows it shows.
     parts = [
-        f"(SELECT MAX({qn('updated_at')}) FROM {table(Release)})",
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(Release)}"
+        f" WHERE {qn('phase')} <> '{rules.ROLLOUT}')",
+        f"(SELECT MAX({qn('phase_entered_at')}) FROM {table(Release)})",
         f"(SELECT COUNT(*) FROM {table(Release)})",
+        f"(SELECT MAX({qn('updated_at')}) FROM {table(Wave)})",
+        f"(SELECT COUNT(*) FROM {table(Wave)})",
+        f"(SELECT MAX({qn('id')}) FROM {table(SignOff)})",
+        f"(SELECT COUNT(*) FROM {table(SignOff)})",
+        f"(SELECT MAX({qn('id')}) FROM {table(Stakeholder)})",
+        f"(SELECT COUNT(*) FROM {table(Stakeholder)})",
+        f"(SELECT MAX({qn('id')}) FROM {table(SignoffRequirement)})",
+        f"(SELECT COUNT(*) FROM {table(SignoffRequirement)})",
         f"(SELECT {qn('changed_at')} FROM {table(StopTheLine)} WHERE {qn('id')} = 1)",
         f"(SELECT MAX({qn('updated_at')}) FROM {table(FreezeWindow)})",
         f"(SELECT COUNT(*) FROM {table(FreezeWindow)})",

@@ -77,7 +77,9 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
 @login_required
 def release_live(request: HttpRequest, release_id: int) -> HttpResponse:
     """Polled every second by an open release page: 204 while nothing changed, else the live part."""
-    return release_live_parts(request, release_id, TEMPLATE, _release_context)
+    return release_live_parts(
+        request, release_id, TEMPLATE, _release_context, shared_pass=live_pass
+    )
 
 
 @require_POST

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -510,6 +510,32 @@ def test_change_marker_moves_with_every_kind_of_change(rita, oscar, some):
     assert changed()
     # And once a minute, so ages and the 14-day horizon move on a page nobody touches.
     assert selectors.change_marker(now + timedelta(minutes=1)) != seen[-1]
+
+
+def test_change_marker_stays_while_only_check_results_and_deploy_reports_arrive(
+    rita, alice, bob, oscar, week
+):
+    from apps.releases.services import record_change
+    from apps.rollouts import delivery
+    from apps.rollouts import services as ro
+    from apps.rollouts.models import Check
+
+    canary = Wave.objects.get(plan__release=week["erp"], name="EU canary")
+    ro.wave_transition(wave_id=canary.pk, to="verifying", actor=None)
+    # Checks are planned before a wave runs; this scene's canary had none.
+    check = Check.objects.create(
+        wave=canary, name="Health endpoint", kind="http", config={"url": "https://erp.test/"}
+    )
+    now = timezone.now()
+    before = selectors.change_marker(now)
+    for ok in (True, True, False, True):
+        delivery.record_check_result(check_id=check.pk, ok=ok, value="200", detail="HTTP 200")
+    with transaction.atomic():
+        record_change(release_id=week["erp"].pk, actor=None, verb="deploy.reported_in_progress")
+    # The release's revision moved (its own page shows the results); the dashboard's did not.
+    assert selectors.change_marker(now) == before
+    ro.wave_transition(wave_id=canary.pk, to="halted", actor=oscar, reason="Odd graph")
+    assert selectors.change_marker(now) != before
 
 
 # ---- Query budget ----

@@ -558,6 +558,43 @@ def test_live_renews_an_expired_pass_with_a_full_render(client, testing_release,
     assert 'hx-swap-oob="true"' in response.content.decode()
 
 
+def live_render(client, user, url: str) -> tuple[str, int]:
+    """A poll that sees a change, as `user`: its HTML and how many queries it cost."""
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, **HTMX)
+    assert response.status_code == 200
+    return response.content.decode(), len(queries)
+
+
+def test_viewers_of_one_revision_share_one_render_each_with_their_own_pass(
+    client, testing_release, rita, vera
+):
+    other = UserFactory(username="vic")
+    other.groups.add(Group.objects.get(name="viewer"))
+    urls = {}
+    for person in (vera, other, rita):
+        client.force_login(person)
+        urls[person.username] = poll_url(client.get(detail_url(testing_release)).content.decode())
+    case = testing_release.test_cases.get()
+    rs.test_case_record(case_id=case.pk, status="passed", actor=rita)
+
+    first, first_cost = live_render(client, vera, urls["vera"])
+    second, second_cost = live_render(client, other, urls["vic"])
+    assert second_cost < first_cost / 3  # served from the shared render
+    mine = poll_url(second)
+    assert parse_qs(urlsplit(mine).query)["pass"][0].startswith(f"{other.pk}.")
+    assert re.sub(r"pass=[^&\"]+", "", first) == re.sub(r"pass=[^&\"]+", "", second)
+    # The fresh part, with its holder's own pass, polls on at one query.
+    client.force_login(other)
+    assert client.get(mine, **HTMX).status_code == 204
+
+    # A release manager sees buttons of their own: never a viewer's render.
+    manager, manager_cost = live_render(client, rita, urls["rita"])
+    assert manager_cost >= first_cost - 2
+    assert "Move to rollout" in manager and "Move to rollout" not in first
+
+
 def test_live_refuses_person_without_role(client, testing_release, charlie):
     client.force_login(charlie)
     url = reverse("releases:live", args=[testing_release.pk])
