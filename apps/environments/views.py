@@ -120,9 +120,7 @@ def environment_create(request: HttpRequest) -> HttpResponse:
 @_manager
 def environment_edit(request: HttpRequest, environment_id: int) -> HttpResponse:
     secret_set = Environment.objects.filter(pk=environment_id).exclude(deploy_secret="").exists()
-    form = EnvironmentEditForm(
-        request.POST, prefix=f"env-{environment_id}", secret_set=secret_set
-    )
+    form = EnvironmentEditForm(request.POST, prefix=f"env-{environment_id}", secret_set=secret_set)
     return _write(
         request,
         f"env-{environment_id}",
