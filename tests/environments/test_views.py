@@ -621,6 +621,7 @@ def test_a_short_deploy_secret_is_refused_in_place(client, rita, prod):
 
     assert response.status_code == 400
     assert "16 to 128" in field_error(response.content.decode(), f"{prefix}-deploy_secret")
+    assert 'value="short"' not in response.content.decode()  # never rendered back
     prod.refresh_from_db()
     assert prod.deploy_secret == ""
 
