@@ -28,4 +28,4 @@ USER releasedeck
 
 ENV DJANGO_SETTINGS_MODULE=config.settings.production
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

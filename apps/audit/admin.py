@@ -1,16 +1,11 @@
 from django.contrib import admin
 
-from .models import AuditEvent
+from .models import AuditCheckpoint, AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "at", "actor_label", "verb", "object_type", "object_id", "release_id"]
-    list_filter = ["verb", "object_type"]
-    search_fields = ["actor_label", "verb", "object_id", "reason"]
-    date_hierarchy = "at"
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only rows: the admin shows them and never adds, edits or deletes one."""
 
-    # Append-only: the admin shows events and never edits or deletes them.
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
 
@@ -19,3 +14,17 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "at", "actor_label", "verb", "object_type", "object_id", "release_id"]
+    list_filter = ["verb", "object_type"]
+    search_fields = ["actor_label", "verb", "object_id", "reason"]
+    date_hierarchy = "at"
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["id", "at", "count", "last_id", "head_hash"]
+    date_hierarchy = "at"
