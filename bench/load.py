@@ -15,6 +15,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -31,7 +32,6 @@ from bench.api import (  # noqa: E402
     environment,
     free_port,
     recreate_database,
-    start_gunicorn,
     stop,
     wait_until_ready,
 )
@@ -74,6 +74,26 @@ def pct(values: list[float], p: int) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def start_gunicorn(env: dict[str, str], port: int, threads: int) -> subprocess.Popen:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen(
+        [
+            str(gunicorn),
+            "config.wsgi:application",
+            "--workers",
+            "2",
+            *(["--threads", str(threads)] if threads > 1 else []),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def seed(*, pages: int, dashboards: int) -> dict:
@@ -251,6 +271,7 @@ def main() -> None:
     parser.add_argument("--api-every", type=float, default=1.0, help="seconds between polls")
     parser.add_argument("--reports-every", type=float, default=0.5, help="deploy tool reports")
     parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     args.seconds = min(args.seconds, MAX_SECONDS)
@@ -271,7 +292,7 @@ def main() -> None:
 
         connections.close_all()
         port = free_port()
-        process = start_gunicorn(env, port)
+        process = start_gunicorn(env, port, args.threads)
         wait_until_ready(port, "/accounts/login/", process)
         run(port, world, args)
     finally:
@@ -392,7 +413,10 @@ def run(port: int, world: dict, args: argparse.Namespace) -> None:
         t.join()
     seconds = time.monotonic() - began
     total = sum(len(s.latencies) for s in stats.values())
-    print(f"\n{seconds:.0f} s, {total} requests ({total / seconds:.0f} req/s) on 2 workers")
+    threads = f" × {args.threads} threads" if args.threads > 1 else ""
+    print(
+        f"\n{seconds:.0f} s, {total} requests ({total / seconds:.0f} req/s) on 2 workers{threads}"
+    )
     print(stats["api"].line("API GET status (If-None-Match)"))
     print(stats["page"].line("release page polls"))
     print(stats["dashboard"].line("dashboard polls"))
