@@ -9,7 +9,7 @@ from typing import Any
 
 from apps.releases import rules
 from apps.releases.models import Release
-from apps.stakeholders.models import Stakeholder
+from apps.stakeholders.models import Stakeholder, StakeholderRole
 
 from .models import SignOff, SignoffRequirement
 
@@ -99,8 +99,15 @@ def wave_missing_sentences(name: str, tally: rules.SignoffTally) -> list[str]:
     missing = []
     if tally.rejected:
         missing.append(f"{name}: a stakeholder rejected this wave")
+    labels = (
+        dict(StakeholderRole.objects.filter(slug__in=tally.missing).values_list("slug", "name"))
+        if tally.missing
+        else {}
+    )
     for role, count in tally.missing.items():
-        missing.append(f"{name}: needs {count} more approval(s) from {role} before it starts")
+        phrase = rules.role_phrase(labels.get(role) or role.replace("_", " "))
+        plural = "" if count == 1 else "s"
+        missing.append(f"{name}: needs {count} more {phrase} approval{plural} before it starts")
     return missing
 
 

@@ -424,7 +424,7 @@ def test_wave_waits_for_its_own_signoff_then_starts(signed_wave, bob):
     wave.refresh_from_db()
     assert wave.state == "waiting"
     assert wave.state_reason == (
-        "prod-eu 100%: needs 1 more approval(s) from business_owner before it starts"
+        "prod-eu 100%: needs 1 more business owner approval before it starts"
     )
 
     signoff_give(release_id=release.pk, wave_id=wave.pk, decision="approve", actor=bob)

@@ -120,7 +120,7 @@ def test_start_now_refused_until_the_wave_is_signed_off(rita, oscar, bob, prod_e
     sh.stakeholder_add(release_id=release.pk, user_id=bob.pk, role="business_owner", actor=rita)
     (wave,) = waves_of(release)
     ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
-    start_refused_with(wave, oscar, "needs 1 more approval(s) from business_owner")
+    start_refused_with(wave, oscar, "needs 1 more business owner approval")
 
 
 def test_start_now_refused_while_an_earlier_wave_runs(rita, oscar, prod_eu, prod_us):

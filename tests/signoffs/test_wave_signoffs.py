@@ -184,7 +184,7 @@ def test_the_wave_waits_asks_its_approvers_once_and_starts_after_the_approval(
     run_engine(release, timezone.now())
     assert state(wave) == "waiting"
     assert wave.state_reason == (
-        "prod-eu 100%: needs 1 more approval(s) from business_owner before it starts"
+        "prod-eu 100%: needs 1 more business owner approval before it starts"
     )
     asked = Notification.objects.filter(
         event="signoff.requested", channel="email", payload__wave__id=wave.pk
@@ -217,7 +217,7 @@ def test_an_expired_wave_approval_does_not_open_the_wave(rita, alice, bob):
     SignOff.objects.filter(pk=signoff.pk).update(created_at=timezone.now() - timedelta(days=3))
     run_engine(release, timezone.now())
     assert state(wave) == "waiting"
-    assert "needs 1 more approval(s) from business_owner" in wave.state_reason
+    assert "needs 1 more business owner approval" in wave.state_reason
 
 
 def test_an_approval_by_someone_no_longer_business_owner_does_not_open_the_wave(
@@ -232,7 +232,7 @@ def test_an_approval_by_someone_no_longer_business_owner_does_not_open_the_wave(
     )
     run_engine(release, timezone.now())
     assert state(wave) == "waiting"
-    assert "needs 1 more approval(s) from business_owner" in wave.state_reason
+    assert "needs 1 more business owner approval" in wave.state_reason
 
 
 def test_a_rejection_keeps_the_wave_waiting(signed_wave, bob):
