@@ -303,6 +303,10 @@ def main() -> None:
         connections.close_all()
         if not args.keep:
             recreate_database(database_url, drop_only=True)
+            # Its Redis database held the sessions, the cache and the tasks nobody ran.
+            import redis
+
+            redis.Redis.from_url(redis_url).flushdb()
 
 
 def run(port: int, world: dict, args: argparse.Namespace) -> None:
