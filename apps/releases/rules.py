@@ -112,6 +112,7 @@ class WaveFact:
     state: str
     skip_reason: str = ""
     shadow: bool = False  # mirrors traffic only: never user exposure
+    rollback_pending: bool = False  # asked the deploy tool to roll back; not yet confirmed
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,14 @@ def gate_rollout_to_support(facts: ReleaseFacts) -> list[Blocker]:
     if not facts.waves:
         blockers.append(Blocker("rollout_plan_missing", "The rollout plan has no waves."))
     for wave in facts.waves:
+        if wave.rollback_pending:
+            blockers.append(
+                UnderWay(
+                    "wave_rollback_pending",
+                    f"Wave {wave.name} is rolling back: the deploy tool has not confirmed it yet.",
+                )
+            )
+            continue
         if wave.state == "succeeded":
             continue
         if wave.state == "skipped":

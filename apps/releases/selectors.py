@@ -70,10 +70,19 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         for t, st in TestCase.objects.filter(release=release).values_list("title", "status")
     )
     waves = tuple(
-        rules.WaveFact(name=n, environment=env, state=st, skip_reason=sr, shadow=shadow)
-        for n, env, st, sr, shadow in Wave.objects.filter(plan__release=release)
+        rules.WaveFact(
+            name=n,
+            environment=env,
+            state=st,
+            skip_reason=sr,
+            shadow=shadow,
+            rollback_pending=rollback_at is not None,
+        )
+        for n, env, st, sr, shadow, rollback_at in Wave.objects.filter(plan__release=release)
         .order_by("position")
-        .values_list("name", "environment__name", "state", "skip_reason", "shadow")
+        .values_list(
+            "name", "environment__name", "state", "skip_reason", "shadow", "rollback_requested_at"
+        )
     )
     has_plan = RolloutPlan.objects.filter(release=release).exists()
     review = PostReleaseReview.objects.filter(release=release).first()

@@ -372,6 +372,13 @@ def test_waves_still_rolling_out_are_progress_not_faults(state, under_way):
     assert isinstance(blocker, UnderWay) is under_way
 
 
+def test_support_waits_for_a_rollback_the_deploy_tool_has_not_confirmed():
+    waves = (WaveFact("all", "prod-us", "succeeded", rollback_pending=True),)
+    [blocker] = forward_blockers(facts("rollout", waves=waves))
+    assert blocker.code == "wave_rollback_pending"
+    assert isinstance(blocker, UnderWay)
+
+
 def test_hypercare_running_is_progress():
     blockers = forward_blockers(facts("support", hypercare_until=NOW + timedelta(days=2)))
     assert codes(blockers) == ["hypercare_running"]

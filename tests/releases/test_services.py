@@ -212,6 +212,17 @@ def test_support_refused_while_wave_not_succeeded(in_rollout, rita):
     assert refused_with("support", in_rollout, rita) == ["wave_not_succeeded"]
 
 
+def test_support_refused_while_a_succeeded_wave_waits_for_its_rollback(in_rollout, rita):
+    # An operator asked the deploy tool to roll the last wave back; until the tool confirms,
+    # the release must not slip on to support because every wave still reads succeeded.
+    waves = Wave.objects.filter(plan__release=in_rollout)
+    waves.update(state="succeeded")
+    waves.filter(pk=waves.order_by("-position")[0].pk).update(rollback_requested_at=timezone.now())
+    assert refused_with("support", in_rollout, rita) == ["wave_rollback_pending"]
+    waves.update(rollback_requested_at=None)
+    assert rs.release_move(release_id=in_rollout.pk, to="support", actor=rita)
+
+
 def test_support_opens_with_skipped_wave_that_has_a_reason(in_rollout, rita, oscar):
     wave = Wave.objects.get(plan__release=in_rollout)
     ro.wave_transition(wave_id=wave.pk, to="skipped", reason="Region not live yet.", actor=oscar)
