@@ -146,6 +146,7 @@ def _wave_fact(wave: Wave) -> rules.WaveFact:
         state=wave.state,
         skip_reason=wave.skip_reason,
         shadow=wave.shadow,
+        rollback_pending=wave.rollback_requested_at is not None,
     )
 
 
