@@ -16,9 +16,7 @@ from .conftest import screenshot, sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_business_owner_finds_the_wave_on_the_dashboard_and_approves_it(
-    new_page, rita, alice, bob
-):
+def test_business_owner_finds_the_wave_on_the_dashboard_and_approves_it(new_page, rita, alice, bob):
     release = planned_release(rita, qa=alice, business_owner=bob)
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     wave = Wave.objects.get(plan__release=release)
