@@ -192,10 +192,13 @@ def test_seeded_running_canary_checks_pass_against_the_demo_health_endpoint(live
     assert set(checks) == {"http", "metric"}
     assert {c.config["url"] for c in checks.values()} == {f"{live_server.url}{HEALTH_PATH}"}
     for check in checks.values():
-        assert delivery.check_run(check_id=check.pk) == "passed"
+        # A session's Celery worker, started by an earlier test, may have run it first.
+        assert delivery.check_run(check_id=check.pk) in ("passed", "not due")
     seen = CheckResult.objects.filter(wave=wave)
-    assert seen.get(wave_check=checks["http"]).value == IN_FLIGHT_VERSION
-    assert 0 <= float(seen.get(wave_check=checks["metric"]).value) <= ERROR_RATE_THRESHOLD
+    http, metric = (seen.filter(wave_check=checks[kind]).first() for kind in ("http", "metric"))
+    assert http is not None and http.ok and http.value == IN_FLIGHT_VERSION
+    assert metric is not None and metric.ok
+    assert 0 <= float(metric.value) <= ERROR_RATE_THRESHOLD
     # The waves after it check the same endpoint once they bake.
     later = wave.plan.waves.filter(position__gt=wave.position)
     assert later.exists()
