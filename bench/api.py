@@ -136,7 +136,14 @@ def seed() -> tuple[int, str]:
         RolloutPlan(release=r, strategy="canary") for r in releases
     )
     Wave.objects.bulk_create(
-        Wave(plan=plan, position=j + 1, name=f"{env.name} {pct}%", environment=env, percentage=pct)
+        Wave(
+            plan=plan,
+            application_id=plan.release.application_id,
+            position=j + 1,
+            name=f"{env.name} {pct}%",
+            environment=env,
+            percentage=pct,
+        )
         for plan in plans
         for j, (env, pct) in enumerate(zip(envs, (10, 50, 100), strict=True))
     )

@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.permissions import APPROVER, Action, can, user_roles
@@ -184,37 +184,48 @@ def active_rollouts() -> list[Rollout]:
     return rollouts
 
 
-def deployed_versions() -> dict[tuple[int, int], dict[str, Any]]:
+def deployed_versions(
+    applications: list[Application], environments: list[Environment]
+) -> dict[tuple[int, int], dict[str, Any]]:
     """(application id, environment id) → the latest release whose wave there succeeded.
 
     A canary share still rolling out is in flight, not deployed; once the release has left
     rollout, its succeeded waves count whatever their share. Shadow waves never do.
+
+    One newest-first subquery per cell walks the `wave_deployed_latest` index and stops at the
+    first wave that counts, so the cost follows the grid's size, not the years of history.
     """
-    rows = (
-        Wave.objects.filter(
-            state=WaveState.SUCCEEDED,
-            shadow=False,
-            plan__release__phase__in=DEPLOYED_PHASES,
+    if not applications or not environments:
+        return {}
+
+    def latest(environment: Environment) -> Subquery:
+        return Subquery(
+            Wave.objects.filter(
+                application=OuterRef("pk"),
+                environment=environment,
+                state=WaveState.SUCCEEDED,
+                shadow=False,
+                plan__release__phase__in=DEPLOYED_PHASES,
+            )
+            .filter(Q(percentage=100) | ~Q(plan__release__phase=rules.ROLLOUT))
+            .order_by(F("finished_at").desc(nulls_last=True), F("pk").desc())
+            .values("pk")[:1]
         )
-        .filter(Q(percentage=100) | ~Q(plan__release__phase=rules.ROLLOUT))
-        .annotate(
-            app_id=F("plan__release__application_id"),
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("plan__release__application_id"), F("environment_id")],
-                order_by=[F("finished_at").desc(nulls_last=True), F("pk").desc()],
-            ),
-        )
-        .filter(rank=1)
-        .values(
-            "app_id",
-            "environment_id",
-            "finished_at",
-            "percentage",
-            release_id=F("plan__release_id"),
-            version=F("plan__release__version"),
-            phase=F("plan__release__phase"),
-        )
+
+    cells = (
+        Application.objects.filter(pk__in=[a.pk for a in applications])
+        .annotate(**{f"env_{e.pk}": latest(e) for e in environments})
+        .values_list(*(f"env_{e.pk}" for e in environments))
+    )
+    wave_ids = [wave_id for ids in cells for wave_id in ids if wave_id is not None]
+    rows = Wave.objects.filter(pk__in=wave_ids).values(
+        "environment_id",
+        "finished_at",
+        "percentage",
+        app_id=F("application_id"),
+        release_id=F("plan__release_id"),
+        version=F("plan__release__version"),
+        phase=F("plan__release__phase"),
     )
     return {(row["app_id"], row["environment_id"]): row for row in rows}
 
@@ -222,7 +233,7 @@ def deployed_versions() -> dict[tuple[int, int], dict[str, Any]]:
 def matrix(
     applications: list[Application], environments: list[Environment], rollouts: list[Rollout]
 ) -> list[MatrixRow]:
-    deployed = deployed_versions()
+    deployed = deployed_versions(applications, environments)
     flights: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for rollout in rollouts:
         by_env: dict[int, list[Wave]] = defaultdict(list)

@@ -1,6 +1,8 @@
+from typing import Any
+
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from apps.core.models import TimeStampedModel
 
@@ -68,6 +70,12 @@ class Wave(TimeStampedModel):
     environment = models.ForeignKey(
         "environments.Environment", on_delete=models.PROTECT, related_name="waves"
     )
+    # The plan's release's application, which never changes: kept here so "the latest release
+    # deployed to each application and environment" is one short index range per cell instead
+    # of a scan of every wave ever run. Filled from the plan when a wave is first saved.
+    application = models.ForeignKey(
+        "releases.Application", on_delete=models.PROTECT, related_name="+", editable=False
+    )
     percentage = models.PositiveSmallIntegerField(default=100)
     planned_start = models.DateTimeField(null=True, blank=True)
     bake_minutes = models.PositiveIntegerField(default=30)
@@ -97,6 +105,20 @@ class Wave(TimeStampedModel):
 
     class Meta:
         ordering = ["plan", "position"]
+        indexes = [
+            # The dashboard's change marker reads the newest change on every poll.
+            models.Index(fields=["updated_at"], name="wave_updated_idx"),
+            # The dashboard's deployed-versions grid: per (application, environment), newest
+            # succeeded wave first.
+            models.Index(
+                F("application"),
+                F("environment"),
+                F("finished_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="wave_deployed_latest",
+                condition=Q(state="succeeded", shadow=False),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["plan", "position"], name="wave_position_unique"),
             models.CheckConstraint(
@@ -113,6 +135,11 @@ class Wave(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.environment}, {self.percentage}%)"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.application_id is None and self.plan_id is not None:
+            self.application_id = self.plan.release.application_id
+        super().save(*args, **kwargs)
 
     @property
     def rollback_pending(self) -> bool:
