@@ -77,7 +77,12 @@ class Release(TimeStampedModel):
                 fields=["application", "version"], name="release_version_unique_per_application"
             ),
         ]
-        indexes = [models.Index(fields=["phase", "phase_entered_at"])]
+        indexes = [
+            models.Index(fields=["phase", "phase_entered_at"]),
+            # The dashboard's change marker reads both maxima on every poll.
+            models.Index(fields=["phase_entered_at"], name="release_phase_entered_idx"),
+            models.Index(fields=["updated_at"], name="release_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.application} {self.version}"
