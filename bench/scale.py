@@ -121,23 +121,31 @@ class Seeder:
         plans = RolloutPlan.objects.bulk_create(
             (RolloutPlan(release=r, strategy="canary") for r in releases), batch_size=2000
         )
-        Wave.objects.bulk_create(
-            (
-                Wave(
-                    plan=plan,
-                    position=j + 1,
-                    name=f"{env.name} {pct}%",
-                    environment=env,
-                    percentage=pct,
-                    state="succeeded" if finished else "pending",
-                    started_at=plan.release.planned_start if finished else None,
-                    finished_at=plan.release.planned_end if finished else None,
+        waves = []
+        for plan in plans:
+            state = self.wave_state(plan.release.phase)
+            ran = state != "pending"
+            for j, (env, pct) in enumerate(zip(self.envs, (10, 50, 100), strict=True)):
+                waves.append(
+                    Wave(
+                        plan=plan,
+                        application_id=plan.release.application_id,
+                        position=j + 1,
+                        name=f"{env.name} {pct}%",
+                        environment=env,
+                        percentage=pct,
+                        state=state,
+                        started_at=plan.release.planned_start if ran else None,
+                        finished_at=plan.release.planned_end if ran else None,
+                    )
                 )
-                for plan in plans
-                for j, (env, pct) in enumerate(zip(self.envs, (10, 50, 100), strict=True))
-            ),
-            batch_size=5000,
-        )
+        Wave.objects.bulk_create(waves, batch_size=5000)
+
+    @staticmethod
+    def wave_state(phase: str) -> str:
+        """What the engine leaves a finished release's waves in: a cancelled release never
+        reached rollout, a rolled-back one had its deployed waves undone."""
+        return {"completed": "succeeded", "rolled_back": "rolled_back"}.get(phase, "pending")
 
     def events_add(self, count: int) -> None:
         from apps.audit.chain import GENESIS, event_digest
