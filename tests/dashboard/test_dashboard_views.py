@@ -508,6 +508,18 @@ def test_change_marker_moves_with_every_kind_of_change(rita, oscar, some):
     assert changed()
     ApplicationFactory(name="Wiki", slug="wiki")
     assert changed()
+    # Replacing a plan deletes its waves and writes new ones, even as many as before.
+    from apps.rollouts.services import plan_apply_strategy
+
+    env = EnvironmentFactory(name="prod-eu", region="eu")
+    plan_apply_strategy(
+        release_id=some.pk, strategy="big_bang", environment_ids=[env.pk], actor=rita
+    )
+    assert changed()
+    plan_apply_strategy(
+        release_id=some.pk, strategy="big_bang", environment_ids=[env.pk], actor=rita
+    )
+    assert changed()
     # And once a minute, so ages and the 14-day horizon move on a page nobody touches.
     assert selectors.change_marker(now + timedelta(minutes=1)) != seen[-1]
 
