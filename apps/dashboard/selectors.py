@@ -209,10 +209,11 @@ def deployed_versions(
                 environment=environment,
                 state=WaveState.SUCCEEDED,
                 shadow=False,
+                finished_at__isnull=False,  # always so; lets the index give the order
                 plan__release__phase__in=DEPLOYED_PHASES,
             )
             .filter(Q(percentage=100) | ~Q(plan__release__phase=rules.ROLLOUT))
-            .order_by(F("finished_at").desc(nulls_last=True), F("pk").desc())
+            .order_by(F("finished_at").desc(), F("pk").desc())
             .values("pk")[:1]
         )
 

@@ -113,9 +113,11 @@ class Wave(TimeStampedModel):
             models.Index(
                 F("application"),
                 F("environment"),
-                F("finished_at").desc(nulls_last=True),
+                F("finished_at").desc(),
                 F("id").desc(),
                 name="wave_deployed_latest",
+                # No NULLS LAST here: SQLite (the demo) cannot index it. A succeeded wave always
+                # has its finish time, and the query asks for one.
                 condition=Q(state="succeeded", shadow=False),
             ),
         ]

@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 models.F("application"),
                 models.F("environment"),
-                models.OrderBy(models.F("finished_at"), descending=True, nulls_last=True),
+                models.OrderBy(models.F("finished_at"), descending=True),
                 models.OrderBy(models.F("id"), descending=True),
                 condition=models.Q(("shadow", False), ("state", "succeeded")),
                 name="wave_deployed_latest",
