@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 
 from .models import (
@@ -25,6 +27,11 @@ class ReleaseAdmin(admin.ModelAdmin):
     search_fields = ["name", "version", "build_ref"]
     # Phase and content fingerprint change only through the lifecycle services.
     readonly_fields = ["phase", "phase_entered_at", "fingerprint", "hypercare_until", "revision"]
+
+    def get_readonly_fields(self, request: Any, obj: Release | None = None) -> list[str]:
+        # A release's application is fixed once it exists: its waves keep a copy of it.
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if obj is None else [*fields, "application"]
 
 
 @admin.register(PhaseMove)

@@ -63,3 +63,16 @@ def test_admin_is_closed_to_non_staff(client, rita):
     response = client.get(reverse("admin:releases_release_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_admin_keeps_a_release_on_its_application(client, root, rita, alice, bob):
+    # Its waves keep a copy of the application; only a new release chooses one.
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    client.force_login(root)
+    change = client.get(reverse("admin:releases_release_change", args=[release.pk]))
+    assert change.status_code == 200
+    assert 'name="application"' not in change.content.decode()
+    assert release.application.name in change.content.decode()
+    add = client.get(reverse("admin:releases_release_add"))
+    assert 'name="application"' in add.content.decode()
