@@ -1,9 +1,5 @@
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, NamedTuple
 
@@ -30,42 +26,22 @@ logger = logging.getLogger(__name__)
 _CHAIN_LOCK_KEY = 0x52445F4155444954
 
 
-@dataclass
-class _Batch:
-    """What `audit_batch` holds: the savepoint depth it began at, the events recorded outside
-    any savepoint opened since and not yet appended (`held`), and those appended early, inside
-    such a savepoint, that a rollback of it would take with it (`placed`)."""
+class AuditBatch:
+    """Events of many changes in one transaction, joined to the chain together by `flush`, just
+    before that transaction commits: one chain lock and one INSERT, and the chain lock held only
+    from there to the commit. The caller makes one and hands it to every writer that records
+    in that transaction, so the events keep the order of the changes; events appended directly
+    meanwhile would go ahead of them. What a batch holds is not undone by a rolled-back
+    savepoint: writers that record into it run with none (the engine's steps)."""
 
-    depth: int
-    held: list[AuditEvent] = field(default_factory=list)
-    placed: list[AuditEvent] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+        self.releases: set[int] = set()  # releases whose revision was bumped for these events
 
-    def release(self, *events: AuditEvent) -> list[AuditEvent]:
-        """Everything still to be appended before `events`, oldest first: earlier events a
-        rolled-back savepoint took away, then the held ones."""
-        lost: list[AuditEvent] = []
-        if self.placed:
-            kept = set(
-                AuditEvent.objects.filter(pk__in=[e.pk for e in self.placed]).values_list(
-                    "pk", flat=True
-                )
-            )
-            lost = [e for e in self.placed if e.pk not in kept]
-            self.placed = [e for e in self.placed if e.pk in kept]
-            for event in lost:
-                event.pk = None  # inserted again, as a new row
-        outer = lost + self.held
-        self.held = []
-        return [*outer, *events]
-
-
-_batched: ContextVar[_Batch | None] = ContextVar("audit_batched", default=None)
-
-
-def in_savepoint_since(depth: int) -> bool:
-    """Whether a savepoint opened since `depth` is still open: what is written in it may be
-    rolled back on its own, so it must not be held back for the enclosing transaction."""
-    return any(sid is not None for sid in transaction.get_connection().savepoint_ids[depth:])
+    def flush(self) -> None:
+        events, self.events = self.events, []
+        if events:
+            _append(events)
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,9 +60,10 @@ def audit_record(
     before: Any = None,
     after: Any = None,
     reason: str = "",
+    batch: AuditBatch | None = None,
 ) -> AuditEvent:
     """Append one event to the chain; must run inside the transaction that made the change.
-    Inside `audit_batch` the event is appended when the batch ends, in the same transaction."""
+    With `batch`, the event joins the chain when the batch is flushed, in that transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the writing transaction")
     if obj is not None:
@@ -104,43 +81,11 @@ def audit_record(
         after=_jsonable(after),
         reason=reason,
     )
-    batch = _batched.get()
     if batch is None:
         _append([event])
-    elif in_savepoint_since(batch.depth):
-        # Now, so that it goes if its savepoint is rolled back; what was held back goes first,
-        # so that the chain keeps the order of the changes.
-        events = batch.release(event)
-        _append(events)
-        batch.placed += events[:-1]
     else:
-        batch.held.append(event)
+        batch.events.append(event)
     return event
-
-
-@contextmanager
-def audit_batch() -> Iterator[None]:
-    """Events recorded inside the block join the chain together as it ends: one chain lock and
-    one INSERT for many changes, still inside the transaction that made them (which the block
-    must be in). The chain lock is then held only from there to the commit. An event recorded
-    inside a savepoint opened in the block is appended at once (ahead of those held back), so
-    that it goes if the savepoint is rolled back; the events held back until then are appended
-    just before it, and again at the end if that savepoint is rolled back, so the chain keeps
-    the order in which the changes were made."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_batch must be used inside the writing transaction")
-    if _batched.get() is not None:  # an enclosing batch appends these too
-        yield
-        return
-    batch = _Batch(depth=len(transaction.get_connection().savepoint_ids))
-    token = _batched.set(batch)
-    try:
-        yield
-    finally:
-        _batched.reset(token)
-    events = batch.release()
-    if events:
-        _append(events)
 
 
 def _lock_chain() -> None:

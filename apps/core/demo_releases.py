@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.environments.models import Environment
 from apps.releases import services as rs
 from apps.releases.models import Application, Release
-from apps.rollouts import engine
+from apps.rollouts import runner, steps
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
 from apps.signoffs import services as so
@@ -212,11 +212,12 @@ class Demo:
         with transaction.atomic():
             release = rs.get_release(wave.plan.release_id, lock=True)
             wave = Wave.objects.select_related("environment", "plan").get(pk=wave.pk)
-            engine.start_deploy(wave, release, at)
+            outcome = steps.start_deploy(wave, release, at, steps.Writes())
+            steps.follow_and_send(wave, outcome, at)
 
     def engine_step(self, wave: Wave, at: datetime, expect: str) -> None:
         """One engine step of the wave as it would have run at `at`."""
-        outcome = engine.wave_step(wave_id=wave.pk, now=at)
+        outcome = runner.wave_step(wave_id=wave.pk, now=at)
         if outcome != expect:
             raise RuntimeError(f"{wave.name}: the engine did {outcome!r}, not {expect!r}.")
 
@@ -310,12 +311,15 @@ def _crm_2_3_0_rolled_back(d: Demo) -> None:
     with transaction.atomic():
         locked = rs.get_release(release.pk, lock=True)
         canary = Wave.objects.select_related("environment", "plan").get(pk=canary.pk)
-        engine.fail_wave(
+        failed_at = start + timedelta(minutes=7)
+        outcome = steps.fail_wave(
             canary,
             locked,
-            start + timedelta(minutes=7),
+            failed_at,
+            steps.Writes(),
             "Check error-rate failed 3 times in a row (last seen: 4.8 %; threshold 1 %)",
         )
+        steps.follow_and_send(canary, outcome, failed_at)
 
 
 def _hr_1_8_0_support(d: Demo) -> None:

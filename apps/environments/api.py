@@ -23,7 +23,6 @@ from apps.core.api import (
     validated,
 )
 from apps.releases.api import EnvironmentRefSerializer, id_field, required_text, text, user_ref
-from apps.rollouts import operations
 
 from . import services
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
@@ -352,6 +351,6 @@ class StopTheLineView(ApiView):
     def put(self, request: Request) -> Response:
         data = validated(StopTheLineWriteSerializer, request)
         # The rollout engine owns the switch: pulling it halts every running wave at once.
-        operations.stop_the_line_set(actor=request.user, **data)
+        services.stop_the_line_set(actor=request.user, **data)
         switch = StopTheLine.objects.select_related("changed_by").get(pk=1)
         return Response(StopTheLineSerializer(switch).data)

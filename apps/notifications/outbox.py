@@ -6,10 +6,6 @@ Within a task each row is claimed, sent and recorded on its own: a broken mail b
 dead receiver fails only its own rows, which retry with backoff.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +14,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.services import in_savepoint_since
 from apps.core import signing
 from apps.core.egress import post_json
 
@@ -36,22 +31,6 @@ SUBJECTS = {
     "wave.rolled_back": "wave {wave} rolled back",
 }
 
-# Inside `sends_batched`: the committed rows waiting to be sent when the block ends.
-_held: ContextVar[list[tuple[int, str, int | None]] | None] = ContextVar("held", default=None)
-
-
-@dataclass
-class _Writes:
-    """What `writes_batched` holds: rows to insert, and who to tell, looked up once."""
-
-    depth: int
-    rows: list[Notification] = field(default_factory=list)
-    emails: dict[tuple[int, tuple[str, ...] | None], list[str]] = field(default_factory=dict)
-    hooks: list[OutboundWebhook] | None = None
-
-
-_writes: ContextVar[_Writes | None] = ContextVar("writes", default=None)
-
 
 def _batches(rows: list[tuple[int, str, int | None]]) -> list[list[int]]:
     """(id, channel, webhook id) rows as send batches: the e-mails together, each webhook's
@@ -65,50 +44,29 @@ def _batches(rows: list[tuple[int, str, int | None]]) -> list[list[int]]:
 def _publish(rows: list[tuple[int, str, int | None]]) -> None:
     from .tasks import send_notifications
 
-    held = _held.get()
-    if held is not None:
-        held.extend(rows)
-        return
     for ids in _batches(rows):
         send_notifications.delay(ids)
 
 
-def _enqueue(rows: list[Notification]) -> None:
+class Sends:
+    """Notifications committed by several transactions, sent by tasks published together once
+    they are all done (`publish`), e.g. by one engine run: a change does not cost a task per
+    transaction. Should the run fail before `publish`, the tick finds the rows instead."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, int | None]] = []
+
+    def publish(self) -> None:
+        rows, self.rows = self.rows, []
+        _publish(rows)
+
+
+def _enqueue(rows: list[Notification], sends: Sends | None) -> None:
     keys = [(row.pk, row.channel, row.webhook_id) for row in rows]
-    transaction.on_commit(lambda: _publish(keys))
-
-
-@contextmanager
-def sends_batched() -> Iterator[None]:
-    """Rows committed inside the block are sent by tasks published when it ends, batched
-    across all its transactions. Should the block fail, the tick finds them instead."""
-    held: list[tuple[int, str, int | None]] = []
-    token = _held.set(held)
-    try:
-        yield
-    finally:
-        _held.reset(token)
-    _publish(held)
-
-
-@contextmanager
-def writes_batched() -> Iterator[None]:
-    """Inside one transaction (the engine's steps that share one): the notifications written
-    in the block are inserted together as it ends, still in that transaction, and each
-    release's recipients and the webhooks are looked up once. The caller holds each release
-    locked throughout, and stakeholders change only under that lock. Rows written inside a
-    savepoint opened in the block are inserted at once, to be rolled back with it."""
-    if _writes.get() is not None:
-        yield
-        return
-    writes = _Writes(depth=len(transaction.get_connection().savepoint_ids))
-    token = _writes.set(writes)
-    try:
-        yield
-    finally:
-        _writes.reset(token)
-    if writes.rows:
-        _enqueue(Notification.objects.bulk_create(writes.rows))
+    if sends is None:
+        transaction.on_commit(lambda: _publish(keys))
+    else:
+        transaction.on_commit(lambda: sends.rows.extend(keys))
 
 
 def _emails(release: Any, roles: Any) -> list[str]:
@@ -129,25 +87,15 @@ def notify(
     roles: Any = None,
     phase: str | None = None,
     wave_state: str | None = None,
+    sends: Sends | None = None,
 ) -> list[Notification]:
     """Write one notification per stakeholder e-mail and per active webhook; `roles` narrows
     the stakeholders to those roles (e.g. the roles whose sign-off is requested). `phase` and
     `wave_state` are the current ones when the caller holds the rows locked; else re-read.
-    Inside `writes_batched` the rows are returned unsaved and inserted when the block ends."""
+    With `sends`, the rows are sent when it is published rather than when this commits."""
     now = timezone.now()
-    writes = _writes.get()
-    if writes is not None and in_savepoint_since(writes.depth):
-        writes = None  # written at once, so it goes if that savepoint is rolled back
-    if writes is None:
-        emails = _emails(release, roles)
-        hooks = list(OutboundWebhook.objects.filter(active=True))
-    else:
-        key = (release.pk, None if roles is None else tuple(sorted(roles)))
-        if key not in writes.emails:
-            writes.emails[key] = _emails(release, roles)
-        if writes.hooks is None:
-            writes.hooks = list(OutboundWebhook.objects.filter(active=True))
-        emails, hooks = writes.emails[key], writes.hooks
+    emails = _emails(release, roles)
+    hooks = list(OutboundWebhook.objects.filter(active=True))
     if not emails and not hooks:
         return []
     # Callers may hold objects read before their own change; say what is true now.
@@ -193,11 +141,8 @@ def notify(
         Notification(channel=Channel.WEBHOOK, recipient=hook.url[:254], webhook=hook, **common)
         for hook in hooks
     ]
-    if writes is not None:
-        writes.rows += rows  # inserted when the block ends
-        return rows
     created = Notification.objects.bulk_create(rows)
-    _enqueue(created)
+    _enqueue(created, sends)
     return created
 
 

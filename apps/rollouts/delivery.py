@@ -15,7 +15,8 @@ from django.utils.crypto import salted_hmac
 from apps.releases.models import Release
 from apps.releases.services import record_change
 
-from .dispatch import attempt_expired_before, enqueue_check, step_soon
+from . import queue
+from .calls import call_move
 from .models import CallState, Check, CheckKind, CheckResult, DeployAction, DeployCall, WaveState
 
 # --- deploy calls -----------------------------------------------------------------------------
@@ -76,24 +77,20 @@ def deploy_call_send(*, call_id: int, now: datetime | None = None) -> str:
         if call is None:
             return "busy"
         if call.state == CallState.SENDING:
-            if call.attempt_started_at and call.attempt_started_at > attempt_expired_before(now):
+            if call.attempt_started_at and call.attempt_started_at > queue.attempt_expired_before(
+                now
+            ):
                 return "attempt open"
         elif call.state != CallState.PENDING:
             return "not pending"
         elif call.next_attempt_at is not None and call.next_attempt_at > now:
             return "not due"
-        call.attempts += 1
-        call.state = CallState.SENDING
-        call.attempt_started_at = now
-        call.next_attempt_at = None
-        call.save(
-            update_fields=[
-                "attempts",
-                "state",
-                "attempt_started_at",
-                "next_attempt_at",
-                "updated_at",
-            ]
+        call_move(
+            call,
+            CallState.SENDING,
+            attempts=call.attempts + 1,
+            attempt_started_at=now,
+            next_attempt_at=None,
         )
         payload = deploy_payload(call)
         url = call.wave.environment.deploy_url
@@ -134,22 +131,18 @@ def _record_attempt(
         if call.attempts != attempts:
             return "superseded"  # this attempt outlived its time and another took over
         ok = status is not None and 200 <= status < 300
-        call.response_status = status
-        call.last_error = error
-        fields = ["response_status", "last_error", "updated_at"]
+        answer = {"response_status": status, "last_error": error}
         if call.state != CallState.SENDING:
             # The tool reported before its answer to the request came back.
-            call.save(update_fields=fields)
+            call.response_status, call.last_error = status, error
+            call.save(update_fields=[*answer, "updated_at"])
             return "already settled"
         if ok:
-            call.state = CallState.SENT
-            call.sent_at = ended
+            call_move(call, CallState.SENT, sent_at=ended, **answer)
         elif held or attempts >= settings.RELEASEDECK_DEPLOY_ATTEMPTS:
-            call.state = CallState.FAILED
+            call_move(call, CallState.FAILED, **answer)
         else:
-            call.state = CallState.PENDING
-            call.next_attempt_at = ended + _backoff(attempts)
-        call.save(update_fields=[*fields, "state", "sent_at", "next_attempt_at"])
+            call_move(call, CallState.PENDING, next_attempt_at=ended + _backoff(attempts), **answer)
         record_change(
             release_id=release_id,
             actor=None,
@@ -165,7 +158,7 @@ def _record_attempt(
             reason="" if ok else f"Attempt {attempts}: {error or f'HTTP {status}'}",
         )
         if call.state == CallState.FAILED:
-            step_soon(call.wave)
+            queue.step_soon(call.wave)
     return call.state
 
 
@@ -212,7 +205,7 @@ def check_run(*, check_id: int, now: datetime | None = None) -> str:
     )
     if recorded in ("passed", "failed") and next_run - now <= CHAIN_AT_MOST:
         # The next run is its own message, due at its time; the tick re-finds it if lost.
-        enqueue_check(check_id, at=next_run)
+        queue.send_check(check_id, at=next_run)
     return recorded
 
 
@@ -264,5 +257,5 @@ def record_check_result(
             },
         )
         if check.consecutive_failures >= check.failures_to_fail or check.kind == CheckKind.MANUAL:
-            step_soon(check.wave, now)
+            queue.step_soon(check.wave, now)
     return "passed" if ok else "failed"

@@ -6,7 +6,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
+from apps.audit.services import AuditBatch
+from apps.core.errors import Blocker
 from apps.environments.models import DeploymentWindow, FreezeWindow, StopTheLine
+from apps.notifications.outbox import Sends
 from apps.releases.models import Release
 from apps.releases.rules import signoff_tally
 
@@ -30,7 +33,23 @@ def calendar_for(environment: Any, now: datetime) -> scheduling.Calendar:
     return scheduling.Calendar(environment.name, environment.time_zone, windows, freezes)
 
 
-def wave_signoff_missing(wave: Wave, release: Release, now: datetime) -> list[str]:
+# Blocker codes of a wave that may not start yet. Only `planned_later` leaves it scheduled;
+# any other keeps it waiting.
+STOP_THE_LINE = "stop_the_line"
+SIGNOFF_MISSING = "wave_signoff_missing"
+FROZEN_OR_CLOSED = "calendar_closed"
+NO_SLOT = "no_deployment_slot"
+PLANNED_LATER = "planned_later"
+
+
+def wave_signoff_missing(
+    wave: Wave,
+    release: Release,
+    now: datetime,
+    *,
+    batch: AuditBatch | None = None,
+    sends: Sends | None = None,
+) -> list[str]:
     """What a wave's own sign-off requirement still lacks, as sentences; empty when met. The
     first time a wave waits on it, the stakeholders of the roles still missing are asked."""
     from apps.signoffs.selectors import wave_facts, wave_missing_sentences
@@ -41,30 +60,45 @@ def wave_signoff_missing(wave: Wave, release: Release, now: datetime) -> list[st
         return []
     tally = signoff_tally(facts)
     if tally.missing:
-        wave_signoff_request(release=release, wave=wave, roles=list(tally.missing), now=now)
+        wave_signoff_request(
+            release=release,
+            wave=wave,
+            roles=list(tally.missing),
+            now=now,
+            batch=batch,
+            sends=sends,
+        )
     return wave_missing_sentences(wave.name, tally)
 
 
 def start_blockers(
-    wave: Wave, release: Release, now: datetime
-) -> tuple[list[str], datetime | None]:
+    wave: Wave,
+    release: Release,
+    now: datetime,
+    *,
+    keep_planned_start: bool = True,
+    batch: AuditBatch | None = None,
+    sends: Sends | None = None,
+) -> tuple[list[Blocker], datetime | None]:
     """Why the wave cannot start now, and when to look again (None: when something changes).
-    Called as the wave comes up (it is current and the release rolls out)."""
+    Called as the wave comes up (it is current and the release rolls out). Without
+    `keep_planned_start` (an operator's "start now"), only the wave's planned time is waived.
+    `batch` and `sends` are the engine run's, for the sign-off request this may make."""
     stop = StopTheLine.objects.filter(pk=1, active=True).first()
     if stop is not None:
-        return [
-            f"Stop the line is on: {stop.reason or 'no reason given'}"
-        ], now + settings.RELEASEDECK_RECHECK
-    missing = wave_signoff_missing(wave, release, now)
+        message = f"Stop the line is on: {stop.reason or 'no reason given'}"
+        return [Blocker(STOP_THE_LINE, message)], now + settings.RELEASEDECK_RECHECK
+    missing = wave_signoff_missing(wave, release, now, batch=batch, sends=sends)
     if missing:
-        return missing, now + settings.RELEASEDECK_RECHECK
-    not_before = max(now, wave.planned_start) if wave.planned_start else now
+        return [Blocker(SIGNOFF_MISSING, m) for m in missing], now + settings.RELEASEDECK_RECHECK
+    planned = wave.planned_start if keep_planned_start else None
+    not_before = max(now, planned) if planned else now
     slot = scheduling.earliest_start(not_before, calendar_for(wave.environment, now))
     if slot.at is None:
-        return list(slot.reasons), now + timedelta(hours=1)
+        return [Blocker(NO_SLOT, r) for r in slot.reasons], now + timedelta(hours=1)
     if slot.at > now:
-        reasons = list(slot.reasons) or [
-            f"Planned for {scheduling.describe(slot.at, wave.environment.time_zone)}"
-        ]
-        return reasons, slot.at
+        if slot.reasons:
+            return [Blocker(FROZEN_OR_CLOSED, r) for r in slot.reasons], slot.at
+        when = scheduling.describe(slot.at, wave.environment.time_zone)
+        return [Blocker(PLANNED_LATER, f"Planned for {when}")], slot.at
     return [], None

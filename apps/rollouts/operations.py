@@ -1,4 +1,4 @@
-"""What operators do to a running rollout. Each goes through `wave_transition`, the one writer
+"""What operators do to a running rollout. Each goes through `wave_move`, the one writer
 of wave states, with the operator recorded as the actor. (What deploy tools report is in
 `reports`.)"""
 
@@ -9,15 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
-from apps.audit.services import audit_record
 from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
 from apps.core.validation import clean_id, clean_text
 from apps.environments.models import StopTheLine
 from apps.releases import rules as release_rules
 
-from . import delivery, engine
-from .dispatch import enqueue_check, kick_wave, set_due
-from .gates import start_blockers
+from . import delivery, gates, queue, steps
 from .models import (
     CallState,
     Check,
@@ -30,14 +27,14 @@ from .models import (
 )
 from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, WAITING_STATES
-from .services import wave_transition
+from .services import lock_wave, wave_move
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
 RUNNING = frozenset({WaveState.DEPLOYING, WaveState.VERIFYING})
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = engine._lock(clean_id(wave_id, field="wave"))
+    locked = lock_wave(clean_id(wave_id, field="wave"))
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked
@@ -114,7 +111,7 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         raise Conflict(f"A {wave.state} wave cannot be started.")
     if wave.state == WaveState.HALTED:
         raise Conflict("The wave is halted: resume it instead.")
-    if not engine.is_current(wave):
+    if not steps.is_current(wave):
         raise Conflict(
             "An earlier wave has not finished.",
             blockers=[
@@ -123,17 +120,15 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
                 )
             ],
         )
-    planned, wave.planned_start = (
-        wave.planned_start,
-        None,
-    )  # "start now" overrides the planned time only
-    reasons, _ = start_blockers(wave, release, now)
-    wave.planned_start = planned
-    if reasons:
+    # "Start now" overrides the planned time only.
+    blockers, _ = gates.start_blockers(wave, release, now, keep_planned_start=False)
+    if blockers:
         raise Conflict(
-            "The wave cannot start now.", blockers=[Blocker("wave_blocked", r) for r in reasons]
+            "The wave cannot start now.",
+            blockers=[Blocker("wave_blocked", b.message) for b in blockers],
         )
-    engine.start_deploy(wave, release, now, actor=actor, why=reason)
+    outcome = steps.start_deploy(wave, release, now, steps.Writes(), actor=actor, why=reason)
+    steps.follow_and_send(wave, outcome, now)
 
 
 def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -141,25 +136,32 @@ def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         return
     if wave.state in ENDED_STATES:
         raise Conflict(f"A {wave.state} wave cannot be paused.")
-    wave_transition(wave_id=wave.pk, to=WaveState.HALTED, actor=actor, reason=reason, now=now)
-    set_due(wave, None)
-    engine._notify(release, "wave.halted", wave=wave, text=reason)
+    halt(release, wave, now, actor=actor, reason=reason)
 
 
-def resume_wave(
-    wave: Wave, now: datetime, actor: Any, reason: str, *, permission_checked: bool = False
+def halt(
+    release: Any, wave: Wave, now: datetime, *, actor: Any, reason: str, by_stop_line: bool = False
 ) -> None:
-    """Continue a halted wave where it stopped; a deploy that failed is sent again."""
+    """Halt a wave the caller holds locked: nothing is due for it until it is resumed."""
+    wave_move(
+        release,
+        wave,
+        WaveState.HALTED,
+        actor=actor,
+        reason=reason,
+        now=now,
+        by_stop_line=by_stop_line,
+    )
+    queue.set_due(wave, None)
+    steps.Writes().notify(release, "wave.halted", wave=wave, text=reason)
+
+
+def resume_wave(release: Any, wave: Wave, now: datetime, actor: Any, reason: str) -> None:
+    """Continue a halted wave the caller holds locked where it stopped; a deploy that failed is
+    sent again. Whoever calls has checked the actor's right."""
     back_to = wave.paused_from or WaveState.WAITING
     if back_to in WAITING_STATES:
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.WAITING,
-            actor=actor,
-            reason=reason,
-            now=now,
-            permission_checked=permission_checked,
-        )
+        wave_move(release, wave, WaveState.WAITING, actor=actor, reason=reason, now=now)
     elif back_to == WaveState.DEPLOYING:
         last = (
             DeployCall.objects.filter(
@@ -169,47 +171,19 @@ def resume_wave(
             .first()
         )
         if wave.deployer == Deployer.WEBHOOK and (last is None or last.state == CallState.FAILED):
-            wave_transition(
-                wave_id=wave.pk,
-                to=WaveState.WAITING,
-                actor=actor,
-                reason=reason,
-                now=now,
-                permission_checked=permission_checked,
-            )
-            engine.start_deploy(
-                wave, wave.plan.release, now, actor=actor, permission_checked=permission_checked
-            )
+            wave_move(release, wave, WaveState.WAITING, actor=actor, reason=reason, now=now)
+            outcome = steps.start_deploy(wave, release, now, steps.Writes(), actor=actor)
+            steps.follow_and_send(wave, outcome, now)
             return
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.DEPLOYING,
-            actor=actor,
-            reason=reason,
-            now=now,
-            permission_checked=permission_checked,
-        )
+        wave_move(release, wave, WaveState.DEPLOYING, actor=actor, reason=reason, now=now)
     else:
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.VERIFYING,
-            actor=actor,
-            reason=reason,
-            now=now,
-            permission_checked=permission_checked,
-        )
+        wave_move(release, wave, WaveState.VERIFYING, actor=actor, reason=reason, now=now)
         # The operator has looked at the failures; checks start counting afresh.
-        Check.objects.filter(wave=wave).exclude(kind=CheckKind.MANUAL).update(
-            consecutive_failures=0, next_run_at=now
-        )
-        for check_id in (
-            Check.objects.filter(wave=wave)
-            .exclude(kind=CheckKind.MANUAL)
-            .values_list("pk", flat=True)
-        ):
-            enqueue_check(check_id)
-    set_due(wave, now)
-    kick_wave(wave.pk)
+        automatic = Check.objects.filter(wave=wave).exclude(kind=CheckKind.MANUAL)
+        automatic.update(consecutive_failures=0, next_run_at=now)
+        for check_id in automatic.values_list("pk", flat=True):
+            queue.send_check(check_id)
+    queue.step_soon(wave, now)
 
 
 def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -228,7 +202,7 @@ def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) ->
             "Stop the line is on.",
             blockers=[Blocker("stop_the_line", "Lift stop the line before resuming waves.")],
         )
-    resume_wave(wave, now, actor, reason)
+    resume_wave(release, wave, now, actor, reason)
 
 
 def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -236,7 +210,7 @@ def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         return
     if wave.state in (WaveState.PENDING, WaveState.SCHEDULED) or wave.state in ENDED_STATES:
         raise Conflict(f"A {wave.state} wave cannot be aborted.")
-    wave_transition(wave_id=wave.pk, to=WaveState.FAILED, actor=actor, reason=reason, now=now)
+    wave_move(release, wave, WaveState.FAILED, actor=actor, reason=reason, now=now)
 
 
 def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -244,8 +218,8 @@ def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) 
         return
     if wave.started_at is None:
         raise Conflict("This wave was never deployed; skip it instead.")
-    if not request_wave_rollback(wave, release, now, reason=reason, actor=actor, locked=True):
-        engine._notify(release, "wave.rolled_back", wave=wave, text=reason, locked=True)
+    if not request_wave_rollback(wave, release, now, reason=reason, actor=actor):
+        steps.Writes().notify(release, "wave.rolled_back", wave=wave, text=reason)
 
 
 def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -253,8 +227,8 @@ def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> N
         return
     if wave.state not in WAITING_STATES and wave.state != WaveState.HALTED:
         raise Conflict(f"A {wave.state} wave cannot be skipped.")
-    wave_transition(wave_id=wave.pk, to=WaveState.SKIPPED, actor=actor, reason=reason, now=now)
-    engine.arm_next(wave, now)
+    wave_move(release, wave, WaveState.SKIPPED, actor=actor, reason=reason, now=now)
+    steps.follow_and_send(wave, steps.Outcome("skipped", next_wave=steps.next_wave(wave)), now)
 
 
 def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
@@ -262,7 +236,10 @@ def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -
         return
     if wave.state != WaveState.DEPLOYING or wave.deployer != Deployer.MANUAL:
         raise Conflict("Only a wave waiting for a manual deploy can be confirmed.")
-    engine.begin_verifying(wave, now, reason=reason, actor=actor)
+    outcome, _ = steps.begin_verifying(
+        wave, release, now, steps.Writes(), reason=reason, actor=actor
+    )
+    steps.follow_and_send(wave, outcome, now)
 
 
 def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
@@ -290,70 +267,31 @@ def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
     )
 
 
-def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLine:
-    """Halt every running wave at once, or lift the switch and let them carry on."""
-    if not isinstance(active, bool):
-        raise ServiceError("active must be true or false.", field="active")
-    reason = clean_text(reason, field="reason", max_length=300)
-    require(actor, Action.STOP_THE_LINE)
-    if active and not reason:
-        raise ServiceError("Say why the line is stopped.", field="reason")
-    now = timezone.now()
-    with transaction.atomic():
-        StopTheLine.objects.get_or_create(pk=1)
-        switch = StopTheLine.objects.select_for_update().get(pk=1)
-        if switch.active == active:
-            return switch
-        before = {"active": switch.active, "reason": switch.reason}
-        switch.active, switch.reason, switch.changed_by, switch.changed_at = (
-            active,
-            reason,
-            actor,
-            now,
+def follow_stop_the_line(*, switch: StopTheLine, actor: Any, now: datetime) -> None:
+    """The stop-the-line switch changed (in this transaction): halt every running wave, or
+    resume those it halted and let waiting waves look again."""
+    if switch.active:
+        # A wave being rolled back is left to finish that: halting it would not stop it.
+        running = Wave.objects.filter(
+            state__in=RUNNING,
+            plan__release__phase=release_rules.ROLLOUT,
+            rollback_requested_at__isnull=True,
         )
-        switch.save()
-        audit_record(
-            actor=actor,
-            verb="stop_the_line.on" if active else "stop_the_line.off",
-            obj=switch,
-            before=before,
-            after={"active": active, "reason": reason},
-            reason=reason,
-        )
-        if active:
-            # A wave being rolled back is left to finish that: halting it would not stop it.
-            running = Wave.objects.filter(
-                state__in=RUNNING,
-                plan__release__phase=release_rules.ROLLOUT,
-                rollback_requested_at__isnull=True,
-            )
-            for wave_id in running.values_list("pk", flat=True):
-                # Waves follow the switch whatever the puller's role (release managers may
-                # pull it too), so the switch's permission is the one that counts.
-                wave_transition(
-                    wave_id=wave_id,
-                    to=WaveState.HALTED,
-                    actor=actor,
-                    permission_checked=True,
-                    reason=f"Stop the line: {reason}",
-                    now=now,
-                    by_stop_line=True,
-                )
-                Wave.objects.filter(pk=wave_id).update(next_step_at=None)
-                halted = Wave.objects.select_related("plan__release", "environment").get(pk=wave_id)
-                engine._notify(
-                    halted.plan.release, "wave.halted", wave=halted, text=f"Stop the line: {reason}"
-                )
-        else:
-            for wave in Wave.objects.filter(
-                state=WaveState.HALTED,
-                halted_by_stop_line=True,
-                plan__release__phase=release_rules.ROLLOUT,  # a release that ended stays put
-            ).select_related("plan__release", "environment"):
-                resume_wave(wave, now, actor, "Stop the line lifted", permission_checked=True)
-            for wave_id in Wave.objects.filter(state=WaveState.WAITING).values_list(
-                "pk", flat=True
-            ):
-                Wave.objects.filter(pk=wave_id).update(next_step_at=now)
-                kick_wave(wave_id)
-    return switch
+        for wave_id in running.values_list("pk", flat=True):
+            locked = lock_wave(wave_id)
+            if locked is not None:
+                release, wave = locked
+                reason = f"Stop the line: {switch.reason}"
+                halt(release, wave, now, actor=actor, reason=reason, by_stop_line=True)
+        return
+    halted = Wave.objects.filter(
+        state=WaveState.HALTED,
+        halted_by_stop_line=True,
+        plan__release__phase=release_rules.ROLLOUT,  # a release that ended stays put
+    )
+    for wave_id in halted.values_list("pk", flat=True):
+        locked = lock_wave(wave_id)
+        if locked is not None:
+            release, wave = locked
+            resume_wave(release, wave, now, actor, "Stop the line lifted")
+    queue.wake_waiting()

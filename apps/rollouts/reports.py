@@ -18,9 +18,10 @@ from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_id, clean_text
 from apps.releases.services import record_change
 
-from . import delivery, engine
-from .dispatch import kick_wave, set_due
+from . import delivery, queue
+from .calls import call_move
 from .models import CallState, DeployAction, DeployCall, ReportStatus, Wave, WaveState
+from .services import lock_wave
 
 
 class NotAuthenticated(ServiceError):
@@ -156,13 +157,11 @@ def deploy_report(
                 reason=refusal,
             )
         else:
-            call.report_message = message
-            fields = ["report_message", "updated_at"]
             if status in final:
-                call.state = final[status]
-                call.reported_at = now
-                fields += ["state", "reported_at"]
-            call.save(update_fields=fields)
+                call_move(call, final[status], reported_at=now, report_message=message)
+            else:
+                call.report_message = message
+                call.save(update_fields=["report_message", "updated_at"])
             record_change(
                 release_id=release.pk,
                 actor=None,
@@ -172,8 +171,7 @@ def deploy_report(
                 reason=message,
             )
             if status in final:
-                set_due(wave, now)
-                kick_wave(wave.pk)
+                queue.step_soon(wave, now)
     if refusal:
         raise Conflict(
             refusal, blockers=[Blocker("report_not_current", f"{refusal} Nothing was changed.")]
@@ -182,7 +180,7 @@ def deploy_report(
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = engine._lock(clean_id(wave_id, field="wave"))
+    locked = lock_wave(clean_id(wave_id, field="wave"))
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked

@@ -7,7 +7,6 @@ release being rolled back ends `rolled_back` once every wave's rollback is confi
 stays in rollout, for an operator to decide, when one of them failed.
 """
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,13 +14,15 @@ from django.conf import settings
 from django.db.models import Max
 
 from apps.audit.models import AuditEvent
+from apps.audit.services import AuditBatch
+from apps.notifications.outbox import Sends, notify
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.services import record_change, release_move
 
-from .dispatch import enqueue_call, set_due
+from . import calls, queue
 from .models import CallState, Check, DeployAction, DeployCall, Deployer, Wave, WaveState
-from .services import wave_transition
+from .services import wave_move
 
 
 def auto_rollbacks_recent(release_id: int, now: datetime) -> int:
@@ -38,6 +39,13 @@ def auto_rollback_capped(release_id: int, now: datetime) -> int | None:
     return recent if recent >= settings.RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR else None
 
 
+def _rollback_pending(wave: Wave, since: datetime | None) -> None:
+    """The one writer of `rollback_requested_at`: since when the wave's rollback waits for its
+    deploy tool (None: it no longer does)."""
+    wave.rollback_requested_at = since
+    wave.save(update_fields=["rollback_requested_at", "updated_at"])
+
+
 def request_wave_rollback(
     wave: Wave,
     release: Release,
@@ -45,63 +53,60 @@ def request_wave_rollback(
     *,
     reason: str,
     actor: Any = None,
-    locked: bool = False,
+    batch: AuditBatch | None = None,
 ) -> bool:
-    """Ask the wave's deployer to undo it, inside the caller's transaction (which holds the
-    release). A webhook wave gets a rollback call and keeps its state with the rollback
-    pending; the others are rolled back at once. Returns whether the rollback is pending.
-    `locked`: `wave` is the row the caller holds locked."""
+    """Ask the wave's deployer to undo it, inside the caller's transaction, which holds
+    `release` and `wave` locked. A webhook wave gets a rollback call and keeps its state with
+    the rollback pending; the others are rolled back at once. Returns whether the rollback is
+    pending."""
     if wave.state == WaveState.ROLLED_BACK:
         return False
     if wave.rollback_requested_at is not None:
         return True
-    held = (release, wave) if locked else None
     if wave.deployer != Deployer.WEBHOOK or wave.started_at is None:
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.ROLLED_BACK,
-            actor=actor,
-            reason=reason,
-            now=now,
-            locked=held,
+        wave_move(
+            release, wave, WaveState.ROLLED_BACK, actor=actor, reason=reason, now=now, batch=batch
         )
         return False
     last = DeployCall.objects.filter(wave=wave, action=DeployAction.ROLLBACK).aggregate(
         m=Max("round")
     )["m"]
-    call = DeployCall.objects.create(
-        wave=wave,
-        action=DeployAction.ROLLBACK,
-        round=(last or 0) + 1,
-        key=uuid.uuid4(),
-        next_attempt_at=now,
-        deadline_at=now + settings.RELEASEDECK_DEPLOY_TIMEOUT,
+    call = calls.call_open(
+        wave,
+        DeployAction.ROLLBACK,
+        (last or 0) + 1,
+        now=now,
+        deadline=now + settings.RELEASEDECK_DEPLOY_TIMEOUT,
         reason=reason,
     )
-    enqueue_call(call.pk)
-    moved = wave_transition(
-        wave_id=wave.pk,
-        to=wave.state,
+    wave_move(
+        release,
+        wave,
+        wave.state,
         actor=actor,
         reason=f"Rolling back: {reason}",
         now=now,
-        locked=held,
-        bookkeeping={
-            "rollback_requested_at": now,
-            "next_step_at": call.deadline_at,
-            "kicked_at": None,
-        },
+        batch=batch,
     )
-    wave.rollback_requested_at = moved.rollback_requested_at
-    wave.next_step_at = moved.next_step_at
+    _rollback_pending(wave, now)
+    queue.set_due(wave, call.deadline_at)
     # Its checks stop: their verdict no longer decides anything.
     Check.objects.filter(wave=wave).update(next_run_at=None)
     return True
 
 
-def roll_back_release(release: Release, now: datetime, *, reason: str, automatic: bool) -> None:
+def roll_back_release(
+    release: Release,
+    now: datetime,
+    *,
+    reason: str,
+    automatic: bool,
+    batch: AuditBatch | None = None,
+    sends: Sends | None = None,
+) -> None:
     """Undo every wave already deployed, newest first; the release ends rolled back once the
-    deployers have confirmed (at once when no rollback waits for a deploy tool)."""
+    deployers have confirmed (at once when no rollback waits for a deploy tool). The caller
+    holds the release locked."""
     deployed = (
         Wave.objects.select_for_update(of=("self",))
         .filter(plan__release=release, started_at__isnull=False)
@@ -113,7 +118,7 @@ def roll_back_release(release: Release, now: datetime, *, reason: str, automatic
     plan = None
     for wave in deployed:
         plan = wave.plan
-        if request_wave_rollback(wave, release, now, reason=reason, locked=True):
+        if request_wave_rollback(wave, release, now, reason=reason, batch=batch):
             pending.append(wave.name)
         else:
             names.append(wave.name)
@@ -124,29 +129,39 @@ def roll_back_release(release: Release, now: datetime, *, reason: str, automatic
         obj=release,
         after={"waves_rolled_back": names, "waves_rolling_back": pending},
         reason=reason,
+        batch=batch,
     )
     if pending and plan is not None:
         plan.rollback_requested_at = now
         plan.rollback_reason = reason[:2000]
         plan.save(update_fields=["rollback_requested_at", "rollback_reason", "updated_at"])
         return
-    _release_rolled_back(release, reason)
+    _release_rolled_back(release, reason, batch=batch, sends=sends)
 
 
-def _release_rolled_back(release: Release, reason: str) -> None:
-    from .engine import _notify
-
+def _release_rolled_back(
+    release: Release, reason: str, *, batch: AuditBatch | None, sends: Sends | None
+) -> None:
     release_move(
-        release_id=release.pk, to=release_rules.ROLLED_BACK, actor=None, reason=reason[:2000]
+        release_id=release.pk,
+        to=release_rules.ROLLED_BACK,
+        actor=None,
+        reason=reason[:2000],
+        batch=batch,
     )
-    _notify(release, "release.rolled_back", text=reason)
+    notify(release=release, event="release.rolled_back", text=reason, sends=sends)
 
 
-def rollback_step(wave: Wave, release: Release, now: datetime) -> str:
+def rollback_step(
+    wave: Wave,
+    release: Release,
+    now: datetime,
+    *,
+    batch: AuditBatch | None = None,
+    sends: Sends | None = None,
+) -> tuple[str, datetime | None]:
     """A wave with a rollback pending: settle it once the deploy tool has answered, or the
-    deploy timeout has passed."""
-    from .engine import _notify
-
+    deploy timeout has passed. Returns what it did and when the wave is next due."""
     call = (
         DeployCall.objects.filter(wave=wave, action=DeployAction.ROLLBACK)
         .order_by("-round")
@@ -155,18 +170,14 @@ def rollback_step(wave: Wave, release: Release, now: datetime) -> str:
     deadline = call.deadline_at if call is not None else None
     if call is not None and call.state == CallState.SUCCEEDED:
         said = f" ({call.report_message})" if call.report_message else ""
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.ROLLED_BACK,
-            actor=None,
-            reason=f"Rolled back{said}: {call.reason}".rstrip(": "),
-            now=now,
-            locked=(release, wave),
-            bookkeeping={"rollback_requested_at": None, "kicked_at": None},
+        reason = f"Rolled back{said}: {call.reason}".rstrip(": ")
+        _rollback_pending(wave, None)
+        wave_move(
+            release, wave, WaveState.ROLLED_BACK, actor=None, reason=reason, now=now, batch=batch
         )
-        _notify(release, "wave.rolled_back", wave=wave, text=wave.state_reason, locked=True)
-        _finish_release_rollback(release, wave)
-        return "rolled back"
+        _notify(release, wave, "wave.rolled_back", wave.state_reason, sends)
+        _finish_release_rollback(release, wave, batch=batch, sends=sends)
+        return "rolled back", None
     if call is None or call.state == CallState.FAILED or (deadline and now >= deadline):
         if call is None:
             why = "no rollback call was recorded"
@@ -175,22 +186,29 @@ def rollback_step(wave: Wave, release: Release, now: datetime) -> str:
         else:
             why = "the deploy tool did not report within the deploy timeout"
         reason = f"Rollback failed: {why}. An operator decides: roll back again, or abort"
-        wave_transition(
-            wave_id=wave.pk,
-            to=WaveState.HALTED,
-            actor=None,
-            reason=reason,
-            now=now,
-            locked=(release, wave),
-            bookkeeping={"rollback_requested_at": None, "next_step_at": None, "kicked_at": None},
-        )
-        _notify(release, "wave.halted", wave=wave, text=reason, locked=True)
-        return "rollback failed"
-    set_due(wave, deadline)
-    return "rolling back"
+        _rollback_pending(wave, None)
+        wave_move(release, wave, WaveState.HALTED, actor=None, reason=reason, now=now, batch=batch)
+        _notify(release, wave, "wave.halted", reason, sends)
+        return "rollback failed", None
+    return "rolling back", deadline
 
 
-def _finish_release_rollback(release: Release, wave: Wave) -> None:
+def _notify(release: Release, wave: Wave, event: str, text: str, sends: Sends | None) -> None:
+    # The caller holds the rows locked and current.
+    notify(
+        release=release,
+        event=event,
+        wave=wave,
+        text=text,
+        phase=release.phase,
+        wave_state=wave.state,
+        sends=sends,
+    )
+
+
+def _finish_release_rollback(
+    release: Release, wave: Wave, *, batch: AuditBatch | None, sends: Sends | None
+) -> None:
     """The release being rolled back ends so once no wave's rollback is pending or failed."""
     plan = wave.plan
     if plan.rollback_requested_at is None:
@@ -200,4 +218,4 @@ def _finish_release_rollback(release: Release, wave: Wave) -> None:
         return
     if waves.filter(state=WaveState.HALTED, started_at__isnull=False).exists():
         return  # a rollback failed: an operator decides
-    _release_rolled_back(release, plan.rollback_reason)
+    _release_rolled_back(release, plan.rollback_reason, batch=batch, sends=sends)

@@ -1,4 +1,4 @@
-"""Rollout plans and waves. `wave_transition` is the only code that changes a wave's state."""
+"""Rollout plans and waves. `wave_move` is the only code that changes a wave's state."""
 
 from datetime import datetime
 from typing import Any
@@ -8,13 +8,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
-from apps.audit.services import audit_record
+from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 from apps.releases import rules as release_rules
+from apps.releases.models import Release
 from apps.releases.services import get_release, record_change
 
-from . import rules
+from . import queue, rules
 from .dryrun import local_start
 from .models import (
     TERMINAL_WAVE_STATES,
@@ -138,132 +139,126 @@ def _wave_and_release_ids(wave_id: Any) -> tuple[int, int]:
     return wave_id, release_id
 
 
-def _record(release: Any, *, once: bool, **event: Any) -> None:
-    """Audit a wave's change. `record_change` also bumps the release's revision, which live
-    pages watch; with `once`, the release row is the caller's, locked for the whole
-    transaction, and one bump in that transaction is enough for readers to see all of it."""
-    if once and getattr(release, "_revision_bumped", False):
-        audit_record(release_id=release.pk, **event)
-        return
-    record_change(release_id=release.pk, **event)
-    release._revision_bumped = once
-
-
-# Engine bookkeeping a transition may write in its own UPDATE: when the next step is due, who
-# already carries it (its lease), which deploy round this is, since when a rollback waits for
-# the deploy tool.
-BOOKKEEPING = frozenset({"next_step_at", "kicked_at", "deploy_round", "rollback_requested_at"})
-
-
-def wave_transition(
+def wave_move(
+    release: Release,
+    wave: Wave,
+    to: str,
     *,
-    wave_id: Any,
-    to: Any,
     actor: Any,
-    reason: Any = "",
-    now: datetime | None = None,
+    reason: str,
+    now: datetime,
     by_stop_line: bool = False,
-    permission_checked: bool = False,
-    locked: tuple[Any, Wave] | None = None,
-    bookkeeping: dict[str, Any] | None = None,
-) -> Wave:
-    """Move a wave to `to`; a no-op when it is already there with the same reason.
-
-    `actor` None is the engine. Locks the release row before the wave, the order every writer
-    of a release and its waves follows. `locked` is (release, wave) that the caller already
-    holds under select_for_update in its open transaction (the engine's path: one lock per
-    step, not two). `bookkeeping` (see BOOKKEEPING) is written in the same UPDATE, even when
-    the state does not change; an ended wave has no next step whatever it says.
-    """
-    to = clean_choice(to, field="to", choices=WaveState)
-    reason = clean_text(reason, field="reason", max_length=2000)
+    batch: AuditBatch | None = None,
+) -> bool:
+    """The one writer of a wave's state: move `wave` to `to`, in the caller's transaction, which
+    holds `release` and then `wave` locked (the order every writer follows). Staying in the
+    same state with a new reason records the new reason. Returns whether anything changed.
+    `actor` None is the engine; whoever calls has checked the actor's right. `batch` is the
+    engine run's (see AuditBatch). Entering deploying from a waiting state is a new deploy
+    round; an ended wave has no next step."""
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
-    now = now or timezone.now()
-    if locked is None:
-        wave_id, release_id = _wave_and_release_ids(wave_id)
-    elif not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("a locked wave_transition runs inside the transaction holding the locks")
-    with transaction.atomic(savepoint=locked is None):
-        if locked is None:
-            release = get_release(release_id, lock=True)
-            wave = (
-                Wave.objects.select_for_update(of=("self",))
-                .select_related("environment")
-                .get(pk=wave_id)
-            )
-        else:
-            release, wave = locked
-        # Stop the line checks its own permission and moves waves on behalf of whoever pulled it.
-        if actor is not None and not permission_checked:
-            require(actor, Action.OPERATE_WAVES, release)
-        fields = sorted(bookkeeping or ())
-        if not BOOKKEEPING.issuperset(fields):
-            raise ValueError(f"not bookkeeping: {sorted(set(fields) - BOOKKEEPING)}")
-        for name in fields:
-            setattr(wave, name, bookkeeping[name])  # type: ignore[index]
-        if wave.state == to:
-            if wave.state_reason != reason and reason:
-                # Same state, new explanation (a waiting wave now waits for something else).
-                before = {"state": wave.state, "state_reason": wave.state_reason}
-                wave.state_reason = reason
-                wave.save(update_fields=[*fields, "state_reason", "updated_at"])
-                _record(
-                    release,
-                    once=locked is not None,
-                    actor=actor,
-                    verb="wave.reason_changed",
-                    obj=wave,
-                    before=before,
-                    after={"state": to, "state_reason": reason},
-                    reason=reason,
-                )
-            elif fields:
-                wave.save(update_fields=fields)
-            return wave
-        if not rules.wave_move_allowed(wave.state, to):
-            raise Conflict(f"A {wave.state} wave cannot become {to}.")
-        if to in rules.LIVE_STATES and release.phase != release_rules.ROLLOUT:
-            raise Conflict(f"The release is in {release.phase}; waves run only during rollout.")
+    if wave.state == to:
+        if not reason or wave.state_reason == reason:
+            return False
+        # Same state, new explanation (a waiting wave now waits for something else).
         before = {"state": wave.state, "state_reason": wave.state_reason}
-        fields += ["state", "state_reason", "updated_at"]
-        if to == WaveState.HALTED:
-            wave.paused_from = wave.state
-            wave.halted_by_stop_line = by_stop_line
-            fields += ["paused_from", "halted_by_stop_line"]
-        elif wave.state == WaveState.HALTED:
-            wave.paused_from = ""
-            wave.halted_by_stop_line = False
-            fields += ["paused_from", "halted_by_stop_line"]
-        wave.state = to
         wave.state_reason = reason
-        if to == WaveState.SKIPPED:
-            wave.skip_reason = reason
-            fields.append("skip_reason")
-        if to == WaveState.SCHEDULED and wave.scheduled_at is None:
-            wave.scheduled_at = wave.planned_start or now
-            fields.append("scheduled_at")
-        if to == WaveState.DEPLOYING and wave.started_at is None:
-            wave.started_at = now
-            fields.append("started_at")
-        if to == WaveState.VERIFYING and before["state"] != WaveState.HALTED:
-            wave.bake_started_at = now
-            fields.append("bake_started_at")
-        if to in TERMINAL_WAVE_STATES:
-            wave.finished_at = now
-            wave.next_step_at = None
-            fields += ["finished_at", *({"next_step_at"} - set(fields))]
-        wave.save(update_fields=fields)
-        _record(
-            release,
-            once=locked is not None,
+        wave.save(update_fields=["state_reason", "updated_at"])
+        record_change(
+            release_id=release.pk,
             actor=actor,
-            verb="wave.state_changed",
+            verb="wave.reason_changed",
             obj=wave,
             before=before,
             after={"state": to, "state_reason": reason},
             reason=reason,
+            batch=batch,
         )
+        return True
+    if not rules.wave_move_allowed(wave.state, to):
+        raise Conflict(f"A {wave.state} wave cannot become {to}.")
+    if to in rules.LIVE_STATES and release.phase != release_rules.ROLLOUT:
+        raise Conflict(f"The release is in {release.phase}; waves run only during rollout.")
+    before = {"state": wave.state, "state_reason": wave.state_reason}
+    fields = ["state", "state_reason", "updated_at"]
+    if to == WaveState.HALTED:
+        wave.paused_from = wave.state
+        wave.halted_by_stop_line = by_stop_line
+        fields += ["paused_from", "halted_by_stop_line"]
+    elif wave.state == WaveState.HALTED:
+        wave.paused_from = ""
+        wave.halted_by_stop_line = False
+        fields += ["paused_from", "halted_by_stop_line"]
+    if to == WaveState.DEPLOYING and wave.state in rules.WAITING_STATES:
+        wave.deploy_round += 1
+        fields.append("deploy_round")
+    wave.state = to
+    wave.state_reason = reason
+    if to == WaveState.SKIPPED:
+        wave.skip_reason = reason
+        fields.append("skip_reason")
+    if to == WaveState.SCHEDULED and wave.scheduled_at is None:
+        wave.scheduled_at = wave.planned_start or now
+        fields.append("scheduled_at")
+    if to == WaveState.DEPLOYING and wave.started_at is None:
+        wave.started_at = now
+        fields.append("started_at")
+    if to == WaveState.VERIFYING and before["state"] != WaveState.HALTED:
+        wave.bake_started_at = now
+        fields.append("bake_started_at")
+    if to in TERMINAL_WAVE_STATES:
+        wave.finished_at = now
+        fields.append("finished_at")
+    wave.save(update_fields=fields)
+    if to in TERMINAL_WAVE_STATES and wave.next_step_at is not None:
+        queue.set_due(wave, None)
+    record_change(
+        release_id=release.pk,
+        actor=actor,
+        verb="wave.state_changed",
+        obj=wave,
+        before=before,
+        after={"state": to, "state_reason": reason},
+        reason=reason,
+        batch=batch,
+    )
+    return True
+
+
+def lock_wave(wave_id: int) -> tuple[Release, Wave] | None:
+    """Lock the wave's release, then the wave (the order every writer follows); None when the
+    wave does not exist."""
+    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
+    if release_id is None:
+        return None
+    release = Release.objects.select_for_update().get(pk=release_id)
+    wave = (
+        Wave.objects.select_for_update(of=("self",))
+        .select_related("environment", "plan")
+        .filter(pk=wave_id, plan__release_id=release_id)
+        .first()
+    )
+    return None if wave is None else (release, wave)
+
+
+def wave_transition(
+    *, wave_id: Any, to: Any, actor: Any, reason: Any = "", now: datetime | None = None
+) -> Wave:
+    """Move a wave to `to` for `actor` (None: the system); a no-op when it is already there
+    with the same reason. Operators' actions on a running rollout are `wave_operate`."""
+    to = clean_choice(to, field="to", choices=WaveState)
+    reason = clean_text(reason, field="reason", max_length=2000)
+    if to in rules.REASON_REQUIRED and not reason:
+        raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
+    with transaction.atomic():
+        locked = lock_wave(clean_id(wave_id, field="wave"))
+        if locked is None:
+            raise NotFound("No such wave.", field="wave")
+        release, wave = locked
+        if actor is not None:
+            require(actor, Action.OPERATE_WAVES, release)
+        wave_move(release, wave, to, actor=actor, reason=reason, now=now or timezone.now())
     return wave
 
 
@@ -364,9 +359,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
                 after={k: after[k] for k in diff},
             )
             if release.phase == release_rules.ROLLOUT:
-                from .dispatch import wake_wave
-
-                wake_wave(wave)  # a waiting wave looks at its new time or place at once
+                queue.wake(wave)  # a waiting wave looks at its new time or place at once
     return wave
 
 
@@ -511,7 +504,5 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
             after={"role": slug, "count": count},
         )
         if release.phase == release_rules.ROLLOUT:
-            from .dispatch import wake_wave
-
-            wake_wave(wave)
+            queue.wake(wave)
     return requirement

@@ -1,11 +1,11 @@
-"""Thin Celery tasks for the rollout engine: ids in, one engine call."""
+"""Thin Celery tasks for the rollout engine: ids in, one engine call. Only `queue` sends them."""
 
 from celery import shared_task
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def wave_step(wave_id: int) -> None:
-    from .dispatch import wave_run
+    from .runner import wave_run
 
     wave_run(wave_id=wave_id)
 
@@ -26,6 +26,6 @@ def check_run(check_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def tick() -> None:
-    from .dispatch import rollouts_tick
+    from .runner import rollouts_tick
 
     rollouts_tick()

@@ -6,8 +6,10 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from apps.accounts.permissions import Action, require, signoff_roles
+from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_id, clean_int, clean_text
+from apps.notifications.outbox import Sends
 from apps.releases import rules
 from apps.releases.services import get_release, record_change
 from apps.stakeholders.models import StakeholderRole
@@ -193,9 +195,9 @@ def _give(
             reason=comment,
         )
         if wave is not None:
-            from apps.rollouts.dispatch import wake_wave
+            from apps.rollouts.queue import wake
 
-            wake_wave(wave)
+            wake(wave)
     return signoff, True
 
 
@@ -229,9 +231,18 @@ def _wave_refusal(actor: Any, release: Any) -> str:
     )
 
 
-def wave_signoff_request(*, release: Any, wave: Any, roles: list[str], now: datetime) -> list[str]:
+def wave_signoff_request(
+    *,
+    release: Any,
+    wave: Any,
+    roles: list[str],
+    now: datetime,
+    batch: AuditBatch | None = None,
+    sends: Sends | None = None,
+) -> list[str]:
     """Ask the stakeholders of `roles` for a wave's own sign-off, once per requirement; called
-    as the wave comes up, with the release and wave locked. Returns the roles asked now."""
+    as the wave comes up, with the release and wave locked. Returns the roles asked now.
+    `batch` and `sends` are the engine run's (see AuditBatch and Sends)."""
     from apps.notifications.outbox import notify
     from apps.rollouts.models import WaveState
 
@@ -251,6 +262,7 @@ def wave_signoff_request(*, release: Any, wave: Any, roles: list[str], now: date
         verb="wave.signoff_requested",
         obj=wave,
         after={"wave": wave.name, "roles": asked},
+        batch=batch,
     )
     link = settings.RELEASEDECK_PUBLIC_URL.rstrip("/") + reverse("signoffs:page", args=[release.pk])
     notify(
@@ -265,5 +277,6 @@ def wave_signoff_request(*, release: Any, wave: Any, roles: list[str], now: date
         ),
         phase=release.phase,
         wave_state=WaveState.WAITING,
+        sends=sends,
     )
     return asked

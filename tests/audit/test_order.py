@@ -7,11 +7,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import audit_batch, audit_record, audit_verify
+from apps.audit.services import AuditBatch, audit_record, audit_verify
 from apps.releases.models import Release
 from apps.rollouts import services as ro
-from apps.rollouts.dispatch import wave_run
 from apps.rollouts.models import Check, Wave
+from apps.rollouts.runner import wave_run
 from tests.factories import EnvironmentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,37 +74,42 @@ def test_a_failed_wave_and_its_rollback_are_chained_in_causal_order(failing_wave
     assert audit_verify()[1] is None
 
 
-def test_events_held_back_and_events_of_savepoints_keep_their_order(rita):
+def test_events_of_a_batch_keep_their_order_through_savepoints(rita):
     release = ReleaseFactory(owner=rita)
-    with transaction.atomic(), audit_batch():
-        audit_record(actor=None, verb="test.1", release_id=release.pk)
+    with transaction.atomic():
+        batch = AuditBatch()
+        audit_record(actor=None, verb="test.1", release_id=release.pk, batch=batch)
         with transaction.atomic():
-            audit_record(actor=None, verb="test.2", release_id=release.pk)
-        audit_record(actor=None, verb="test.3", release_id=release.pk)
+            audit_record(actor=None, verb="test.2", release_id=release.pk, batch=batch)
+        audit_record(actor=None, verb="test.3", release_id=release.pk, batch=batch)
         with transaction.atomic():
-            audit_record(actor=None, verb="test.4", release_id=release.pk)
+            audit_record(actor=None, verb="test.4", release_id=release.pk, batch=batch)
             with transaction.atomic():
-                audit_record(actor=None, verb="test.5", release_id=release.pk)
-        audit_record(actor=None, verb="test.6", release_id=release.pk)
+                audit_record(actor=None, verb="test.5", release_id=release.pk, batch=batch)
+        audit_record(actor=None, verb="test.6", release_id=release.pk, batch=batch)
+        assert not AuditEvent.objects.filter(verb__startswith="test.").exists()  # held
+        batch.flush()
     verbs = AuditEvent.objects.filter(verb__startswith="test.").order_by("id")
     assert list(verbs.values_list("verb", flat=True)) == [f"test.{n}" for n in range(1, 7)]
     assert audit_verify()[1] is None
 
 
-def test_events_held_back_survive_a_rolled_back_savepoint_in_their_order(rita):
+def test_events_of_a_batch_survive_a_rolled_back_savepoint_in_their_order(rita):
     release = ReleaseFactory(owner=rita)
-    with transaction.atomic(), audit_batch():
-        audit_record(actor=None, verb="test.1", release_id=release.pk)
+    with transaction.atomic():
+        batch = AuditBatch()
+        audit_record(actor=None, verb="test.1", release_id=release.pk, batch=batch)
         with suppress(RuntimeError), transaction.atomic():
             audit_record(actor=None, verb="test.gone", release_id=release.pk)
             raise RuntimeError
-        audit_record(actor=None, verb="test.2", release_id=release.pk)
+        audit_record(actor=None, verb="test.2", release_id=release.pk, batch=batch)
         with transaction.atomic():
-            audit_record(actor=None, verb="test.3", release_id=release.pk)
+            audit_record(actor=None, verb="test.3", release_id=release.pk, batch=batch)
         with suppress(RuntimeError), transaction.atomic():
             audit_record(actor=None, verb="test.gone_too", release_id=release.pk)
             raise RuntimeError
-        audit_record(actor=None, verb="test.4", release_id=release.pk)
+        audit_record(actor=None, verb="test.4", release_id=release.pk, batch=batch)
+        batch.flush()
     verbs = AuditEvent.objects.filter(verb__startswith="test.").order_by("id")
     assert list(verbs.values_list("verb", flat=True)) == ["test.1", "test.2", "test.3", "test.4"]
     assert audit_verify()[1] is None

@@ -6,8 +6,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.rollouts import services as ro
-from apps.rollouts.engine import wave_step
 from apps.rollouts.models import Wave
+from apps.rollouts.runner import wave_step
 from apps.signoffs.models import SignOff
 from tests.builders import advance, planned_release
 

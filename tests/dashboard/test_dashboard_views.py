@@ -16,9 +16,9 @@ from apps.accounts.models import Profile
 from apps.dashboard import selectors, views
 from apps.environments import services as es
 from apps.environments.models import FreezeWindow, StopTheLine
+from apps.environments.services import stop_the_line_set
 from apps.releases import services as rs
 from apps.rollouts.models import RolloutPlan, Wave
-from apps.rollouts.operations import stop_the_line_set
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.models import Stakeholder, StakeholderRole
 from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory, UserFactory

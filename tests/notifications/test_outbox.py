@@ -23,8 +23,8 @@ from apps.notifications.outbox import (
 from apps.releases.models import Release
 from apps.releases.services import release_move
 from apps.rollouts import services as ro
-from apps.rollouts.engine import roll_back_release
 from apps.rollouts.operations import wave_operate
+from apps.rollouts.rollbacks import roll_back_release
 from tests.builders import advance
 from tests.factories import ReleaseFactory
 from tests.loopback import loopback_server

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from apps.rollouts import services as ro
-from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import CheckResult, Wave
+from apps.rollouts.runner import rollouts_tick
 from tests.builders import advance, planned_release
 from tests.loopback import loopback_server
 

@@ -11,11 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import audit_batch, audit_record, audit_verify
+from apps.audit.services import AuditBatch, audit_record, audit_verify
 from apps.notifications.models import Notification, OutboundWebhook
-from apps.notifications.outbox import notify, writes_batched
-from apps.rollouts.dispatch import rollouts_tick, wave_run
+from apps.notifications.outbox import Sends, notify
 from apps.rollouts.models import Wave
+from apps.rollouts.runner import rollouts_tick, wave_run
 from apps.stakeholders import services as sh
 from tests.factories import EnvironmentFactory, ReleaseFactory
 from tests.rollouts.test_engine_steps import published, rolling_out, waves_of  # noqa: F401
@@ -100,18 +100,22 @@ def test_a_duplicate_run_finds_nothing_due(three_waves, published):  # noqa: F81
     assert AuditEvent.objects.filter(verb="wave.state_changed").count() == 9
 
 
-def test_what_a_rolled_back_savepoint_wrote_inside_a_batch_is_not_kept(rita):
+def test_what_a_rolled_back_savepoint_wrote_beside_a_run_batch_is_not_kept(rita):
     release = ReleaseFactory(owner=rita)
     Notification.objects.all().delete()
-    with transaction.atomic(), audit_batch(), writes_batched():
-        audit_record(actor=None, verb="test.kept", release_id=release.pk)
+    sends = Sends()
+    with transaction.atomic():
+        batch = AuditBatch()
+        audit_record(actor=None, verb="test.kept", release_id=release.pk, batch=batch)
         with suppress(RuntimeError), transaction.atomic():
             audit_record(actor=None, verb="test.rolled_back", release_id=release.pk)
             OutboundWebhook.objects.create(name="bot", url="http://127.0.0.1:9/hook", secret="x")
-            notify(release=release, event="release.moved")
+            notify(release=release, event="release.moved", sends=sends)
             raise RuntimeError
-        audit_record(actor=None, verb="test.kept_too", release_id=release.pk)
+        audit_record(actor=None, verb="test.kept_too", release_id=release.pk, batch=batch)
+        batch.flush()
     verbs = AuditEvent.objects.filter(verb__startswith="test.").values_list("verb", flat=True)
     assert sorted(verbs) == ["test.kept", "test.kept_too"]
     assert audit_verify()[1] is None
     assert not Notification.objects.exists()
+    assert sends.rows == []  # nothing to send of what was rolled back

@@ -20,8 +20,8 @@ from apps.audit.models import AuditEvent
 from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts import tasks
-from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
+from apps.rollouts.runner import rollouts_tick
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
 from tests.rollouts.faults import DeployTool, Engine, own_engine, wait_until

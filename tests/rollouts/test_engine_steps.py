@@ -26,17 +26,17 @@ from apps.core import signing
 from apps.core.errors import NotAllowed
 from apps.environments import services as env_services
 from apps.environments.models import Environment, StopTheLine
+from apps.environments.services import stop_the_line_set
 from apps.notifications.models import Notification, OutboundWebhook
 from apps.releases.models import Release
 from apps.releases.services import record_change
 from apps.rollouts import operations, reports, scheduling
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import check_run, deploy_call_send, report_token
-from apps.rollouts.dispatch import rollouts_tick
-from apps.rollouts.engine import wave_step
 from apps.rollouts.gates import start_blockers
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
 from apps.rollouts.rules import ENDED_STATES
+from apps.rollouts.runner import rollouts_tick, wave_step
 from apps.signoffs.services import signoff_give
 from apps.stakeholders import services as sh
 from tests.celery_worker import purge_celery_queue
@@ -325,7 +325,7 @@ def test_planned_start_inside_a_freeze_waits_for_the_freeze_to_end(rita, prod_eu
 
 def test_waiting_wave_under_stop_the_line_waits_with_that_reason_until_lifted(rita, oscar, prod_eu):
     release = rolling_out(rita, [prod_eu])
-    operations.stop_the_line_set(active=True, reason="Payment outage", actor=oscar)
+    stop_the_line_set(active=True, reason="Payment outage", actor=oscar)
     now = timezone.now()
 
     run_engine(release, now)
@@ -335,7 +335,7 @@ def test_waiting_wave_under_stop_the_line_waits_with_that_reason_until_lifted(ri
 
     run_engine(release, now + timedelta(hours=2))
     assert waves_of(release)[0].state == "waiting"
-    operations.stop_the_line_set(active=False, actor=oscar)
+    stop_the_line_set(active=False, actor=oscar)
     later = timezone.now()
     run_engine(release, later)
     assert waves_of(release)[0].state == "succeeded"
@@ -346,8 +346,9 @@ def test_stop_the_line_outranks_an_open_window(rita, prod_eu):
     StopTheLine.objects.update_or_create(pk=1, defaults={"active": True, "reason": "Incident"})
     release = rolling_out(rita, [prod_eu])
     (wave,) = waves_of(release)
-    reasons, recheck = start_blockers(wave, release, utc(2026, 12, 1, 10))
-    assert reasons == ["Stop the line is on: Incident"]
+    blockers, recheck = start_blockers(wave, release, utc(2026, 12, 1, 10))
+    assert [b.message for b in blockers] == ["Stop the line is on: Incident"]
+    assert [b.code for b in blockers] == ["stop_the_line"]
     assert recheck == utc(2026, 12, 1, 10) + settings.RELEASEDECK_RECHECK
 
 

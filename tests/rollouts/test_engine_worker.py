@@ -9,8 +9,8 @@ from apps.audit.models import AuditEvent
 from apps.releases.models import Release
 from apps.releases.services import releases_tick
 from apps.rollouts import services as ro
-from apps.rollouts.dispatch import rollouts_tick
 from apps.rollouts.models import CheckResult, Wave
+from apps.rollouts.runner import rollouts_tick
 from tests.builders import advance, planned_release
 from tests.celery_worker import wait_for
 from tests.factories import EnvironmentFactory

@@ -16,13 +16,14 @@ from apps.core import signing
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.environments import services as env_services
 from apps.environments.models import Environment
+from apps.environments.services import stop_the_line_set
 from apps.notifications.models import Notification
 from apps.releases.models import Release
 from apps.releases.services import release_move
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import report_token
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
-from apps.rollouts.operations import check_confirm, stop_the_line_set, wave_operate
+from apps.rollouts.operations import check_confirm, wave_operate
 from apps.rollouts.reports import NotAuthenticated, ReportCredentials, deploy_report
 from apps.stakeholders import services as sh
 from tests.factories import EnvironmentFactory

@@ -11,9 +11,8 @@ from django.utils import timezone
 from apps.notifications.models import Notification
 from apps.releases.models import Release
 from apps.rollouts import services as ro
-from apps.rollouts.dispatch import rollouts_tick
-from apps.rollouts.engine import wave_step
 from apps.rollouts.models import Wave
+from apps.rollouts.runner import rollouts_tick, wave_step
 from apps.signoffs import services as so
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders import services as sh

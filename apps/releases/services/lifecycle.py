@@ -10,7 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
-from apps.audit.services import audit_record
+from apps.audit.services import AuditBatch, audit_record
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 
@@ -28,14 +28,21 @@ def record_change(
     before: Any = None,
     after: Any = None,
     reason: str = "",
+    batch: AuditBatch | None = None,
 ) -> None:
-    """Audit a change to a release (or something it holds) and bump its revision for live pages."""
+    """Audit a change to a release (or something it holds) and bump its revision for live pages.
+    With `batch` (see AuditBatch), the event joins the chain with the batch, and one bump per
+    release in that transaction is enough for readers to see all its changes at commit."""
     # Row lock on the release first, audit chain lock second: writers that lock the release up
     # front (release_move, sign-offs) take them in this order, and the reverse would deadlock.
-    Release.objects.filter(pk=release_id).update(
-        revision=F("revision") + 1, updated_at=timezone.now()
-    )
+    if batch is None or release_id not in batch.releases:
+        Release.objects.filter(pk=release_id).update(
+            revision=F("revision") + 1, updated_at=timezone.now()
+        )
+        if batch is not None:
+            batch.releases.add(release_id)
     audit_record(
+        batch=batch,
         actor=actor,
         verb=verb,
         obj=obj,
@@ -277,7 +284,13 @@ def _check_move_request(to: Any, reason: Any, override: Any) -> tuple[str, str, 
 
 
 def release_move(
-    *, release_id: Any, to: Any, actor: Any, reason: Any = "", override: Any = False
+    *,
+    release_id: Any,
+    to: Any,
+    actor: Any,
+    reason: Any = "",
+    override: Any = False,
+    batch: AuditBatch | None = None,
 ) -> Release:
     """Move a release to `to` if its gate allows; a no-op if it is already there.
 
@@ -315,6 +328,7 @@ def release_move(
             before=before,
             after=after,
             reason=reason,
+            batch=batch,
         )
         _notify_moved(release, reason)
     return release
