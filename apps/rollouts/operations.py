@@ -30,10 +30,10 @@ from .models import (
 )
 from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, WAITING_STATES
+from .rules import RUNNING_STATES as RUNNING
 from .services import wave_transition
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
-RUNNING = frozenset({WaveState.DEPLOYING, WaveState.VERIFYING})
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
