@@ -26,11 +26,10 @@ from .models import (
     WaveState,
 )
 from .rollbacks import request_wave_rollback
-from .rules import ENDED_STATES, WAITING_STATES
+from .rules import ENDED_STATES, RUNNING_STATES, WAITING_STATES
 from .services import lock_wave, wave_move
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
-RUNNING = frozenset({WaveState.DEPLOYING, WaveState.VERIFYING})
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
@@ -105,8 +104,8 @@ def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> 
 
 
 def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
-    if wave.state in RUNNING or wave.state in ENDED_STATES:
-        if wave.state in RUNNING:
+    if wave.state in RUNNING_STATES or wave.state in ENDED_STATES:
+        if wave.state in RUNNING_STATES:
             return
         raise Conflict(f"A {wave.state} wave cannot be started.")
     if wave.state == WaveState.HALTED:
@@ -188,7 +187,7 @@ def resume_wave(release: Any, wave: Wave, now: datetime, actor: Any, reason: str
 
 def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
     if wave.state != WaveState.HALTED:
-        if wave.state in RUNNING or wave.state in WAITING_STATES:
+        if wave.state in RUNNING_STATES or wave.state in WAITING_STATES:
             return
         raise Conflict(f"A {wave.state} wave cannot be resumed.")
     if wave.paused_from in ENDED_STATES:
@@ -273,7 +272,7 @@ def follow_stop_the_line(*, switch: StopTheLine, actor: Any, now: datetime) -> N
     if switch.active:
         # A wave being rolled back is left to finish that: halting it would not stop it.
         running = Wave.objects.filter(
-            state__in=RUNNING,
+            state__in=RUNNING_STATES,
             plan__release__phase=release_rules.ROLLOUT,
             rollback_requested_at__isnull=True,
         )

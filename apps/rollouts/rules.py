@@ -16,8 +16,9 @@ ALLOWED_WAVE_MOVES: dict[str, frozenset[str]] = {
 # Moves that put traffic on a wave need the release to be rolling out.
 LIVE_STATES = frozenset({"deploying", "verifying", "succeeded"})
 REASON_REQUIRED = frozenset({"skipped", "halted", "failed", "rolled_back"})
-# Waiting to start; done so the next wave may go; over, nothing more to do.
+# Waiting to start; on the way; done so the next wave may go; over, nothing more to do.
 WAITING_STATES = frozenset({"pending", "scheduled", "waiting"})
+RUNNING_STATES = frozenset({"deploying", "verifying"})
 DONE_STATES = frozenset({"succeeded", "skipped"})
 ENDED_STATES = frozenset({"succeeded", "skipped", "failed", "rolled_back"})
 

@@ -11,8 +11,7 @@ from apps.environments.models import DeploymentWindow, Environment, FreezeWindow
 
 from . import scheduling
 from .models import Check, CheckResult, Deployer, Wave, WaveState
-from .operations import RUNNING as RUNNING_STATES
-from .rules import DONE_STATES, WAITING_STATES
+from .rules import DONE_STATES, RUNNING_STATES, WAITING_STATES
 
 # Rollouts go from the least to the most important tier; the model orders tiers by name.
 TIER_ORDER = {"development": 0, "staging": 1, "production": 2}

@@ -5,13 +5,13 @@ form fields into arguments and service errors into fragments with the right stat
 """
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,10 +19,9 @@ from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.releases.models import Release
-from apps.releases.selectors import releases_visible_to
 
-from . import dryrun, scheduling, selectors, services, timeline
-from .models import (
+from .. import dryrun, scheduling, selectors, services
+from ..models import (
     CheckKind,
     Deployer,
     FailurePolicy,
@@ -30,13 +29,12 @@ from .models import (
     Strategy,
     Wave,
 )
+from .dry_run import dry_run_context
+from .shared import CHANGED_EVENT, form_int, get_visible
 
 SCHEDULER = "rollouts/scheduler.html"
-# Announced after every change so live parts refresh at once.
-CHANGED_EVENT = "release-changed"
 # Input names of a wave's row are f"w{wave.pk}-{field}", field as the service names it.
 WAVE_FIELDS = ("planned_start_local", "percentage", "bake_minutes", "failure_policy", "deployer")
-_NUMBER = re.compile(r"-?\d{1,9}")
 
 STRATEGY_ABOUT = {
     Strategy.ROLLING: "One wave per environment, in the order you give, each at full share.",
@@ -48,52 +46,34 @@ STRATEGY_ABOUT = {
 }
 
 
-# ---- shared -----------------------------------------------------------------------------
-
-
-def _get_visible(request: HttpRequest, release_id: int) -> Release:
-    # Roles first, so a person without any learns nothing, not even whether the release exists.
-    page_require(request.user, Action.VIEW)
-    return get_object_or_404(releases_visible_to(request.user), pk=release_id)
-
-
-def _form_int(value: str | None) -> Any:
-    """A whole number typed in a form, or the text itself so the service names the problem."""
-    text = (value or "").strip()
-    return int(text) if _NUMBER.fullmatch(text) else text
-
-
 def _local_input(at: datetime | None, time_zone: str) -> str:
     """A stored UTC time as the value of a datetime-local input in the environment's zone."""
     return scheduling.utc_to_local(at, time_zone).strftime("%Y-%m-%dT%H:%M") if at else ""
 
 
-# ---- wave scheduler ---------------------------------------------------------------------
-
-
 @require_GET
 @login_required
 def scheduler(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = _get_visible(request, release_id)
-    return render(request, SCHEDULER, _scheduler_context(request, release))
+    release = get_visible(request, release_id)
+    return render(request, SCHEDULER, scheduler_context(request, release))
 
 
 @require_POST
 @login_required
 def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
     """The dry run of the values in the form, unsaved: warnings, timeline, flags per wave."""
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     waves = selectors.plan_waves(release)
     values = _posted_values(request.POST, waves)
     context = {"release": release}
     if not waves:
-        return render(request, f"{SCHEDULER}#dry_run", {**context, **_dry_run_context([], [], [])})
+        return render(request, f"{SCHEDULER}#dry_run", {**context, **dry_run_context([], [], [])})
     proposal = [
         {
             "name": wave.name,
             "environment": wave.environment_id,
             "planned_start_local": values[wave.pk]["planned_start_local"] or None,
-            "bake_minutes": _form_int(values[wave.pk]["bake_minutes"]),
+            "bake_minutes": form_int(values[wave.pk]["bake_minutes"]),
         }
         for wave in waves
     ]
@@ -111,7 +91,7 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
             status=exc.status,
         )
     bakes = [p["bake_minutes"] for p in proposal]  # whole numbers: the service checked them
-    dry = _dry_run_context(waves, lines, bakes, window=dryrun.planned_window(release))
+    dry = dry_run_context(waves, lines, bakes, window=dryrun.planned_window(release))
     unsaved = any(values[w.pk][f] != _saved_values(w)[f] for w in waves for f in WAVE_FIELDS)
     return render(
         request, f"{SCHEDULER}#preview", {**context, **dry, "unsaved": unsaved, "oob": True}
@@ -142,7 +122,7 @@ _FIELD_NAMES = {
 @login_required
 def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
     """Save every edited wave in one transaction: one refused wave saves nothing."""
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     page_require(request.user, Action.PLAN_ROLLOUT, release)
     waves = selectors.plan_waves(release)
     values = _posted_values(request.POST, waves)
@@ -158,8 +138,8 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
                     wave_id=wave.pk,
                     actor=request.user,
                     planned_start_local=typed["planned_start_local"] or None,
-                    percentage=_form_int(typed["percentage"]),
-                    bake_minutes=_form_int(typed["bake_minutes"]),
+                    percentage=form_int(typed["percentage"]),
+                    bake_minutes=form_int(typed["bake_minutes"]),
                     failure_policy=typed["failure_policy"],
                     deployer=typed["deployer"],
                 )
@@ -172,7 +152,7 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
         if errors:
             transaction.set_rollback(True)
     if errors:
-        context = _scheduler_context(request, release, values=values, errors=errors)
+        context = scheduler_context(request, release, values=values, errors=errors)
         n = len(errors)
         context["save_error"] = (
             f"Nothing was saved: {n} value{'s' if n != 1 else ''} need{'s' if n == 1 else ''} "
@@ -183,7 +163,7 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
         return render(request, SCHEDULER, context, status=400)
     if not is_htmx(request):
         return redirect("rollouts:scheduler", release_id=release.pk)
-    context = _scheduler_context(request, release)
+    context = scheduler_context(request, release)
     context["notice"] = f"Saved {saved} wave{'s' if saved != 1 else ''}."
     return render_fragment(
         request, f"{SCHEDULER}#workspace", context, event=CHANGED_EVENT if saved else None
@@ -194,14 +174,14 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
 @login_required
 def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
     """Replace the plan's waves with the chosen strategy's defaults for the chosen environments."""
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     page_require(request.user, Action.PLAN_ROLLOUT, release)
     chosen = request.POST.getlist("environments")
     # Rollout order: the order numbers typed beside the environments, then the list order.
     listed = {str(e.pk): i for i, e in enumerate(selectors.environments_in_rollout_order())}
 
     def order(env_id: str) -> tuple[int, int]:
-        typed = _form_int(request.POST.get(f"order-{env_id}"))
+        typed = form_int(request.POST.get(f"order-{env_id}"))
         return (typed if isinstance(typed, int) else 999, listed.get(env_id, 999))
 
     ids = sorted(dict.fromkeys(chosen), key=order)
@@ -213,7 +193,7 @@ def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:
-        context = _scheduler_context(request, release)
+        context = scheduler_context(request, release)
         for env in context["environments"]:
             env.order = request.POST.get(f"order-{env.pk}", "")
         context.update(
@@ -226,111 +206,13 @@ def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
         return render(request, template, context, status=exc.status)
     if not is_htmx(request):
         return redirect("rollouts:scheduler", release_id=release.pk)
-    context = _scheduler_context(request, release)
+    context = scheduler_context(request, release)
     label = Strategy(strategy).label.lower()
     context["notice"] = (
         f"Applied the {label} defaults: {len(waves)} wave{'s' if len(waves) != 1 else ''}. "
         "Set their start times, then save."
     )
     return render_fragment(request, f"{SCHEDULER}#workspace", context, event=CHANGED_EVENT)
-
-
-@require_POST
-@login_required
-def requirement_set(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
-    """A wave's own sign-off requirement: N approvals from a stakeholder role before it starts."""
-    release = _get_visible(request, release_id)
-    page_require(request.user, Action.SET_POLICY, release)
-    wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
-    try:
-        services.wave_requirement_set(
-            wave_id=wave.pk,
-            role=request.POST.get("role", ""),
-            count=_form_int(request.POST.get("count")),
-            actor=request.user,
-        )
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-    except ServiceError as exc:
-        return _extras_answer(request, release, exc.status, error=(wave.pk, exc.message))
-    return _extras_answer(request, release, 200, changed=True, done=wave.pk)
-
-
-@require_POST
-@login_required
-def check_create(request: HttpRequest, release_id: int, wave_id: int) -> HttpResponse:
-    """Add a verification check to a wave that has not started."""
-    release = _get_visible(request, release_id)
-    page_require(request.user, Action.PLAN_ROLLOUT, release)
-    wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
-    post = request.POST
-    kind = post.get("kind", "")
-    try:
-        services.check_add(
-            wave_id=wave.pk,
-            name=post.get("name", ""),
-            kind=kind,
-            config=_check_config(kind, post),
-            interval_seconds=_form_int(post.get("interval_seconds") or "60"),
-            failures_to_fail=_form_int(post.get("failures_to_fail") or "3"),
-            actor=request.user,
-        )
-    except NotAllowed as exc:
-        raise PermissionDenied(exc.message) from None
-    except ServiceError as exc:
-        return _extras_answer(request, release, exc.status, error=(wave.pk, exc.message))
-    return _extras_answer(request, release, 200, changed=True, done=wave.pk)
-
-
-def _check_config(kind: str, post: QueryDict) -> dict[str, Any]:
-    """The check's settings from the form, shaped as `checks.validate_config` expects."""
-    url = post.get("url", "").strip()
-    if kind == CheckKind.HTTP:
-        return {
-            "url": url,
-            "expect_status": _form_int(post.get("expect_status") or "200"),
-            "expect_version": post.get("expect_version", "").strip(),
-            "version_field": post.get("version_field", "").strip(),
-        }
-    if kind == CheckKind.METRIC:
-        threshold: Any = post.get("threshold", "").strip()
-        try:
-            threshold = float(threshold)
-        except ValueError:
-            pass  # left as text: the service says it must be a number
-        return {
-            "url": url,
-            "source": "json",
-            "field": post.get("field", "").strip(),
-            "operator": post.get("operator", "<="),
-            "threshold": threshold,
-        }
-    return {}
-
-
-def _extras_answer(
-    request: HttpRequest,
-    release: Release,
-    status: int,
-    *,
-    changed: bool = False,
-    error: tuple[int, str] | None = None,
-    done: int | None = None,
-) -> HttpResponse:
-    if not is_htmx(request) and status < 300:
-        return redirect("rollouts:scheduler", release_id=release.pk)
-    context = _scheduler_context(request, release)
-    context["extras_error"] = error
-    context["extras_done"] = done
-    if is_htmx(request):
-        return render_fragment(
-            request,
-            f"{SCHEDULER}#extras",
-            context,
-            status=status,
-            event=CHANGED_EVENT if changed else None,
-        )
-    return render(request, SCHEDULER, context, status=status)
 
 
 def _posted_values(post: QueryDict, waves: list[Wave]) -> dict[int, dict[str, Any]]:
@@ -357,7 +239,7 @@ def _saved_values(wave: Wave) -> dict[str, Any]:
     }
 
 
-def _scheduler_context(
+def scheduler_context(
     request: HttpRequest,
     release: Release,
     *,
@@ -379,7 +261,7 @@ def _scheduler_context(
         start = wave.planned_start
         if values[wave.pk]["posted"]:
             start = _parse_local(values[wave.pk]["planned_start_local"], wave) or start
-        bake = _form_int(values[wave.pk]["bake_minutes"])
+        bake = form_int(values[wave.pk]["bake_minutes"])
         if not isinstance(bake, int) or bake < 0:
             bake = wave.bake_minutes  # the refused value is shown beside its field
         proposals.append(selectors.Proposal(wave.name, wave.environment, start, bake))
@@ -403,7 +285,7 @@ def _scheduler_context(
                 "extras_editable": wave.state in selectors.EDITABLE_STATES,
             }
         )
-    dry = _dry_run_context(
+    dry = dry_run_context(
         waves,
         lines,
         [p.bake_minutes for p in proposals],
@@ -456,111 +338,7 @@ def _parse_local(text: str, wave: Wave) -> datetime | None:
     return scheduling.local_to_utc(local, wave.environment.time_zone)
 
 
-def _local_text(at: datetime | None, time_zone: str) -> str:
-    """`Tue 1 Dec, 09:00 CET`: a moment in an environment's own zone."""
-    if at is None:
-        return ""
-    local = scheduling.utc_to_local(at, time_zone)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname()}"
-
-
 def _stakeholder_roles() -> list[Any]:
     from apps.stakeholders.models import StakeholderRole
 
     return list(StakeholderRole.objects.order_by("name"))
-
-
-def _follows(index: int, at_window: bool) -> str:
-    """What a wave without a planned start waits for, when nothing else holds it."""
-    if index:
-        return "Starts after the previous wave"
-    return "Starts when the planned window opens" if at_window else "Starts when the rollout starts"
-
-
-def _all_clear(lines: list[dict[str, Any]], at_window: bool) -> str:
-    """The dry run's sentence when nothing conflicts, true to what the plan says."""
-    planned = sum(1 for line in lines if line["planned_start"])
-    if planned == len(lines):
-        return "Every wave can start at its planned time."
-    first = "when the planned window opens" if at_window else "when the rollout starts"
-    if not planned:
-        return (
-            "No conflicts. No wave has a planned start: the first starts "
-            f"{first}, each other one once the wave before it has baked."
-        )
-    return (
-        "No conflicts. Waves with a planned start can start then; the others start once the "
-        f"wave before them has baked (the first {first})."
-    )
-
-
-def _dry_run_context(
-    waves: list[Wave],
-    lines: list[dict[str, Any]],
-    bakes: list[int],
-    *,
-    calendars: dict[int, scheduling.Calendar] | None = None,
-    now: datetime | None = None,
-    window: scheduling.PlannedWindow | None = None,
-) -> dict[str, Any]:
-    """Warnings, per-wave flags and the timeline for one dry run."""
-    now = now or timezone.now()
-    window = window or scheduling.PlannedWindow()
-    # Before rollout the first wave without a planned start waits for the planned window.
-    at_window = bool(not window.rolling and window.start and window.start > now)
-    if calendars is None:
-        calendars = selectors.calendars_for({w.environment for w in waves}, now)
-    verdicts = []
-    lanes = []
-    for index, (wave, line, bake) in enumerate(zip(waves, lines, bakes, strict=True)):
-        earliest = line["earliest_start"]
-        found = {selectors.warning_kind(m) for m in line["warnings"]}
-        kinds = [
-            k for k in ("impossible", "freeze", "window", "plan", "clock", "sequence") if k in found
-        ]
-        verdicts.append(
-            {
-                "wave": wave,
-                "earliest": earliest,
-                "earliest_text": _local_text(earliest, wave.environment.time_zone),
-                "planned": line["planned_start"],
-                "warnings": [
-                    {"text": m, "kind": selectors.warning_kind(m)} for m in line["warnings"]
-                ],
-                "kinds": kinds,
-                "late": bool(
-                    earliest and line["planned_start"] and earliest > line["planned_start"]
-                ),
-                "follows": _follows(index, at_window),
-            }
-        )
-        lanes.append(
-            timeline.Lane(
-                label=wave.name,
-                calendar=calendars[wave.environment_id],
-                planned_start=line["planned_start"],
-                earliest_start=earliest,
-                bake=timedelta(minutes=bake),
-                warnings=tuple(line["warnings"]),
-            )
-        )
-    viewer_zone = timezone.get_current_timezone_name()
-    start, end = timeline.time_range(lanes, now, viewer_zone)
-    svg = timeline.render(
-        lanes,
-        start=start,
-        end=end,
-        now=now,
-        time_zone=viewer_zone,
-        title="Rollout plan against deployment windows and freezes",
-        id_prefix="plan-timeline",
-    )
-    warnings = list({w["text"]: w for v in verdicts for w in v["warnings"]}.values())
-    return {
-        "verdicts": verdicts,
-        "warnings": warnings,
-        "all_clear": _all_clear(lines, at_window),
-        "freeze_warnings": sum(1 for w in warnings if w["kind"] == "freeze"),
-        "timeline_svg": svg,
-        "timeline_zone": viewer_zone,
-    }

@@ -24,10 +24,10 @@ from apps.releases.models import Release
 from apps.releases.polling import release_live_parts, release_unchanged
 from apps.signoffs.selectors import waves_asking
 
-from . import operations, selectors
-from .models import CheckResult, DeployCall, FailurePolicy, RolloutPlan, Wave, WaveState
-from .rollbacks import auto_rollbacks_recent
-from .views import CHANGED_EVENT, _form_int, _get_visible
+from .. import operations, selectors
+from ..models import CheckResult, DeployCall, FailurePolicy, RolloutPlan, Wave, WaveState
+from ..rollbacks import auto_rollbacks_recent
+from .shared import CHANGED_EVENT, form_int, get_visible
 
 CONSOLE = "rollouts/console.html"
 RECENT_RESULTS = 15
@@ -97,7 +97,7 @@ REASON_REQUIRED = frozenset({"abort", "rollback", "skip"})
 @require_GET
 @login_required
 def console(request: HttpRequest, release_id: int) -> HttpResponse:
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     context = _console_context(request, release)
     if is_htmx(request):
         return render(request, f"{CONSOLE}#live", context)
@@ -126,7 +126,7 @@ def operate_confirm(
     request: HttpRequest, release_id: int, wave_id: int, action: str
 ) -> HttpResponse:
     """The confirmation step of an operator button: what it does, and a reason field."""
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     wave = _operated_wave(release, wave_id, action)
     page_require(request.user, Action.OPERATE_WAVES, release)
     confirm = _confirm_context(wave, action)
@@ -140,7 +140,7 @@ def operate_confirm(
 @login_required
 def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) -> HttpResponse:
     """Carry out a confirmed operator action through `operations.wave_operate`."""
-    release = _get_visible(request, release_id)
+    release = get_visible(request, release_id)
     wave = _operated_wave(release, wave_id, action)
     reason = request.POST.get("reason", "")
     try:
@@ -189,7 +189,7 @@ def _console_context(
     user = request.user
     now = timezone.now()
     if focus_id is None:
-        focus_id = _form_int(request.GET.get("wave"))
+        focus_id = form_int(request.GET.get("wave"))
     waves = selectors.plan_waves(release)
     current = selectors.current_wave(waves)
     focus = next((w for w in waves if w.pk == focus_id), None) or current

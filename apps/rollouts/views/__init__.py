@@ -1,0 +1,1 @@
+"""Rollout pages: the wave scheduler with a wave's extras, and the rollout console."""
