@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.rollouts",
     "apps.notifications",
     "apps.dashboard",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
