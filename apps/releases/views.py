@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.permissions import Action, can, page_require, signoff_roles
 from apps.audit.models import AuditEvent
+from apps.audit.verbs import CHECK_RESULT_VERBS
 from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
@@ -361,7 +362,7 @@ def _release_context(request: HttpRequest, release: Release) -> dict[str, Any]:
     )
     events = list(
         AuditEvent.objects.filter(release_id=release.pk)
-        .exclude(verb__in=activity.CHECK_RESULT_VERBS)
+        .exclude(verb__in=CHECK_RESULT_VERBS)
         .order_by("-id")[:AUDIT_LIMIT]
     )
     counts, latest_check = _check_results(release)
@@ -474,7 +475,7 @@ def _check_results(release: Release) -> tuple[dict[str, int], AuditEvent | None]
     """How many check results the release has had, and the latest, in one query: the activity
     shows them as one line, since they belong to the rollout console."""
     latest = (
-        AuditEvent.objects.filter(release_id=release.pk, verb__in=activity.CHECK_RESULT_VERBS)
+        AuditEvent.objects.filter(release_id=release.pk, verb__in=CHECK_RESULT_VERBS)
         .annotate(
             passed=Window(Count("id", filter=Q(verb="check.passed"))),
             failed=Window(Count("id", filter=Q(verb="check.failed"))),
