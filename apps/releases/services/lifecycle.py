@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 
 from .. import rules
 from ..models import Application, MoveState, Phase, PhaseMove, Release
-from ..selectors import release_facts
+from ..selectors import release_facts, release_get
 
 
 def record_change(
@@ -47,12 +47,8 @@ def record_change(
 
 
 def get_release(release_id: Any, *, lock: bool = False) -> Release:
-    release_id = clean_id(release_id, field="release")
-    qs = Release.objects.select_for_update() if lock else Release.objects
-    try:
-        return qs.get(pk=release_id)
-    except Release.DoesNotExist:
-        raise NotFound("No such release.", field="release") from None
+    """The release a writer is about to change, its row locked with `lock`."""
+    return release_get(release_id, queryset=Release.objects.select_for_update() if lock else None)
 
 
 def _clean_window(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
