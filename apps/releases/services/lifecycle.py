@@ -451,7 +451,6 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             counts["requeued"] += 1
     auto = (
         (
-            rules.ROLLOUT,
             rules.SUPPORT,
             "to_support",
             # Only releases with no wave still to finish are worth reading the gate for.
@@ -460,7 +459,6 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             ),
         ),
         (
-            rules.SUPPORT,
             rules.COMPLETED,
             "to_completed",
             Release.objects.filter(
@@ -468,7 +466,7 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             ),
         ),
     )
-    for _, to, key, candidates in auto:
+    for to, key, candidates in auto:
         for release in candidates.exclude(moves__state=MoveState.PENDING):
             if rules.move_blockers(release_facts(release, now=now), to):
                 continue
