@@ -2,14 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from apps.core.demo_views import demo_health
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("config.api_urls")),
-    path("demo/health", demo_health, name="demo-health"),
+    path("", include("apps.demo.urls")),
     path("", include("apps.signoffs.urls")),
     path("environments/", include("apps.environments.urls")),
     path("audit/", include("apps.audit.urls")),

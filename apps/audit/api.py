@@ -16,7 +16,8 @@ from apps.core.api import ApiMixin, ApiView, DateTimeRangeFilter, IdFilter
 from apps.core.lists import FilterBackend
 from apps.releases.models import Release
 
-from .exports import csv_rows, evidence_pack, export_checkpoint, json_chunks
+from .evidence import evidence_pack
+from .exports import csv_rows, export_checkpoint, json_chunks
 from .models import AuditEvent
 
 

@@ -1,5 +1,4 @@
-"""Reads behind the dashboard, the calendar and the feed; each in a fixed number of queries,
-however many releases exist."""
+"""Reads behind the dashboard; each in a fixed number of queries, however many releases exist."""
 
 import hashlib
 from collections import defaultdict
@@ -9,21 +8,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.accounts.permissions import APPROVER, Action, can, user_roles
+from apps.accounts.permissions import APPROVER, user_roles
 from apps.environments.models import Environment, FreezeWindow, StopTheLine, Tier
 from apps.releases import rules
 from apps.releases.models import Application, Release
-from apps.releases.selectors import releases_visible_to
 from apps.rollouts.models import TERMINAL_WAVE_STATES, Wave, WaveState
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.models import Stakeholder
-
-from .models import CalendarFeed
-from .services import hash_token
 
 UPCOMING_DAYS = 14
 UPCOMING_LIMIT = 10
@@ -418,124 +413,3 @@ def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[list[Wav
 
 def stop_the_line() -> StopTheLine | None:
     return StopTheLine.objects.select_related("changed_by").filter(pk=1).first()
-
-
-# ---- Calendar and feed ----
-
-
-@dataclass
-class CalendarEvent:
-    kind: str  # release | wave | freeze
-    key: str  # stable per object: the feed's UID and the page's element id
-    start: datetime
-    end: datetime
-    title: str
-    detail: str
-    css: str
-    release_id: int | None = None
-    point: bool = False  # placed on the day it starts only (a wave), not spread over days
-    local_tz: str = ""  # the environment's zone, for a wave
-    cancelled: bool = False
-    updated_at: datetime | None = None
-    sequence: int | None = None
-
-
-def _release_title(release: Release) -> str:
-    return f"{release.application.name} {release.version}"
-
-
-def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarEvent]:
-    """Releases (planned window), waves (planned or actual start) and freezes that touch
-    [start, end), as `user` may see them. Three queries."""
-    if not can(user, Action.VIEW):
-        return []
-    events: list[CalendarEvent] = []
-    releases: QuerySet[Release] = releases_visible_to(user).filter(
-        planned_start__isnull=False, planned_start__lt=end
-    )
-    releases = releases.filter(
-        Q(planned_end__gt=start) | Q(planned_end__isnull=True, planned_start__gte=start)
-    )
-    for release in releases:
-        finish = release.planned_end or release.planned_start + timedelta(hours=1)
-        events.append(
-            CalendarEvent(
-                kind="release",
-                key=f"release-{release.pk}",
-                start=release.planned_start,
-                end=finish,
-                title=_release_title(release),
-                detail=f"{release.get_phase_display()} · planned window",
-                css=f"phase-{release.phase}",
-                release_id=release.pk,
-                cancelled=release.phase == rules.CANCELLED,
-                updated_at=release.updated_at,
-                sequence=release.revision,
-            )
-        )
-    waves = (
-        Wave.objects.annotate(when=Coalesce("started_at", "scheduled_at", "planned_start"))
-        .filter(when__gte=start, when__lt=end, plan__release__in=releases_visible_to(user))
-        .exclude(plan__release__phase=rules.CANCELLED)
-        .select_related("environment", "plan__release__application")
-        .order_by("when", "pk")
-    )
-    for wave in waves:
-        release = wave.plan.release
-        finish = wave.finished_at or wave.when + timedelta(minutes=max(wave.bake_minutes, 15))
-        events.append(
-            CalendarEvent(
-                kind="wave",
-                key=f"wave-{wave.pk}",
-                start=wave.when,
-                end=max(finish, wave.when + timedelta(minutes=1)),
-                title=f"{_release_title(release)} · {wave.name}",
-                detail=(
-                    f"{wave.environment.name}, {wave.percentage}% · {wave.get_state_display()}"
-                ),
-                css=f"wave-{wave.state}",
-                release_id=release.pk,
-                point=True,
-                local_tz=wave.environment.time_zone,
-                updated_at=wave.updated_at,
-            )
-        )
-    freezes = (
-        FreezeWindow.objects.filter(start__lt=end, end__gt=start)
-        .select_related("environment")
-        .order_by("start", "pk")
-    )
-    for freeze in freezes:
-        events.append(
-            CalendarEvent(
-                kind="freeze",
-                key=f"freeze-{freeze.pk}",
-                start=freeze.start,
-                end=freeze.end,
-                title=f"Freeze: {freeze.reason}",
-                detail=freeze_scope_label(freeze),
-                css="",
-                updated_at=freeze.updated_at,
-            )
-        )
-    return sorted(events, key=lambda e: (e.start, e.kind, e.key))
-
-
-def freeze_scope_label(freeze: FreezeWindow) -> str:
-    if freeze.scope == "global":
-        return "Everywhere"
-    if freeze.scope == "environment" and freeze.environment is not None:
-        return f"Environment {freeze.environment.name}"
-    return f"Region {freeze.region}"
-
-
-def feed_owner(token: str) -> Any | None:
-    """The active person a feed token belongs to, or None (unknown, reset or revoked)."""
-    if not token or len(token) > 128:
-        return None
-    feed = (
-        CalendarFeed.objects.select_related("user")
-        .filter(token_hash=hash_token(token), user__is_active=True)
-        .first()
-    )
-    return feed.user if feed is not None else None

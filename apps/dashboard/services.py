@@ -1,30 +1,16 @@
 """Writes of the dashboard app: a person's own calendar feed address."""
 
-import base64
-import hashlib
 import secrets
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
 
+from .feeds import feed_token, hash_token
 from .models import CalendarFeed
-
-_SALT = "releasedeck.dashboard.calendar-feed"
-
-
-def feed_token(feed: CalendarFeed) -> str:
-    """The secret part of the feed's address (43 URL-safe characters, 256 bits)."""
-    digest = salted_hmac(_SALT, feed.nonce, algorithm="sha256").digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def calendar_feed_reset(*, actor: Any) -> tuple[CalendarFeed, str]:

@@ -20,8 +20,10 @@ from apps.environments.services import stop_the_line_set
 from apps.releases.models import Application
 
 from . import ical, periods, selectors
+from .calendar_events import CalendarEvent, calendar_events
+from .feeds import feed_owner, feed_token
 from .models import CalendarFeed
-from .services import calendar_feed_reset, feed_token
+from .services import calendar_feed_reset
 
 TEMPLATE = "dashboard/home.html"
 CALENDAR_TEMPLATE = "dashboard/calendar.html"
@@ -156,7 +158,7 @@ def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def _place(
-    events: list[selectors.CalendarEvent], days: list[date], tz: ZoneInfo
+    events: list[CalendarEvent], days: list[date], tz: ZoneInfo
 ) -> dict[date, list[dict[str, Any]]]:
     """Each day's events, with how each one meets that day (starts, continues, ends)."""
     placed: dict[date, list[dict[str, Any]]] = defaultdict(list)
@@ -200,7 +202,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
     period = periods.parse_period(request.GET, today)
     start, _ = _day_bounds(period.first, tz)
     _, end = _day_bounds(period.last, tz)
-    events = selectors.calendar_events(request.user, start, end)
+    events = calendar_events(request.user, start, end)
     days = [day for week in period.weeks for day in week]
     placed = _place(events, days, tz)
     weeks = [
@@ -261,11 +263,11 @@ def calendar_feed_new(request: HttpRequest) -> HttpResponse:
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The person's releases, waves and freezes as iCalendar; 404 for an unknown, reset or
     revoked address and for a person who may no longer see releases."""
-    user = selectors.feed_owner(token)
+    user = feed_owner(token)
     if user is None or not can(user, Action.VIEW):
         raise Http404("No such calendar feed.")
     now = timezone.now()
-    events = selectors.calendar_events(user, now - FEED_PAST, now + FEED_AHEAD)
+    events = calendar_events(user, now - FEED_PAST, now + FEED_AHEAD)
     host = request.get_host().split(":")[0] or "releasedeck"
     body = ical.calendar(
         (_ical_event(request, event, host) for event in events),
@@ -281,7 +283,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-def _ical_event(request: HttpRequest, event: selectors.CalendarEvent, host: str) -> ical.Event:
+def _ical_event(request: HttpRequest, event: CalendarEvent, host: str) -> ical.Event:
     url = (
         request.build_absolute_uri(reverse("releases:detail", args=[event.release_id]))
         if event.release_id

@@ -8,14 +8,6 @@ def send_notifications(notification_ids: list[int]) -> None:
     notifications_send(notification_ids=notification_ids)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def send_notification(notification_id: int) -> None:
-    """One row: messages queued before sends were batched still deliver."""
-    from .outbox import notifications_send
-
-    notifications_send(notification_ids=[notification_id])
-
-
 @shared_task(ignore_result=True)
 def tick() -> None:
     from .outbox import notifications_tick

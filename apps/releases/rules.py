@@ -151,13 +151,30 @@ class SignoffTally:
     missing: dict[str, int] = field(default_factory=dict)  # role -> approvals still needed
 
 
+# Why a sign-off does or does not count, checked in this order.
+STALE = "stale"  # the release's content changed since it was given
+EXPIRED = "expired"  # older than the release's sign-off expiry
+ROLE_LOST = "role_lost"  # the signer no longer holds the role on the release
+CURRENT = "current"
+
+
+def signoff_standing(signoff: SignoffFact, facts: ReleaseFacts) -> str:
+    """Whether a sign-off counts (CURRENT) or the first reason it does not."""
+    if signoff.fingerprint != facts.fingerprint:
+        return STALE
+    if facts.signoff_expiry_days is not None and facts.now - signoff.created_at > timedelta(
+        days=facts.signoff_expiry_days
+    ):
+        return EXPIRED
+    if not signoff.role_held:
+        return ROLE_LOST
+    return CURRENT
+
+
 def is_current(signoff: SignoffFact, facts: ReleaseFacts) -> bool:
-    """A sign-off counts only for today's content and while it has not expired."""
-    if signoff.fingerprint != facts.fingerprint or not signoff.role_held:
-        return False
-    if facts.signoff_expiry_days is not None:
-        return facts.now - signoff.created_at <= timedelta(days=facts.signoff_expiry_days)
-    return True
+    """A sign-off counts only for today's content, while it has not expired and while its
+    signer holds the role."""
+    return signoff_standing(signoff, facts) == CURRENT
 
 
 def signoff_tally(facts: ReleaseFacts) -> SignoffTally:

@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, can
+from apps.core.errors import NotFound
+from apps.core.validation import clean_id
 
 from . import rules
 from .models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
@@ -15,6 +17,15 @@ def releases_visible_to(user: Any) -> QuerySet[Release]:
     if not can(user, Action.VIEW):
         return Release.objects.none()
     return Release.objects.select_related("application", "owner")
+
+
+def release_get(release_id: Any, *, queryset: QuerySet[Release] | None = None) -> Release:
+    """One release by its id (from `queryset`, say a locking one); NotFound when there is none."""
+    release_id = clean_id(release_id, field="release")
+    try:
+        return (queryset if queryset is not None else Release.objects.all()).get(pk=release_id)
+    except Release.DoesNotExist:
+        raise NotFound("No such release.", field="release") from None
 
 
 def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:

@@ -17,9 +17,9 @@ from apps.signoffs.models import SignOff
 from . import rules
 from .forms import ReleaseFilterForm, ReleaseForm
 from .models import Phase, Release
+from .page import release_subtitle
 from .selectors import releases_visible_to
 from .services import release_create, release_update
-from .views import _subtitle
 
 PAGE_SIZE = 50
 
@@ -52,7 +52,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
         PAGE_SIZE,
     ).get_page(request.GET.get("page"))
     for release in page.object_list:
-        release.subtitle = _subtitle(release)
+        release.subtitle = release_subtitle(release)
     chips = [
         {
             "value": p.value,

@@ -11,7 +11,7 @@ from apps.core.errors import ServiceError
 from apps.core.validation import clean_id, clean_int, clean_text
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
-from apps.releases.services import get_release
+from apps.releases.selectors import release_get
 
 from .models import Wave
 from .scheduling import PlannedWindow
@@ -65,7 +65,7 @@ def plan_dry_run(
 
     from . import gates, scheduling
 
-    release = get_release(release_id)
+    release = release_get(release_id)
     require(actor, Action.VIEW, release)
     now = now or timezone.now()
     waves = list(
@@ -114,7 +114,7 @@ def plan_dry_run_proposal(
     from . import gates, scheduling
 
     require(actor, Action.VIEW)
-    window = planned_window(get_release(release_id)) if release_id is not None else None
+    window = planned_window(release_get(release_id)) if release_id is not None else None
     if not isinstance(waves, list | tuple) or not waves:
         raise ServiceError("Give the waves to try, in order.", field="waves")
     if len(waves) > 100:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.rollouts",
     "apps.notifications",
     "apps.dashboard",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -209,8 +210,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # A requested phase move whose message has not been picked up after this long is re-enqueued.
 RELEASEDECK_MOVE_RETRY_AFTER = timedelta(seconds=30)
-# Hypercare after a release enters support, unless the release sets its own.
-RELEASEDECK_DEFAULT_HYPERCARE = timedelta(days=7)
 
 # Rollout engine.
 # A waiting wave (stop the line, its own sign-off) looks again this often.

@@ -312,6 +312,19 @@ def test_stale_signoff_is_marked(client, testing_release, rita, alice, vera):
     assert "0 of 2 approvals" in html
 
 
+def test_expired_signoff_is_marked_and_not_counted(client, testing_release, alice, vera):
+    so.signoff_give(release_id=testing_release.pk, decision="approve", actor=alice)
+    Release.objects.filter(pk=testing_release.pk).update(signoff_expiry_days=7)
+    SignOff.objects.filter(release=testing_release).update(
+        created_at=timezone.now() - timedelta(days=8)
+    )
+    client.force_login(vera)
+    html = client.get(detail_url(testing_release)).content.decode()
+    assert re.search(r'class="signoff is-stale".*?>Expired</span>', html, re.S)
+    assert ">Stale</span>" not in html
+    assert "0 of 2 approvals" in html
+
+
 def test_cancelled_release_shows_its_end_distinctly(client, rita, alice, bob, vera):
     release = advance(planned_release(rita, qa=alice, business_owner=bob), rita, to="testing")
     rs.release_move(release_id=release.pk, to="cancelled", reason="Budget cut.", actor=rita)

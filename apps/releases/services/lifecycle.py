@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch, audit_record
-from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
+from apps.core.errors import Conflict, NotAllowed, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 
 from .. import rules
 from ..models import Application, MoveState, Phase, PhaseMove, Release
-from ..selectors import release_facts
+from ..selectors import release_facts, release_get
 
 
 def record_change(
@@ -54,12 +54,8 @@ def record_change(
 
 
 def get_release(release_id: Any, *, lock: bool = False) -> Release:
-    release_id = clean_id(release_id, field="release")
-    qs = Release.objects.select_for_update() if lock else Release.objects
-    try:
-        return qs.get(pk=release_id)
-    except Release.DoesNotExist:
-        raise NotFound("No such release.", field="release") from None
+    """The release a writer is about to change, its row locked with `lock`."""
+    return release_get(release_id, queryset=Release.objects.select_for_update() if lock else None)
 
 
 def _clean_window(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
@@ -469,7 +465,6 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             counts["requeued"] += 1
     auto = (
         (
-            rules.ROLLOUT,
             rules.SUPPORT,
             "to_support",
             # Only releases with no wave still to finish are worth reading the gate for.
@@ -478,7 +473,6 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             ),
         ),
         (
-            rules.SUPPORT,
             rules.COMPLETED,
             "to_completed",
             Release.objects.filter(
@@ -486,7 +480,7 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
             ),
         ),
     )
-    for _, to, key, candidates in auto:
+    for to, key, candidates in auto:
         for release in candidates.exclude(moves__state=MoveState.PENDING):
             if rules.move_blockers(release_facts(release, now=now), to):
                 continue

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 
-from apps.core.demo import DEMO_PASSWORD, TOKEN_USER, demo_token_renew, logins_table, seed_demo
+from apps.demo.seed import DEMO_PASSWORD, TOKEN_USER, demo_token_renew, logins_table, seed_demo
 from apps.releases.models import Release
 
 STOP_GRACE_SECONDS = 20

@@ -23,7 +23,8 @@ from apps.environments.models import DeploymentWindow, Environment, FreezeScope,
 from apps.releases.models import Application, Release
 from apps.stakeholders.models import ensure_default_roles
 
-from .demo_releases import RELEASES, Demo
+from .releases import RELEASES
+from .steps import Demo
 
 DEMO_PASSWORD = "demo"
 TOKEN_USER = "rita"

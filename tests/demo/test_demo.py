@@ -28,8 +28,8 @@ from apps.accounts.models import ApiToken
 from apps.accounts.permissions import signoff_roles
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_verify
-from apps.core.demo import DEMO_PASSWORD, DEMO_USERS, demo_token_renew, seed_demo
-from apps.core.demo_releases import ERROR_RATE_THRESHOLD, HEALTH_PATH, IN_FLIGHT_VERSION
+from apps.demo.seed import DEMO_PASSWORD, DEMO_USERS, demo_token_renew, seed_demo
+from apps.demo.steps import ERROR_RATE_THRESHOLD, HEALTH_PATH, IN_FLIGHT_VERSION
 from apps.releases import rules
 from apps.releases.models import Phase, Release
 from apps.releases.selectors import release_facts, release_status

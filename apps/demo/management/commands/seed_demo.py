@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from apps.core.demo import TOKEN_USER, logins_table, seed_demo
+from apps.demo.seed import TOKEN_USER, logins_table, seed_demo
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from .demo_releases import IN_FLIGHT_VERSION
+from .steps import IN_FLIGHT_VERSION
 
 
 @require_GET
