@@ -20,9 +20,8 @@ from apps.audit.selectors import latest_event_id
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
-from apps.rollouts import scheduling
 
-from . import services
+from . import calendars, selectors, services
 from .forms import (
     WEEKDAYS,
     ActionForm,
@@ -331,14 +330,6 @@ def _freeze_zones(freeze: FreezeWindow, zones_by_region: dict[str, set[str]]) ->
     return set().union(*zones_by_region.values()) if zones_by_region else set()
 
 
-def _covers(freeze: FreezeWindow, env: Environment) -> bool:
-    if freeze.scope == FreezeScope.GLOBAL:
-        return True
-    if freeze.scope == FreezeScope.REGION:
-        return bool(env.region) and freeze.region == env.region
-    return freeze.environment_id == env.pk
-
-
 def _days(weekdays: list[int]) -> str:
     """[0, 1, 2, 3, 4] → "Mon–Fri"; [0, 2] → "Mon, Wed"."""
     days = sorted(set(weekdays))
@@ -387,24 +378,19 @@ def _describe_window(
 
 
 def _local(day: date, at: Any, time_zone: str) -> datetime:
-    return scheduling.local_to_utc(datetime.combine(day, at), time_zone)
+    return calendars.local_to_utc(datetime.combine(day, at), time_zone)
 
 
 def _status(
     env: Environment, windows: list[DeploymentWindow], freezes: list[FreezeWindow], now: datetime
 ) -> dict[str, Any]:
     """Whether a wave could start in `env` now, and if not, until when."""
-    calendar = scheduling.Calendar(
-        env.name,
-        env.time_zone,
-        tuple(scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time) for w in windows),
-        tuple(scheduling.Freeze(f.start, f.end, f.reason) for f in freezes if _covers(f, env)),
-    )
-    freeze = scheduling.active_freeze(now, calendar.freezes)
+    calendar = selectors.calendar_of(env, windows, freezes)
+    freeze = calendars.active_freeze(now, calendar.freezes)
     if freeze is not None:
         return {"state": "frozen", "until": freeze.end, "reason": freeze.reason}
     if not windows:
         return {"state": "open", "label": "any time: no deployment windows"}
-    if scheduling.in_window(now, calendar):
+    if calendars.in_window(now, calendar):
         return {"state": "open", "label": "inside a deployment window now"}
-    return {"state": "closed", "until": scheduling.next_window_open(now, calendar)}
+    return {"state": "closed", "until": calendars.next_window_open(now, calendar)}

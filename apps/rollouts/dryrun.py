@@ -9,6 +9,8 @@ from django.utils import timezone
 from apps.accounts.permissions import Action, require
 from apps.core.errors import ServiceError
 from apps.core.validation import clean_id, clean_int, clean_text
+from apps.environments import calendars
+from apps.environments import selectors as env_selectors
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.selectors import release_get
@@ -20,7 +22,6 @@ from .scheduling import PlannedWindow
 def local_start(value: Any, time_zone: str, field: str) -> datetime | None:
     """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC.
     A time that does not exist there (skipped when clocks go forward) is refused."""
-    from . import scheduling
 
     if value is None or value == "":
         return None
@@ -40,11 +41,11 @@ def local_start(value: Any, time_zone: str, field: str) -> datetime | None:
         )
     if not 1970 <= value.year <= 9998:
         raise ServiceError(f"{field} is out of range.", field=field)
-    gap = scheduling.nonexistent_local(value, time_zone)
+    gap = calendars.nonexistent_local(value, time_zone)
     if gap is not None:
         raise ServiceError(f"{gap}. Choose a time outside that gap.", field=field)
     # A time that happens twice (clocks go back) means the first; the dry run says so.
-    return scheduling.local_to_utc(value, time_zone)
+    return calendars.local_to_utc(value, time_zone)
 
 
 def planned_window(release: Release) -> PlannedWindow:
@@ -63,7 +64,7 @@ def plan_dry_run(
     with the reason when it is pushed later."""
     from datetime import timedelta
 
-    from . import gates, scheduling
+    from . import scheduling
 
     release = release_get(release_id)
     require(actor, Action.VIEW, release)
@@ -76,7 +77,7 @@ def plan_dry_run(
     planned = [
         scheduling.PlannedWave(
             w.name,
-            gates.calendar_for(w.environment, now),
+            env_selectors.calendar_for(w.environment, now),
             w.planned_start,
             timedelta(minutes=w.bake_minutes),
         )
@@ -92,7 +93,7 @@ def plan_dry_run(
             "planned_start": w.planned_start,
             "earliest_start": line.earliest,
             "earliest_start_local": (
-                scheduling.utc_to_local(line.earliest, w.environment.time_zone).isoformat()
+                calendars.utc_to_local(line.earliest, w.environment.time_zone).isoformat()
                 if line.earliest
                 else None
             ),
@@ -111,7 +112,7 @@ def plan_dry_run_proposal(
 
     from apps.environments.models import Environment
 
-    from . import gates, scheduling
+    from . import scheduling
 
     require(actor, Action.VIEW)
     window = planned_window(release_get(release_id)) if release_id is not None else None
@@ -146,7 +147,9 @@ def plan_dry_run_proposal(
         )
         rows.append((name, environment, start, bake))
     planned = [
-        scheduling.PlannedWave(name, gates.calendar_for(env, now), start, timedelta(minutes=bake))
+        scheduling.PlannedWave(
+            name, env_selectors.calendar_for(env, now), start, timedelta(minutes=bake)
+        )
         for name, env, start, bake in rows
     ]
     return [
@@ -158,7 +161,7 @@ def plan_dry_run_proposal(
             "planned_start": start,
             "earliest_start": line.earliest,
             "earliest_start_local": (
-                scheduling.utc_to_local(line.earliest, env.time_zone).isoformat()
+                calendars.utc_to_local(line.earliest, env.time_zone).isoformat()
                 if line.earliest
                 else None
             ),
@@ -190,19 +193,19 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     if rolling and release.phase_entered_at < release.planned_start:
         ahead = release.planned_start - release.phase_entered_at
         notes.append(
-            f"Rolling out since {scheduling.describe(release.phase_entered_at, 'UTC')}, "
+            f"Rolling out since {calendars.describe(release.phase_entered_at, 'UTC')}, "
             f"{_span(ahead)} before its planned window opens "
-            f"({scheduling.describe(release.planned_start, 'UTC')})"
+            f"({calendars.describe(release.planned_start, 'UTC')})"
         )
     if rolling:  # what has started is history; the dry run speaks of what is still to come
         not_started = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
         waves = [w for w in waves if w.state in not_started]
     if waves:
-        calendars = selectors.calendars_for({w.environment for w in waves}, now)
+        by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
         planned = [
             scheduling.PlannedWave(
                 w.name,
-                calendars[w.environment_id],
+                by_env[w.environment_id],
                 w.planned_start,
                 timedelta(minutes=w.bake_minutes),
             )

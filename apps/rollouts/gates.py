@@ -1,37 +1,19 @@
 """What may start when: a wave's calendar, its own sign-off, stop the line, its planned time."""
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 
 from apps.audit.services import AuditBatch
 from apps.core.errors import Blocker
-from apps.environments.models import DeploymentWindow, FreezeWindow, StopTheLine
+from apps.environments import calendars
+from apps.environments import selectors as env_selectors
+from apps.environments.models import StopTheLine
 from apps.notifications.outbox import Sends
 from apps.releases.models import Release
 from apps.releases.rules import signoff_tally
 
-from . import scheduling
 from .models import Wave
-
-
-def calendar_for(environment: Any, now: datetime) -> scheduling.Calendar:
-    """The environment's windows and the freezes that cover it (its own, its region's, global)."""
-    windows = tuple(
-        scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time)
-        for w in DeploymentWindow.objects.filter(environment=environment)
-    )
-    scope = Q(scope="global") | Q(scope="environment", environment=environment)
-    if environment.region:
-        scope |= Q(scope="region", region=environment.region)
-    freezes = tuple(
-        scheduling.Freeze(f.start, f.end, f.reason)
-        for f in FreezeWindow.objects.filter(scope, end__gt=now)
-    )
-    return scheduling.Calendar(environment.name, environment.time_zone, windows, freezes)
-
 
 # Blocker codes of a wave that may not start yet. Only `planned_later` leaves it scheduled;
 # any other keeps it waiting.
@@ -93,12 +75,12 @@ def start_blockers(
         return [Blocker(SIGNOFF_MISSING, m) for m in missing], now + settings.RELEASEDECK_RECHECK
     planned = wave.planned_start if keep_planned_start else None
     not_before = max(now, planned) if planned else now
-    slot = scheduling.earliest_start(not_before, calendar_for(wave.environment, now))
+    slot = calendars.earliest_start(not_before, env_selectors.calendar_for(wave.environment, now))
     if slot.at is None:
         return [Blocker(NO_SLOT, r) for r in slot.reasons], now + timedelta(hours=1)
     if slot.at > now:
         if slot.reasons:
             return [Blocker(FROZEN_OR_CLOSED, r) for r in slot.reasons], slot.at
-        when = scheduling.describe(slot.at, wave.environment.time_zone)
+        when = calendars.describe(slot.at, wave.environment.time_zone)
         return [Blocker(PLANNED_LATER, f"Planned for {when}")], slot.at
     return [], None

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from apps.environments.models import DeploymentWindow, Environment, FreezeWindow
+from apps.environments import calendars
+from apps.environments.models import Environment
 
 from . import scheduling
 from .models import Check, CheckResult, Deployer, Wave, WaveState
@@ -32,36 +33,6 @@ def plan_waves(release: Any) -> list[Wave]:
     )
 
 
-def calendars_for(
-    environments: Iterable[Environment], now: datetime
-) -> dict[int, scheduling.Calendar]:
-    """The same calendars as `gates.calendar_for`, for many environments in two queries."""
-    envs = {e.pk: e for e in environments}
-    if not envs:
-        return {}
-    windows: dict[int, list[scheduling.Window]] = {pk: [] for pk in envs}
-    for w in DeploymentWindow.objects.filter(environment_id__in=envs).order_by("pk"):
-        windows[w.environment_id].append(
-            scheduling.Window(frozenset(w.weekdays), w.start_time, w.end_time)
-        )
-    regions = {e.region for e in envs.values() if e.region}
-    scope = Q(scope="global") | Q(scope="environment", environment_id__in=envs)
-    if regions:
-        scope |= Q(scope="region", region__in=regions)
-    freezes = list(FreezeWindow.objects.filter(scope, end__gt=now).order_by("start", "pk"))
-    calendars = {}
-    for pk, env in envs.items():
-        covering = tuple(
-            scheduling.Freeze(f.start, f.end, f.reason)
-            for f in freezes
-            if f.scope == "global"
-            or (f.scope == "environment" and f.environment_id == pk)
-            or (f.scope == "region" and env.region and f.region == env.region)
-        )
-        calendars[pk] = scheduling.Calendar(env.name, env.time_zone, tuple(windows[pk]), covering)
-    return calendars
-
-
 @dataclass(frozen=True)
 class Proposal:
     """One wave as the scheduler shows it: saved, or as typed and not saved yet."""
@@ -74,7 +45,7 @@ class Proposal:
 
 def dry_run(
     proposals: list[Proposal],
-    calendars: dict[int, scheduling.Calendar],
+    by_env: dict[int, calendars.Calendar],
     now: datetime,
     window: scheduling.PlannedWindow | None = None,
 ) -> list[dict[str, Any]]:
@@ -82,7 +53,7 @@ def dry_run(
     planned = [
         scheduling.PlannedWave(
             p.name,
-            calendars[p.environment.pk],
+            by_env[p.environment.pk],
             p.planned_start,
             timedelta(minutes=p.bake_minutes),
         )

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from . import scheduling
+from apps.environments import calendars
 
 WIDTH = 1000
 LABEL_W = 200
@@ -48,7 +48,7 @@ class Lane:
     """One wave of the plan with its environment's calendar and its dry-run result."""
 
     label: str
-    calendar: scheduling.Calendar
+    calendar: calendars.Calendar
     planned_start: datetime | None
     earliest_start: datetime | None
     bake: timedelta
@@ -88,11 +88,11 @@ def _attrs(**values: object) -> str:
 
 
 def _when(at: datetime, time_zone: str) -> str:
-    return scheduling.describe(at, time_zone)
+    return calendars.describe(at, time_zone)
 
 
 def _window_spans(
-    calendar: scheduling.Calendar, start: datetime, end: datetime
+    calendar: calendars.Calendar, start: datetime, end: datetime
 ) -> list[tuple[datetime, datetime]]:
     """The deployment windows between start and end, in UTC, from the environment's local hours."""
     zone = ZoneInfo(calendar.time_zone)
@@ -104,8 +104,8 @@ def _window_spans(
         for window in calendar.windows:
             if day.weekday() not in window.weekdays:
                 continue
-            opens = scheduling.local_to_utc(datetime.combine(day, window.start), calendar.time_zone)
-            closes = scheduling.local_to_utc(datetime.combine(day, window.end), calendar.time_zone)
+            opens = calendars.local_to_utc(datetime.combine(day, window.start), calendar.time_zone)
+            closes = calendars.local_to_utc(datetime.combine(day, window.end), calendar.time_zone)
             if closes > start and opens < end and closes > opens:
                 spans.append((max(opens, start), min(closes, end)))
         day += timedelta(days=1)
@@ -289,7 +289,7 @@ def _bar(
     begins, finishes = lane.earliest_start, lane.earliest_start + lane.bake
     late = bool(lane.planned_start and begins > lane.planned_start)
     colour = COLOURS["bar_late"] if late else COLOURS["bar"]
-    local = scheduling.utc_to_local(begins, cal.time_zone)
+    local = calendars.utc_to_local(begins, cal.time_zone)
     caption = f"{local:%a %H:%M} {local.tzname()}"
     what = (
         f"{lane.label}: earliest start {_when(begins, cal.time_zone)}, "

@@ -8,9 +8,10 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import Profile
+from apps.environments import calendars
 from apps.environments import services as env_services
 from apps.releases.models import Release
-from apps.rollouts import delivery, scheduling
+from apps.rollouts import delivery
 from apps.rollouts import services as ro
 from apps.rollouts.models import Check, Wave
 from tests.builders import advance, planned_release
@@ -60,8 +61,8 @@ def test_release_manager_schedules_three_time_zones_and_sees_the_freeze_before_s
     env_services.freeze_create(
         scope="environment",
         environment_id=us.pk,
-        start=scheduling.local_to_utc(datetime.combine(tuesday, time(7)), "America/New_York"),
-        end=scheduling.local_to_utc(datetime.combine(tuesday, time(13)), "America/New_York"),
+        start=calendars.local_to_utc(datetime.combine(tuesday, time(7)), "America/New_York"),
+        end=calendars.local_to_utc(datetime.combine(tuesday, time(13)), "America/New_York"),
         reason="Payments provider maintenance",
         actor=rita,
     )
@@ -116,7 +117,7 @@ def test_release_manager_schedules_three_time_zones_and_sees_the_freeze_before_s
     expect(page.get_by_test_id("dry-run-warnings")).to_contain_text("prod-us: freeze until")
     saved = {w.name: w.planned_start for w in waves_of(release)}
     for name, (zone, local) in starts.items():
-        expected = scheduling.local_to_utc(datetime.fromisoformat(local), zone)
+        expected = calendars.local_to_utc(datetime.fromisoformat(local), zone)
         assert saved[name] == expected
     screenshot(page, "scheduler-saved")
 

@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 from apps.audit.models import AuditEvent
 from apps.core import signing
 from apps.core.errors import NotAllowed
+from apps.environments import calendars
 from apps.environments import services as env_services
 from apps.environments.models import Environment, StopTheLine
 from apps.environments.services import stop_the_line_set
 from apps.notifications.models import Notification, OutboundWebhook
 from apps.releases.models import Release
 from apps.releases.services import record_change
-from apps.rollouts import operations, reports, scheduling
+from apps.rollouts import operations, reports
 from apps.rollouts import services as ro
 from apps.rollouts.delivery import check_run, deploy_call_send, report_token
 from apps.rollouts.gates import start_blockers
@@ -483,7 +484,7 @@ BASE = utc(2027, 10, 26, 0, 0)  # spans the Berlin and New York fall-back weeken
 
 
 @st.composite
-def calendars(draw):
+def calendar_rules(draw):
     windows = draw(
         st.lists(
             st.tuples(
@@ -510,7 +511,7 @@ def calendars(draw):
     return windows, freezes, ticks
 
 
-@given(zone=st.sampled_from([BERLIN, NEW_YORK]), calendar=calendars())
+@given(zone=st.sampled_from([BERLIN, NEW_YORK]), calendar=calendar_rules())
 @hypothesis_settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -533,16 +534,16 @@ def test_a_wave_never_starts_inside_a_freeze_or_outside_a_window(rita, zone, cal
         assert not any(start <= wave.started_at < end for start, end in freezes)
         assert not windows or _in_any_window(wave.started_at, windows, zone)
     # ...and it does start at the first tick the calendar allows, not later.
-    rules = scheduling.Calendar(
+    rules = calendars.Calendar(
         "prop-env",
         zone,
-        tuple(scheduling.Window(frozenset(d), s, e) for d, s, e in windows),
-        tuple(scheduling.Freeze(s, e, "Freeze") for s, e in freezes),
+        tuple(calendars.Window(frozenset(d), s, e) for d, s, e in windows),
+        tuple(calendars.Freeze(s, e, "Freeze") for s, e in freezes),
     )
     allowed = [
         t
         for t in ticks
-        if scheduling.active_freeze(t, rules.freezes) is None and scheduling.in_window(t, rules)
+        if calendars.active_freeze(t, rules.freezes) is None and calendars.in_window(t, rules)
     ]
     assert wave.started_at == (allowed[0] if allowed else None)
     assert wave.state == ("succeeded" if allowed else "waiting")

@@ -5,11 +5,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from apps.rollouts import scheduling, timeline
+from apps.environments import calendars
+from apps.rollouts import timeline
 
 SVG = "{http://www.w3.org/2000/svg}"
 WEEKDAYS = frozenset(range(5))
-OFFICE_HOURS = scheduling.Window(WEEKDAYS, time(9), time(17))
+OFFICE_HOURS = calendars.Window(WEEKDAYS, time(9), time(17))
 
 
 def utc(*args: int) -> datetime:
@@ -19,10 +20,10 @@ def utc(*args: int) -> datetime:
 def calendar(
     name: str = "prod-eu",
     zone: str = "Europe/Berlin",
-    windows: tuple[scheduling.Window, ...] = (OFFICE_HOURS,),
-    freezes: tuple[scheduling.Freeze, ...] = (),
-) -> scheduling.Calendar:
-    return scheduling.Calendar(name, zone, windows, freezes)
+    windows: tuple[calendars.Window, ...] = (OFFICE_HOURS,),
+    freezes: tuple[calendars.Freeze, ...] = (),
+) -> calendars.Calendar:
+    return calendars.Calendar(name, zone, windows, freezes)
 
 
 def lane(label: str = "prod-eu 10%", **fields) -> timeline.Lane:
@@ -75,7 +76,7 @@ def test_deployment_windows_are_shaded_at_their_local_hours():
 
 def test_windows_follow_the_local_clock_across_daylight_saving():
     start, end = utc(2026, 3, 26, 23), utc(2026, 3, 30, 22)  # Fri to Mon; Sunday springs forward
-    daily = scheduling.Window(frozenset(range(7)), time(9), time(17))
+    daily = calendars.Window(frozenset(range(7)), time(9), time(17))
     root = draw([lane(calendar=calendar(windows=(daily,)))], start, end)
     xs = [float(w.get("x")) for w in shapes(root, "tl-window")]
     assert xs == pytest.approx(
@@ -91,7 +92,7 @@ def test_windows_follow_the_local_clock_across_daylight_saving():
 
 def test_freezes_are_hatched_red_and_clipped_to_the_range():
     start, end = utc(2026, 12, 1), utc(2026, 12, 3)
-    freeze = scheduling.Freeze(utc(2026, 12, 2, 12), utc(2026, 12, 9), "Year-end freeze")
+    freeze = calendars.Freeze(utc(2026, 12, 2, 12), utc(2026, 12, 9), "Year-end freeze")
     root = draw([lane(calendar=calendar(freezes=(freeze,)))], start, end, id_prefix="plan")
     (rect,) = shapes(root, "tl-freeze")
     assert rect.get("fill") == "url(#plan-hatch)"
@@ -104,7 +105,7 @@ def test_freezes_are_hatched_red_and_clipped_to_the_range():
 
 
 def test_freezes_outside_the_range_are_left_out():
-    freeze = scheduling.Freeze(utc(2027, 1, 5), utc(2027, 1, 6), "Later")
+    freeze = calendars.Freeze(utc(2027, 1, 5), utc(2027, 1, 6), "Later")
     root = draw([lane(calendar=calendar(freezes=(freeze,)))], utc(2026, 12, 1), utc(2026, 12, 3))
     assert shapes(root, "tl-freeze") == []
 
@@ -169,7 +170,7 @@ def test_text_is_escaped():
     nasty = lane(
         '<script>"&',
         calendar=calendar(
-            freezes=(scheduling.Freeze(utc(2026, 12, 1, 1), utc(2026, 12, 1, 5), "a < b & 'c'"),)
+            freezes=(calendars.Freeze(utc(2026, 12, 1, 1), utc(2026, 12, 1, 5), "a < b & 'c'"),)
         ),
     )
     svg = timeline.render([nasty], start=utc(2026, 12, 1), end=utc(2026, 12, 3))

@@ -11,10 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
+from apps.environments import calendars
+from apps.environments import selectors as env_selectors
 from apps.environments import services as env_services
 from apps.releases import services as rs
 from apps.releases.models import Release
-from apps.rollouts import delivery, scheduling
+from apps.rollouts import delivery
 from apps.rollouts import services as ro
 from apps.rollouts.models import Check, Wave
 from apps.signoffs.models import SignoffRequirement
@@ -36,7 +38,7 @@ def utc(*args: int) -> datetime:
 
 
 def describe(at: datetime, zone: str) -> str:
-    return scheduling.describe(at, zone)
+    return calendars.describe(at, zone)
 
 
 def url(name: str, release: Release, *args: object) -> str:
@@ -204,7 +206,6 @@ def test_scheduler_calendars_are_the_engine_calendars(world, rita):
     from datetime import time
 
     from apps.environments.models import Environment
-    from apps.rollouts import gates, selectors
 
     eu, us, ap = (w.environment for w in waves_of(world))
     env_services.deployment_window_add(
@@ -225,9 +226,9 @@ def test_scheduler_calendars_are_the_engine_calendars(world, rita):
         )
     now = timezone.now()
     envs = list(Environment.objects.filter(pk__in=[eu.pk, us.pk, ap.pk]))
-    batched = selectors.calendars_for(envs, now)
+    batched = env_selectors.calendars_for(envs, now)
     for env in envs:
-        one = gates.calendar_for(env, now)
+        one = env_selectors.calendar_for(env, now)
         assert set(batched[env.pk].windows) == set(one.windows)
         assert sorted(batched[env.pk].freezes, key=str) == sorted(one.freezes, key=str)
         assert (batched[env.pk].name, batched[env.pk].time_zone) == (one.name, one.time_zone)
@@ -314,7 +315,7 @@ def test_preview_flags_a_start_outside_the_deployment_window(client, world, rita
     tuesday = datetime(YEAR, 6, 1) + timedelta(days=(1 - datetime(YEAR, 6, 1).weekday()) % 7)
     form.update(row_fields(eu, planned_start_local=f"{tuesday:%Y-%m-%d}T20:00"))
     html = client.post(url("preview", world), form, **HTMX).content.decode()
-    opens = scheduling.local_to_utc(tuesday + timedelta(days=1, hours=9), BERLIN)
+    opens = calendars.local_to_utc(tuesday + timedelta(days=1, hours=9), BERLIN)
     assert f"prod-eu: outside deployment hours until {describe(opens, BERLIN)}" in html
     assert "Wed" in describe(opens, BERLIN)
     assert "Outside window" in html

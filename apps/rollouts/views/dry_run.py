@@ -5,6 +5,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.environments import calendars
+from apps.environments import selectors as env_selectors
+
 from .. import scheduling, selectors, timeline
 from ..models import Wave
 
@@ -13,7 +16,7 @@ def _local_text(at: datetime | None, time_zone: str) -> str:
     """`Tue 1 Dec, 09:00 CET`: a moment in an environment's own zone."""
     if at is None:
         return ""
-    local = scheduling.utc_to_local(at, time_zone)
+    local = calendars.utc_to_local(at, time_zone)
     return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {local.tzname()}"
 
 
@@ -46,7 +49,7 @@ def dry_run_context(
     lines: list[dict[str, Any]],
     bakes: list[int],
     *,
-    calendars: dict[int, scheduling.Calendar] | None = None,
+    by_env: dict[int, calendars.Calendar] | None = None,
     now: datetime | None = None,
     window: scheduling.PlannedWindow | None = None,
 ) -> dict[str, Any]:
@@ -55,8 +58,8 @@ def dry_run_context(
     window = window or scheduling.PlannedWindow()
     # Before rollout the first wave without a planned start waits for the planned window.
     at_window = bool(not window.rolling and window.start and window.start > now)
-    if calendars is None:
-        calendars = selectors.calendars_for({w.environment for w in waves}, now)
+    if by_env is None:
+        by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
     verdicts = []
     lanes = []
     for index, (wave, line, bake) in enumerate(zip(waves, lines, bakes, strict=True)):
@@ -84,7 +87,7 @@ def dry_run_context(
         lanes.append(
             timeline.Lane(
                 label=wave.name,
-                calendar=calendars[wave.environment_id],
+                calendar=by_env[wave.environment_id],
                 planned_start=line["planned_start"],
                 earliest_start=earliest,
                 bake=timedelta(minutes=bake),

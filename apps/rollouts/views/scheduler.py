@@ -18,9 +18,11 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
+from apps.environments import calendars
+from apps.environments import selectors as env_selectors
 from apps.releases.models import Release
 
-from .. import dryrun, scheduling, selectors, services
+from .. import dryrun, selectors, services
 from ..models import (
     CheckKind,
     Deployer,
@@ -48,7 +50,7 @@ STRATEGY_ABOUT = {
 
 def _local_input(at: datetime | None, time_zone: str) -> str:
     """A stored UTC time as the value of a datetime-local input in the environment's zone."""
-    return scheduling.utc_to_local(at, time_zone).strftime("%Y-%m-%dT%H:%M") if at else ""
+    return calendars.utc_to_local(at, time_zone).strftime("%Y-%m-%dT%H:%M") if at else ""
 
 
 @require_GET
@@ -255,7 +257,7 @@ def scheduler_context(
     can_plan = can(user, Action.PLAN_ROLLOUT, release)
     can_policy = can(user, Action.SET_POLICY, release)
     plannable = release.phase in services.PLANNABLE
-    calendars = selectors.calendars_for({w.environment for w in waves}, now)
+    by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
     proposals = []
     for wave in waves:
         start = wave.planned_start
@@ -266,7 +268,7 @@ def scheduler_context(
             bake = wave.bake_minutes  # the refused value is shown beside its field
         proposals.append(selectors.Proposal(wave.name, wave.environment, start, bake))
     window = dryrun.planned_window(release)
-    lines = selectors.dry_run(proposals, calendars, now, window)
+    lines = selectors.dry_run(proposals, by_env, now, window)
     requirements = selectors.wave_requirements(release)
     checks: dict[int, list[Any]] = {}
     for check in selectors.checks_with_latest(waves):
@@ -289,7 +291,7 @@ def scheduler_context(
         waves,
         lines,
         [p.bake_minutes for p in proposals],
-        calendars=calendars,
+        by_env=by_env,
         now=now,
         window=window,
     )
@@ -333,9 +335,9 @@ def _parse_local(text: str, wave: Wave) -> datetime | None:
         return None
     if local.tzinfo is not None or not 1970 <= local.year <= 9998:
         return None
-    if scheduling.nonexistent_local(local, wave.environment.time_zone):
+    if calendars.nonexistent_local(local, wave.environment.time_zone):
         return None  # refused on save; the dry run keeps the saved start meanwhile
-    return scheduling.local_to_utc(local, wave.environment.time_zone)
+    return calendars.local_to_utc(local, wave.environment.time_zone)
 
 
 def _stakeholder_roles() -> list[Any]:
