@@ -6,21 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.rollouts.scheduling import (
+from apps.environments.calendars import (
     Calendar,
     Freeze,
-    PlannedWave,
-    PlannedWindow,
     Window,
     _window_spans,
     active_freeze,
     ambiguous_local,
-    dry_run,
     earliest_start,
     in_window,
     local_to_utc,
     nonexistent_local,
 )
+from apps.rollouts.scheduling import PlannedWave, PlannedWindow, dry_run
 
 EVERY_DAY = frozenset(range(7))
 WEEKDAYS = frozenset(range(5))
