@@ -311,7 +311,6 @@ def main() -> None:
 
 def run(port: int, world: dict, args: argparse.Namespace) -> None:
     from apps.rollouts import delivery
-    from apps.rollouts import services as ro
 
     print(
         f"Signing in {args.pages} release pages and {args.dashboards} dashboards; "
@@ -378,6 +377,7 @@ def run(port: int, world: dict, args: argparse.Namespace) -> None:
     def changer() -> None:
         """Pause and resume a wave of the watched release; check results on another one."""
         from apps.releases.models import Release
+        from apps.rollouts.transitions import wave_transition
 
         state, next_change = "verifying", time.monotonic() + CHANGE_EVERY
         while time.monotonic() < stop_at - 2 * POLL_SECONDS:
@@ -386,7 +386,7 @@ def run(port: int, world: dict, args: argparse.Namespace) -> None:
             )
             if time.monotonic() >= next_change:
                 state = "halted" if state == "verifying" else "verifying"
-                ro.wave_transition(wave_id=world["toggled"], to=state, actor=None, reason="bench")
+                wave_transition(wave_id=world["toggled"], to=state, actor=None, reason="bench")
                 committed = time.time()
                 revision = Release.objects.get(pk=world["watched"]).revision
                 with lock:

@@ -3,6 +3,7 @@
 from apps.releases import services as rs
 from apps.releases.models import Release
 from apps.rollouts import services as ro
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
 
@@ -73,7 +74,7 @@ def advance(release: Release, rm, *, qa=None, business_owner=None, to: str) -> R
 
             for wave in Wave.objects.filter(plan__release=release):
                 for state in ("deploying", "verifying", "succeeded"):
-                    ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+                    wave_transition(wave_id=wave.pk, to=state, actor=None)
         rs.release_move(release_id=release.pk, to=order[order.index(phase) + 1], actor=rm)
         release.refresh_from_db()
     return release

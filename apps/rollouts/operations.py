@@ -27,7 +27,7 @@ from .models import (
 )
 from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, RUNNING_STATES, WAITING_STATES
-from .services import lock_wave, wave_move
+from .transitions import lock_wave, wave_move
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
 

@@ -21,7 +21,7 @@ from apps.releases.services import record_change
 from . import delivery, queue
 from .calls import call_move
 from .models import CallState, DeployAction, DeployCall, ReportStatus, Wave, WaveState
-from .services import lock_wave
+from .transitions import lock_wave
 
 
 class NotAuthenticated(ServiceError):

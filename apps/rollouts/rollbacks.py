@@ -22,7 +22,7 @@ from apps.releases.services import record_change, release_move
 
 from . import calls, queue
 from .models import CallState, Check, DeployAction, DeployCall, Deployer, Wave, WaveState
-from .services import wave_move
+from .transitions import wave_move
 
 
 def auto_rollbacks_recent(release_id: int, now: datetime) -> int:

@@ -38,7 +38,7 @@ from .models import (
 )
 from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
 from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
-from .services import wave_move
+from .transitions import wave_move
 
 # A wave waiting for a person (manual deploy or check) is looked at again this often anyway;
 # the operator's action wakes it at once. No live wave is ever left without a due time.

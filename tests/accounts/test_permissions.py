@@ -17,6 +17,7 @@ from apps.releases import services as rs
 from apps.releases.models import ChecklistItem, Defect, TestCase
 from apps.rollouts import services as ro
 from apps.rollouts.models import RolloutPlan, Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.signoffs.models import SignoffRequirement
 from apps.stakeholders import services as sh
@@ -322,7 +323,7 @@ SERVICES = {
     "wave_add": lambda w, u: ro.wave_add(
         release_id=w.release.pk, name="all", environment_id=w.env.pk, actor=u
     ),
-    "wave_transition": lambda w, u: ro.wave_transition(wave_id=w.wave.pk, to="scheduled", actor=u),
+    "wave_transition": lambda w, u: wave_transition(wave_id=w.wave.pk, to="scheduled", actor=u),
 }
 NO_ONE_ELSE = ["anonymous", "inactive", "charlie", "vera"]
 # Service -> (a persona who may, personas who may not).

@@ -25,6 +25,7 @@ from apps.releases import services as rs
 from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs.models import SignOff
 from apps.stakeholders.models import Stakeholder
 from tests.builders import advance, planned_release
@@ -120,7 +121,7 @@ def build_world() -> World:
     rolling_wave = Wave.objects.get(plan__release=rolling)
     check = ro.check_add(wave_id=rolling_wave.pk, name="smoke", kind="manual", actor=rita)
     rolling = advance(rolling, rita, qa=alice, business_owner=bob, to="rollout")
-    ro.wave_transition(wave_id=rolling_wave.pk, to="deploying", actor=None)
+    wave_transition(wave_id=rolling_wave.pk, to="deploying", actor=None)
     ids = {
         "testing": testing.pk,
         "rolling": rolling.pk,

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from apps.releases.models import Release
-from apps.rollouts import services as ro
 from apps.rollouts.delivery import report_token
 from apps.rollouts.models import DeployCall, Wave
+from apps.rollouts.transitions import wave_transition
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
 
@@ -176,7 +176,7 @@ def _rolling(rita, alice, bob):
     release = planned_release(rita, qa=alice, business_owner=bob)
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     wave = Wave.objects.get(plan__release=release)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=None)
     return release, wave
 
 

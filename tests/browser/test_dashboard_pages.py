@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import Profile
-from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from tests.dashboard.scenes import working_week
 
 from .conftest import PHONE, screenshot, sign_in
@@ -125,7 +125,7 @@ def test_a_canary_share_that_succeeded_shows_as_partly_deployed(
 
     canary = Wave.objects.get(plan__release=releases["erp"], name="EU canary")
     for state in ("verifying", "succeeded"):
-        ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
+        wave_transition(wave_id=canary.pk, to=state, actor=None)
     expect(eu.locator(".dash-ver-partial")).to_have_text("5.1.0 at 10 %", timeout=LIVE_MS)
     expect(eu).to_contain_text("Pending · 100%")
     expect(eu.locator(".dash-ver").first).to_have_text("5.0.0")

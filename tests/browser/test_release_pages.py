@@ -11,6 +11,7 @@ from apps.releases import services as rs
 from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
@@ -79,8 +80,8 @@ def portfolio(rita, alice, bob) -> Release:
     erp = advance(erp, rita, qa=alice, business_owner=bob, to="rollout")
     first, second = Wave.objects.filter(plan__release=erp).order_by("position")[:2]
     for state in ("deploying", "verifying", "succeeded"):
-        ro.wave_transition(wave_id=first.pk, to=state, actor=None)
-    ro.wave_transition(wave_id=second.pk, to="deploying", actor=None)
+        wave_transition(wave_id=first.pk, to=state, actor=None)
+    wave_transition(wave_id=second.pk, to="deploying", actor=None)
 
     release_of("HR", "1.4.0", "Leave requests", rita, qa=alice, business_owner=bob, scope="")
     payroll = release_of("Payroll", "3.2.0", "Tax tables 2027", rita, qa=alice, business_owner=bob)

@@ -14,6 +14,7 @@ from apps.releases.models import Release
 from apps.rollouts import delivery
 from apps.rollouts import services as ro
 from apps.rollouts.models import Check, Wave
+from apps.rollouts.transitions import wave_transition
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
 
@@ -173,9 +174,9 @@ def running_rollout(rita, alice, bob):
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     now = timezone.now()
     for state in ("deploying", "verifying", "succeeded"):
-        ro.wave_transition(wave_id=first.pk, to=state, actor=None)
+        wave_transition(wave_id=first.pk, to=state, actor=None)
     for state in ("deploying", "verifying"):
-        ro.wave_transition(wave_id=second.pk, to=state, actor=None, now=now - timedelta(minutes=12))
+        wave_transition(wave_id=second.pk, to=state, actor=None, now=now - timedelta(minutes=12))
     health, errors = Check.objects.filter(wave=second).order_by("pk")
     for minutes in (10, 8, 6, 4, 2):
         at = now - timedelta(minutes=minutes)

@@ -10,6 +10,7 @@ from apps.releases import services as rs
 from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
 from tests.builders import advance
@@ -85,7 +86,7 @@ def release_with_waves(
 
 def step_wave(wave: Wave, *states: str) -> None:
     for state in states:
-        ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+        wave_transition(wave_id=wave.pk, to=state, actor=None)
 
 
 def backdate(release: Release, *, waves_from: datetime, entered: datetime) -> None:

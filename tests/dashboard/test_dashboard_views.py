@@ -19,6 +19,7 @@ from apps.environments.models import FreezeWindow, StopTheLine
 from apps.environments.services import stop_the_line_set
 from apps.releases import services as rs
 from apps.rollouts.models import RolloutPlan, Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.models import Stakeholder, StakeholderRole
 from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory, UserFactory
@@ -112,9 +113,7 @@ def test_matrix_shows_deployed_version_and_release_in_flight_with_its_wave_state
 def test_a_canary_share_that_succeeded_is_not_yet_the_deployed_version(client, vera, week):
     canary = Wave.objects.get(plan__release=week["erp"], name="EU canary")
     for state in ("verifying", "succeeded"):
-        from apps.rollouts import services as ro
-
-        ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
+        wave_transition(wave_id=canary.pk, to=state, actor=None)
     client.force_login(vera)
     html = client.get(HOME).content.decode()
     # The 10 % canary is done: 5.1.0 runs there for 10 % of the traffic, and the next wave on
@@ -154,10 +153,9 @@ def test_active_rollouts_show_rollout_progress_and_name_the_lifecycle_figure(cli
 
 def test_rollout_card_names_the_traffic_each_environment_reached(client, vera, week):
     canary = Wave.objects.get(plan__release=week["erp"], name="EU canary")
-    from apps.rollouts import services as ro
 
     for state in ("verifying", "succeeded"):
-        ro.wave_transition(wave_id=canary.pk, to=state, actor=None)
+        wave_transition(wave_id=canary.pk, to=state, actor=None)
     client.force_login(vera)
     html = client.get(HOME).content.decode()
     assert reached(html) == "Reached staging-eu 100 % · prod-eu 10 %"
@@ -529,11 +527,10 @@ def test_change_marker_stays_while_only_check_results_and_deploy_reports_arrive(
 ):
     from apps.releases.services import record_change
     from apps.rollouts import delivery
-    from apps.rollouts import services as ro
     from apps.rollouts.models import Check
 
     canary = Wave.objects.get(plan__release=week["erp"], name="EU canary")
-    ro.wave_transition(wave_id=canary.pk, to="verifying", actor=None)
+    wave_transition(wave_id=canary.pk, to="verifying", actor=None)
     # Checks are planned before a wave runs; this scene's canary had none.
     check = Check.objects.create(
         wave=canary, name="Health endpoint", kind="http", config={"url": "https://erp.test/"}
@@ -546,7 +543,7 @@ def test_change_marker_stays_while_only_check_results_and_deploy_reports_arrive(
         record_change(release_id=week["erp"].pk, actor=None, verb="deploy.reported_in_progress")
     # The release's revision moved (its own page shows the results); the dashboard's did not.
     assert selectors.change_marker(now) == before
-    ro.wave_transition(wave_id=canary.pk, to="halted", actor=oscar, reason="Odd graph")
+    wave_transition(wave_id=canary.pk, to="halted", actor=oscar, reason="Odd graph")
     assert selectors.change_marker(now) != before
 
 

@@ -16,6 +16,7 @@ from apps.releases import services as rs
 from apps.releases.models import PhaseMove, Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders.models import Stakeholder
 from apps.stakeholders.services import stakeholder_add, stakeholder_remove
@@ -77,7 +78,7 @@ def open_testing_gate(release: Release, rita, alice, bob) -> None:
 def succeed_waves(release: Release) -> None:
     for wave in Wave.objects.filter(plan__release=release):
         for state in ("deploying", "verifying", "succeeded"):
-            ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+            wave_transition(wave_id=wave.pk, to=state, actor=None)
 
 
 @pytest.fixture
@@ -225,7 +226,7 @@ def test_support_refused_while_a_succeeded_wave_waits_for_its_rollback(in_rollou
 
 def test_support_opens_with_skipped_wave_that_has_a_reason(in_rollout, rita, oscar):
     wave = Wave.objects.get(plan__release=in_rollout)
-    ro.wave_transition(wave_id=wave.pk, to="skipped", reason="Region not live yet.", actor=oscar)
+    wave_transition(wave_id=wave.pk, to="skipped", reason="Region not live yet.", actor=oscar)
     assert rs.release_move(release_id=in_rollout.pk, to="support", actor=rita).phase == "support"
 
 

@@ -10,6 +10,7 @@ from apps.accounts.services import api_token_create
 from apps.releases import services as rs
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
@@ -137,7 +138,7 @@ def test_rollout_progress_and_wave_times_show(client, vera, release, rita, alice
     advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     wave = Wave.objects.get(plan__release=release)
     for state in ("deploying", "verifying", "succeeded"):
-        ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+        wave_transition(wave_id=wave.pk, to=state, actor=None)
     wave.refresh_from_db()
     client.force_login(vera)
 

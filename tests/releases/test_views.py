@@ -17,6 +17,7 @@ from apps.releases import services as rs
 from apps.releases import views
 from apps.releases.models import MoveState, PhaseMove, Release
 from apps.rollouts import services as ro
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.signoffs.models import SignOff
 from apps.stakeholders import services as sh
@@ -191,7 +192,7 @@ def test_waves_still_rolling_out_show_as_progress_and_a_halted_one_as_a_blocker(
         release_id=release.pk, name="prod-eu rest", environment_id=first.environment_id, actor=rita
     )
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
-    ro.wave_transition(wave_id=first.pk, to="deploying", actor=None)
+    wave_transition(wave_id=first.pk, to="deploying", actor=None)
     client.force_login(rita)
 
     gate = re.search(
@@ -203,7 +204,7 @@ def test_waves_still_rolling_out_show_as_progress_and_a_halted_one_as_a_blocker(
     assert "Wave prod-eu 100% is deploying." in gate
     assert "Wave prod-eu rest has not started yet." in gate
 
-    ro.wave_transition(wave_id=first.pk, to="halted", actor=None, reason="Error rate high")
+    wave_transition(wave_id=first.pk, to="halted", actor=None, reason="Error rate high")
     gate = re.search(
         r'<section id="gate".*?</section>', client.get(detail_url(release)).content.decode(), re.S
     ).group(0)
@@ -733,7 +734,7 @@ def test_check_results_are_one_line_of_the_activity_and_name_their_check(
     )
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     for state in ("deploying", "verifying"):
-        ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+        wave_transition(wave_id=wave.pk, to=state, actor=None)
     check = Check.objects.get(wave=wave)
     for n in range(24):
         delivery.record_check_result(check_id=check.pk, ok=n != 20, value="200", detail="HTTP 200")

@@ -14,8 +14,8 @@ from apps.releases import services as rs
 from apps.releases.models import MoveState, PhaseMove, Release
 from apps.releases.services import lifecycle
 from apps.releases.tasks import tick
-from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
+from apps.rollouts.transitions import wave_transition
 from tests.builders import advance, planned_release
 from tests.celery_worker import CeleryWorker, wait_for
 
@@ -107,7 +107,7 @@ def test_tick_moves_a_release_whose_waves_all_succeeded_to_support(
     advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     for wave in Wave.objects.filter(plan__release=release):
         for state in ("deploying", "verifying", "succeeded"):
-            ro.wave_transition(wave_id=wave.pk, to=state, actor=None)
+            wave_transition(wave_id=wave.pk, to=state, actor=None)
 
     tick.delay()
 
@@ -131,7 +131,7 @@ def test_tick_leaves_a_release_with_an_unfinished_wave_in_rollout(
     release = planned_release(rita, qa=alice, business_owner=bob)
     advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     wave = Wave.objects.get(plan__release=release)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=None)
     log_start = celery_worker.log_size()
 
     tick.delay()

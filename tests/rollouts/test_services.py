@@ -14,6 +14,7 @@ from apps.releases.models import Release
 from apps.rollouts import rules
 from apps.rollouts import services as ro
 from apps.rollouts.models import RolloutPlan, Wave, WaveState
+from apps.rollouts.transitions import wave_transition
 from tests.factories import EnvironmentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -146,10 +147,10 @@ def test_waves_fixed_once_rolling_out(plan, release, env, rita):
 def test_wave_walks_to_succeeded_with_timestamps(wave, release, oscar):
     rolling_out(release)
     now = timezone.now()
-    ro.wave_transition(wave_id=wave.pk, to="scheduled", actor=oscar, now=now)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar, now=now + timedelta(minutes=1))
-    ro.wave_transition(wave_id=wave.pk, to="verifying", actor=None)
-    done = ro.wave_transition(
+    wave_transition(wave_id=wave.pk, to="scheduled", actor=oscar, now=now)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=oscar, now=now + timedelta(minutes=1))
+    wave_transition(wave_id=wave.pk, to="verifying", actor=None)
+    done = wave_transition(
         wave_id=wave.pk, to="succeeded", actor=None, now=now + timedelta(hours=1)
     )
     assert (done.scheduled_at, done.started_at, done.finished_at) == (
@@ -169,9 +170,9 @@ def test_wave_walks_to_succeeded_with_timestamps(wave, release, oscar):
 
 def test_same_wave_state_twice_writes_nothing(wave, release, oscar):
     rolling_out(release)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=oscar)
     before = db_state()
-    assert ro.wave_transition(wave_id=wave.pk, to="deploying", actor=oscar).state == "deploying"
+    assert wave_transition(wave_id=wave.pk, to="deploying", actor=oscar).state == "deploying"
     assert db_state() == before
 
 
@@ -182,7 +183,7 @@ def test_same_wave_state_twice_writes_nothing(wave, release, oscar):
 def test_wave_carries_traffic_only_while_the_release_rolls_out(wave, oscar, current, to):
     Wave.objects.filter(pk=wave.pk).update(state=current)
     error = refused_without_writing(
-        lambda: ro.wave_transition(wave_id=wave.pk, to=to, actor=oscar), Conflict
+        lambda: wave_transition(wave_id=wave.pk, to=to, actor=oscar), Conflict
     )
     assert "planning" in error.message
 
@@ -200,10 +201,10 @@ def test_stopping_a_wave_needs_a_reason(wave, release, oscar, current, to):
     rolling_out(release)
     Wave.objects.filter(pk=wave.pk).update(state=current)
     error = refused_without_writing(
-        lambda: ro.wave_transition(wave_id=wave.pk, to=to, reason="  ", actor=oscar)
+        lambda: wave_transition(wave_id=wave.pk, to=to, reason="  ", actor=oscar)
     )
     assert error.field == "reason"
-    moved = ro.wave_transition(wave_id=wave.pk, to=to, reason="Error rate 7%.", actor=oscar)
+    moved = wave_transition(wave_id=wave.pk, to=to, reason="Error rate 7%.", actor=oscar)
     assert (moved.state, moved.state_reason) == (to, "Error rate 7%.")
     if to == "skipped":
         assert moved.skip_reason == "Error rate 7%."
@@ -217,7 +218,7 @@ def test_wave_transitions_follow_the_allowed_moves(wave, release, oscar, current
             continue
         Wave.objects.filter(pk=wave.pk).update(state=current, skip_reason="arranged")
         call = partial(
-            ro.wave_transition, wave_id=wave.pk, to=to, reason="Operator decision.", actor=oscar
+            wave_transition, wave_id=wave.pk, to=to, reason="Operator decision.", actor=oscar
         )
         if rules.wave_move_allowed(current, to):
             assert call().state == to
@@ -290,6 +291,6 @@ TRANSITION_BAD = [
 def test_wave_transition_refuses_bad_input(wave, release, oscar, changes, field):
     rolling_out(release)
     kwargs = {"wave_id": wave.pk, "to": "deploying", "reason": "", **changes}
-    error = refused_without_writing(lambda: ro.wave_transition(**kwargs, actor=oscar))
+    error = refused_without_writing(lambda: wave_transition(**kwargs, actor=oscar))
     assert (error.field, error.status in (400, 404)) == (field, True)
     assert error.message.endswith(".")

@@ -19,6 +19,7 @@ from apps.releases.models import Release
 from apps.rollouts import delivery
 from apps.rollouts import services as ro
 from apps.rollouts.models import Check, Wave
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs.models import SignoffRequirement
 from tests.builders import advance, planned_release
 from tests.factories import EnvironmentFactory
@@ -98,7 +99,7 @@ def rolling(rita, alice, bob):
     )
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     for state in ("deploying", "verifying"):
-        ro.wave_transition(wave_id=first.pk, to=state, actor=None)
+        wave_transition(wave_id=first.pk, to=state, actor=None)
     release.refresh_from_db()
     return release
 
@@ -772,7 +773,7 @@ def test_live_keeps_the_wave_being_looked_at(client, rolling, vera):
     assert "Wave 2 of 2" in html
     target = poll_url(html)
     assert f"wave={second.pk}" in target
-    ro.wave_transition(wave_id=waves_of(rolling)[0].pk, to="halted", actor=None, reason="x")
+    wave_transition(wave_id=waves_of(rolling)[0].pk, to="halted", actor=None, reason="x")
     assert "Wave 2 of 2" in client.get(target, **HTMX).content.decode()
 
 
@@ -818,7 +819,7 @@ def grown_rollout(rm, qa, business_owner, *, waves: int, results: int, version: 
         ro.check_add(wave_id=first.pk, name=f"check {n}", kind="manual", actor=rm)
     release = advance(release, rm, qa=qa, business_owner=business_owner, to="rollout")
     for state in ("deploying", "verifying"):
-        ro.wave_transition(wave_id=first.pk, to=state, actor=None)
+        wave_transition(wave_id=first.pk, to=state, actor=None)
     checks = list(Check.objects.filter(wave=first))
     for n in range(results):
         delivery.record_check_result(

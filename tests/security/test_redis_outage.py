@@ -22,9 +22,9 @@ from rest_framework.test import APIRequestFactory
 from apps.accounts.services import api_token_create
 from apps.core import api, cache
 from apps.releases.models import PhaseMove
-from apps.rollouts import services as ro
 from apps.rollouts.delivery import report_token
 from apps.rollouts.models import DeployCall, Wave
+from apps.rollouts.transitions import wave_transition
 from tests.builders import advance, planned_release
 from tests.rollouts.faults import (
     DeployTool,
@@ -123,7 +123,7 @@ def deploying_call(rita, alice, bob) -> DeployCall:
     release = planned_release(rita, qa=alice, business_owner=bob)
     release = advance(release, rita, qa=alice, business_owner=bob, to="rollout")
     wave = Wave.objects.get(plan__release=release)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=None)
     Wave.objects.filter(pk=wave.pk).update(deploy_round=1)
     return DeployCall.objects.create(wave=wave, action="deploy", round=1, key=uuid.uuid4())
 

@@ -13,6 +13,7 @@ from apps.releases.models import Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
 from apps.rollouts.runner import rollouts_tick, wave_step
+from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders import services as sh
@@ -151,7 +152,7 @@ def test_a_wave_without_a_requirement_or_already_started_is_not_signed(
     assert response.status_code == 409
     assert "no sign-off requirement" in response.json()["detail"]
     ro.wave_requirement_set(wave_id=wave.pk, role="business_owner", count=1, actor=rita)
-    ro.wave_transition(wave_id=wave.pk, to="deploying", actor=None)
+    wave_transition(wave_id=wave.pk, to="deploying", actor=None)
     response = client.post(url(wave), {"decision": "approve"}, "application/json")
     assert response.status_code == 409
     assert "deploying" in response.json()["detail"]
