@@ -16,7 +16,7 @@ from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
-from apps.environments.services import stop_the_line_set
+from apps.environments.stop_line import stop_the_line_set
 from apps.releases.models import Application
 
 from . import ical, periods, selectors

@@ -24,7 +24,7 @@ from apps.core.api import (
 )
 from apps.releases.api import EnvironmentRefSerializer, id_field, required_text, text, user_ref
 
-from . import services
+from . import services, stop_line
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
 
 
@@ -351,6 +351,6 @@ class StopTheLineView(ApiView):
     def put(self, request: Request) -> Response:
         data = validated(StopTheLineWriteSerializer, request)
         # The rollout engine owns the switch: pulling it halts every running wave at once.
-        services.stop_the_line_set(actor=request.user, **data)
+        stop_line.stop_the_line_set(actor=request.user, **data)
         switch = StopTheLine.objects.select_related("changed_by").get(pk=1)
         return Response(StopTheLineSerializer(switch).data)

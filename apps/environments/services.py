@@ -1,6 +1,6 @@
-"""Writes to environments, their deployment and freeze windows, and the stop-the-line switch.
-What these mean for running rollouts is the rollout app's business: it hears of each change
-through `signals`."""
+"""Writes to environments and their deployment and freeze windows (the stop-the-line switch is
+`stop_line`). What these mean for running rollouts is the rollout app's business: it hears of
+each change through `signals`."""
 
 from datetime import datetime, time
 from typing import Any
@@ -18,7 +18,7 @@ from apps.core.errors import NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_text
 
 from . import signals
-from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
+from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, Tier
 
 _url = URLValidator(schemes=["http", "https"])
 
@@ -432,39 +432,3 @@ def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
 def _calendar_changed() -> None:
     """A window or freeze changed: waiting waves look again now, not at their old due time."""
     signals.calendar_changed.send(sender=Environment)
-
-
-def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLine:
-    """Pull the switch that halts every running wave at once, or lift it to let them carry
-    on. Waves follow it whatever the puller's role (release managers may pull it too): the
-    switch's permission is the one that counts."""
-    if not isinstance(active, bool):
-        raise ServiceError("active must be true or false.", field="active")
-    reason = clean_text(reason, field="reason", max_length=300)
-    require(actor, Action.STOP_THE_LINE)
-    if active and not reason:
-        raise ServiceError("Say why the line is stopped.", field="reason")
-    now = timezone.now()
-    with transaction.atomic():
-        StopTheLine.objects.get_or_create(pk=1)
-        switch = StopTheLine.objects.select_for_update().get(pk=1)
-        if switch.active == active:
-            return switch
-        before = {"active": switch.active, "reason": switch.reason}
-        switch.active, switch.reason, switch.changed_by, switch.changed_at = (
-            active,
-            reason,
-            actor,
-            now,
-        )
-        switch.save()
-        audit_record(
-            actor=actor,
-            verb="stop_the_line.on" if active else "stop_the_line.off",
-            obj=switch,
-            before=before,
-            after={"active": active, "reason": reason},
-            reason=reason,
-        )
-        signals.stop_the_line_changed.send(sender=StopTheLine, switch=switch, actor=actor, now=now)
-    return switch

@@ -16,7 +16,7 @@ from apps.accounts.models import Profile
 from apps.dashboard import selectors, views
 from apps.environments import services as es
 from apps.environments.models import FreezeWindow, StopTheLine
-from apps.environments.services import stop_the_line_set
+from apps.environments.stop_line import stop_the_line_set
 from apps.releases import services as rs
 from apps.rollouts.models import RolloutPlan, Wave
 from apps.rollouts.transitions import wave_transition

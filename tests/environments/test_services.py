@@ -9,7 +9,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import NotAllowed, NotFound, ServiceError
 from apps.environments import services as es
 from apps.environments.models import DeploymentWindow, Environment, FreezeWindow, StopTheLine
-from apps.environments.services import stop_the_line_set
+from apps.environments.stop_line import stop_the_line_set
 from tests.factories import EnvironmentFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from apps.audit.services import audit_verify
 from apps.core.errors import ServiceError
 from apps.releases import services as rs
 from apps.releases.models import MoveState, PhaseMove, Release
-from apps.releases.services import lifecycle
+from apps.releases.services import moves
 from apps.releases.tasks import carry_out_move
 from apps.signoffs import services as so
 from apps.signoffs.models import SignOff
@@ -99,7 +99,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         with lock:
             ids.append(move_id)
 
-    monkeypatch.setattr(lifecycle, "_enqueue_move", record)
+    monkeypatch.setattr(moves, "_enqueue_move", record)
     return ids
 
 

@@ -12,7 +12,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_verify
 from apps.releases import services as rs
 from apps.releases.models import MoveState, PhaseMove, Release
-from apps.releases.services import lifecycle
+from apps.releases.services import moves
 from apps.releases.tasks import tick
 from apps.rollouts.models import Wave
 from apps.rollouts.transitions import wave_transition
@@ -153,7 +153,7 @@ def test_tick_refinds_a_move_whose_message_was_lost(
 ) -> None:
     release = planned_release(rita, qa=alice, business_owner=bob)
     with monkeypatch.context() as m:
-        m.setattr(lifecycle, "_enqueue_move", lambda move_id: None)  # the message is lost
+        m.setattr(moves, "_enqueue_move", lambda move_id: None)  # the message is lost
         move = rs.release_request_move(release_id=release.pk, to="preparation", actor=rita)
     long_ago = timezone.now() - settings.RELEASEDECK_MOVE_RETRY_AFTER - timedelta(seconds=5)
     PhaseMove.objects.filter(pk=move.pk).update(enqueued_at=long_ago)
@@ -179,7 +179,7 @@ def test_tick_does_not_requeue_a_move_that_is_merely_waiting(
 ) -> None:
     release = planned_release(rita, qa=alice, business_owner=bob)
     with monkeypatch.context() as m:
-        m.setattr(lifecycle, "_enqueue_move", lambda move_id: None)
+        m.setattr(moves, "_enqueue_move", lambda move_id: None)
         move = rs.release_request_move(release_id=release.pk, to="preparation", actor=rita)
     log_start = celery_worker.log_size()
 

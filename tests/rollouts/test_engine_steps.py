@@ -27,7 +27,7 @@ from apps.core.errors import NotAllowed
 from apps.environments import calendars
 from apps.environments import services as env_services
 from apps.environments.models import Environment, StopTheLine
-from apps.environments.services import stop_the_line_set
+from apps.environments.stop_line import stop_the_line_set
 from apps.notifications.models import Notification, OutboundWebhook
 from apps.releases.models import Release
 from apps.releases.services import record_change

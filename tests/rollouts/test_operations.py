@@ -16,7 +16,7 @@ from apps.core import signing
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.environments import services as env_services
 from apps.environments.models import Environment
-from apps.environments.services import stop_the_line_set
+from apps.environments.stop_line import stop_the_line_set
 from apps.notifications.models import Notification
 from apps.releases.models import Release
 from apps.releases.services import release_move

@@ -848,7 +848,7 @@ def test_console_of_a_release_in_planning_explains_when_waves_run(client, world,
 
 
 def test_console_shows_stop_the_line(client, rolling, oscar):
-    from apps.environments.services import stop_the_line_set
+    from apps.environments.stop_line import stop_the_line_set
 
     stop_the_line_set(active=True, reason="Payment outage", actor=oscar)
     client.force_login(oscar)

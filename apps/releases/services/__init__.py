@@ -1,14 +1,6 @@
 from .catalog import application_create, application_update
-from .lifecycle import (
-    get_release,
-    phase_move_carry_out,
-    record_change,
-    release_create,
-    release_move,
-    release_request_move,
-    release_update,
-    releases_tick,
-)
+from .lifecycle import get_release, record_change, release_create, release_update
+from .moves import phase_move_carry_out, release_move, release_request_move, releases_tick
 from .uat import (
     checklist_item_add,
     checklist_item_set,
