@@ -45,16 +45,7 @@ def wave_move(
         before = {"state": wave.state, "state_reason": wave.state_reason}
         wave.state_reason = reason
         wave.save(update_fields=["state_reason", "updated_at"])
-        record_change(
-            release_id=release.pk,
-            actor=actor,
-            verb="wave.reason_changed",
-            obj=wave,
-            before=before,
-            after={"state": to, "state_reason": reason},
-            reason=reason,
-            batch=batch,
-        )
+        _record(release, wave, "wave.reason_changed", before, actor=actor, batch=batch)
         return True
     if not rules.wave_move_allowed(wave.state, to):
         raise Conflict(f"A {wave.state} wave cannot become {to}.")
@@ -93,17 +84,30 @@ def wave_move(
     wave.save(update_fields=fields)
     if to in TERMINAL_WAVE_STATES and wave.next_step_at is not None:
         queue.set_due(wave, None)
+    _record(release, wave, "wave.state_changed", before, actor=actor, batch=batch)
+    return True
+
+
+def _record(
+    release: Release,
+    wave: Wave,
+    verb: str,
+    before: dict[str, str],
+    *,
+    actor: Any,
+    batch: AuditBatch | None,
+) -> None:
+    after = {"state": wave.state, "state_reason": wave.state_reason}
     record_change(
         release_id=release.pk,
         actor=actor,
-        verb="wave.state_changed",
+        verb=verb,
         obj=wave,
         before=before,
-        after={"state": to, "state_reason": reason},
-        reason=reason,
+        after=after,
+        reason=wave.state_reason,
         batch=batch,
     )
-    return True
 
 
 def lock_wave(wave_id: int) -> tuple[Release, Wave] | None:
