@@ -3,6 +3,8 @@
 from enum import StrEnum
 from typing import Any
 
+from django.db.models import prefetch_related_objects
+
 from apps.core.errors import NotAllowed
 
 from .roles import Role
@@ -70,11 +72,10 @@ ACTION_ROLES: dict[Action, frozenset[str]] = {
 def user_roles(user: Any) -> frozenset[str]:
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_releasedeck_roles", None)
-    if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
-        user._releasedeck_roles = cached
-    return cached
+    # Django's prefetch cache keeps the groups with the user object (token authentication
+    # fills it already), so every later check on the same object needs no query.
+    prefetch_related_objects([user], "groups")
+    return frozenset(group.name for group in user.groups.all())
 
 
 def signoff_roles(user: Any, release: Any, wave: Any = None) -> list[str]:
