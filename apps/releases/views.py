@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.permissions import Action, can, page_require, signoff_roles
+from apps.accounts.permissions import Action, can, page_require
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
@@ -19,6 +19,7 @@ from apps.notifications.models import Announcement
 from apps.notifications.services import announcement_create
 from apps.rollouts.dryrun import window_notes
 from apps.rollouts.models import RolloutPlan, Wave
+from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import SIGNING_PHASES, signoff_give
 from apps.stakeholders.models import Stakeholder

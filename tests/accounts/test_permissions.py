@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection
 from django.utils import timezone
 
-from apps.accounts.permissions import ACTION_ROLES, Action, can, require, signoff_roles
+from apps.accounts.permissions import ACTION_ROLES, Action, can, require
 from apps.core.errors import NotAllowed
 from apps.environments import services as es
 from apps.environments.models import FreezeWindow
@@ -18,6 +18,7 @@ from apps.releases.models import ChecklistItem, Defect, TestCase
 from apps.rollouts import services as ro
 from apps.rollouts.models import RolloutPlan, Wave
 from apps.signoffs import services as so
+from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.models import SignoffRequirement
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder, StakeholderRole
