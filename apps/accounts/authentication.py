@@ -26,12 +26,14 @@ def hash_key(key: str) -> str:
 def token_with_user(key_hash: str) -> ApiToken | None:
     """The token with this hash, its user and the user's groups (their roles), so the
     permission check that follows needs no query of its own."""
-    return (
-        ApiToken.objects.select_related("user")
-        .prefetch_related("user__groups")
-        .filter(key_hash=key_hash)
-        .first()
-    )
+    try:
+        return (
+            ApiToken.objects.select_related("user")
+            .prefetch_related("user__groups")
+            .get(key_hash=key_hash)
+        )
+    except ApiToken.DoesNotExist:
+        return None
 
 
 class ApiTokenAuthentication(BaseAuthentication):
