@@ -24,14 +24,10 @@ def hash_key(key: str) -> str:
 
 
 def token_with_user(key_hash: str) -> ApiToken | None:
-    """The token with this hash, its user and the user's groups (their roles), so the
-    permission check that follows needs no query of its own."""
+    """The token with this hash and its user, in one query. The user's roles are read once,
+    by the first permission check that asks (`permissions.user_roles`)."""
     try:
-        return (
-            ApiToken.objects.select_related("user")
-            .prefetch_related("user__groups")
-            .get(key_hash=key_hash)
-        )
+        return ApiToken.objects.select_related("user").get(key_hash=key_hash)
     except ApiToken.DoesNotExist:
         return None
 

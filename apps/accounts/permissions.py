@@ -73,8 +73,9 @@ ACTION_ROLES: dict[Action, frozenset[str]] = {
 def user_roles(user: Any) -> frozenset[str]:
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
-    # Django's prefetch cache keeps the groups with the user object (token authentication
-    # fills it already), so every later check on the same object needs no query.
+    # Read once per user object: Django's prefetch cache keeps the groups with it, so every
+    # later check in the same request needs no query (and changing them through
+    # `user.groups` empties it).
     prefetch_related_objects([user], "groups")
     return frozenset(group.name for group in user.groups.all())
 
