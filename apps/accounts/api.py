@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from apps.core.api import ApiMixin, ApiView, no_content, validated
 
 from . import services
-from .access import is_read_only_token
+from .api_guards import is_read_only_token
 from .models import ApiToken
 from .permissions import user_roles
 

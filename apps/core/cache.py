@@ -3,16 +3,20 @@ dropped with a logged warning, so sessions (kept in the database too), time zone
 documents come from the database and requests go on working.
 
 Counters (`incr`, `decr`) still raise: a count that cannot be kept is for its caller to judge
-(the throttles let the request through).
+(the throttles let the request through). So do commands sent through `redis_client`.
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
+from django.core.cache import caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
+from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,6 +35,29 @@ def warn_unavailable(what: str, exc: BaseException) -> None:
     if now - _warned_at >= WARN_EVERY:
         _warned_at = now
         logger.warning("Redis is unavailable (%s): %s; carrying on without it.", what, exc)
+
+
+def redis_client(alias: str) -> Redis | None:
+    """A redis-py client on the server the cache `alias` writes to, for commands the cache API
+    lacks (a counter's expiry, its time to live); None when that cache is not Redis."""
+    if not isinstance(caches[alias], RedisCache):
+        return None
+    config = settings.CACHES[alias]
+    location = config["LOCATION"]
+    servers = location.split(",") if isinstance(location, str) else location
+    options = {
+        name: value
+        for name, value in config.get("OPTIONS", {}).items()
+        if name not in ("pool_class", "parser_class")  # the cache's own choices of classes
+    }
+    return _client(servers[0].strip(), tuple(sorted(options.items())))
+
+
+@functools.cache
+def _client(url: str, options: tuple[tuple[str, Any], ...]) -> Redis:
+    # One per process and server: a client holds its connection pool, and building one costs
+    # more than the round trip it makes.
+    return Redis.from_url(url, **dict(options))
 
 
 class FailOpenRedisCache(RedisCache):

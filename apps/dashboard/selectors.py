@@ -276,7 +276,7 @@ def matrix(
 
 def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
     """Releases in testing `user` may sign off, and waves of releases rolling out whose own
-    sign-off names a role `user` holds there (the rule of permissions.signoff_roles, for all
+    sign-off names a role `user` holds there (the rule of signoffs.eligibility.signoff_roles, for all
     releases at once), on which `user` has no current verdict; oldest first. Three queries."""
     if APPROVER not in user_roles(user) and not user.is_superuser:
         return []

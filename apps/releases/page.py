@@ -6,12 +6,13 @@ from typing import Any
 from django.db.models import Count, Q, Window
 from django.utils import timezone
 
-from apps.accounts.permissions import Action, can, signoff_roles
+from apps.accounts.permissions import Action, can
 from apps.audit.models import AuditEvent
 from apps.audit.verbs import CHECK_RESULT_VERBS
 from apps.notifications.models import Announcement
 from apps.rollouts.dryrun import window_notes
 from apps.rollouts.models import RolloutPlan, Wave
+from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import SIGNING_PHASES
 from apps.stakeholders.models import Stakeholder

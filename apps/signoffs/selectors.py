@@ -69,7 +69,7 @@ def wave_asks(
     user: Any, release: Release, facts: dict[int, rules.ReleaseFacts]
 ) -> dict[int, WaveAsk]:
     """Per wave with a requirement: its tally, and whether `user` may still sign it (by the rule
-    of permissions.signoff_roles: a stakeholder of a named role, never the owner or creator)."""
+    of eligibility.signoff_roles: a stakeholder of a named role, never the owner or creator)."""
     from apps.accounts.permissions import APPROVER, user_roles
 
     may_sign = (

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from apps.accounts.permissions import Action, require, signoff_roles
+from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_id, clean_int, clean_text
@@ -14,6 +14,7 @@ from apps.releases import rules
 from apps.releases.services import get_release, record_change
 from apps.stakeholders.models import StakeholderRole
 
+from .eligibility import signoff_roles
 from .models import Decision, SignOff, SignoffRequirement
 
 SIGNING_PHASES = frozenset({rules.PREPARATION, rules.TESTING})

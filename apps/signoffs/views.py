@@ -11,13 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.permissions import (
-    APPROVER,
-    Action,
-    page_require,
-    signoff_roles,
-    user_roles,
-)
+from apps.accounts.permissions import APPROVER, Action, page_require, user_roles
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
@@ -27,6 +21,7 @@ from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
 from apps.stakeholders.models import Stakeholder
 
+from .eligibility import signoff_roles
 from .forms import SignoffForm, WaveSignoffForm
 from .models import Decision, SignOff, SignoffRequirement
 from .selectors import wave_asks, wave_facts

@@ -126,7 +126,6 @@ REST_FRAMEWORK = {
         "apps.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -267,7 +266,7 @@ LOGGING = {
 INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar", "axes"]
 REST_FRAMEWORK.update(
     {
-        "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.access.ActionPermission"],
+        "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.api_guards.ActionPermission"],
         "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JsonParser"],
         "DEFAULT_METADATA_CLASS": "apps.core.metadata.ApiMetadata",
         "DEFAULT_PAGINATION_CLASS": "apps.core.lists.Pagination",
@@ -278,8 +277,8 @@ REST_FRAMEWORK.update(
         ],
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "DEFAULT_THROTTLE_CLASSES": [
-            "apps.accounts.access.TokenRateThrottle",
-            "apps.accounts.access.AnonymousRateThrottle",
+            "apps.accounts.api_guards.TokenRateThrottle",
+            "apps.accounts.api_guards.AnonymousRateThrottle",
         ],
         "DEFAULT_THROTTLE_RATES": {
             "token": os.environ.get("RELEASEDECK_API_TOKEN_RATE", "1200/minute"),

@@ -209,9 +209,9 @@ def test_people_who_sign_nothing_off_see_no_waiting_list(client, rita, oscar, ve
 
 
 def test_waiting_list_follows_the_permission_rule_for_every_release(client, rita, roles_seeded):
-    """The bulk read agrees with permissions.signoff_roles release by release."""
-    from apps.accounts.permissions import signoff_roles
+    """The bulk read agrees with eligibility.signoff_roles release by release."""
     from apps.releases.rules import ReleaseFacts, SignoffFact, is_current
+    from apps.signoffs.eligibility import signoff_roles
 
     amy = UserFactory(username="amy")
     amy.groups.add(Group.objects.get(name="approver"))

@@ -25,7 +25,6 @@ from django.apps import apps
 
 from apps.accounts.authentication import hash_key
 from apps.accounts.models import ApiToken
-from apps.accounts.permissions import signoff_roles
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_verify
 from apps.demo.seed import DEMO_PASSWORD, DEMO_USERS, demo_token_renew, seed_demo
@@ -35,6 +34,7 @@ from apps.releases.models import Phase, Release
 from apps.releases.selectors import release_facts, release_status
 from apps.rollouts import delivery
 from apps.rollouts.models import CheckResult, Wave
+from apps.signoffs.eligibility import signoff_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_KEYS = {

@@ -1,12 +1,10 @@
 """Applications, releases, their status and phase moves."""
 
-import time
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
@@ -41,7 +39,7 @@ from ..models import (
     Release,
 )
 from ..selectors import release_status
-from .documents import ReleasePagination, release_documents
+from .list_page import ReleasePagination
 from .shared import (
     ReleaseScopedMixin,
     UserRefSerializer,
@@ -187,6 +185,10 @@ class ReleaseFilter(filters.FilterSet):
         )
 
 
+# What a release document shows of other rows, read in the release's own query.
+RELEASES = Release.objects.select_related("application", "owner", "created_by")
+
+
 class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
     """Releases, newest first; filter by phase, application, environment, owner and dates."""
 
@@ -228,20 +230,14 @@ class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
 
 
 def _release_data(release_id: int) -> dict[str, Any]:
-    documents = release_documents(Release.objects.filter(pk=release_id))
-    if not documents:
-        raise Http404
-    return documents[0]
+    return ReleaseSerializer(get_object_or_404(RELEASES, pk=release_id)).data
 
 
 class ReleaseDetailView(ApiMixin, generics.RetrieveAPIView):
-    queryset = Release.objects.all()
+    queryset = RELEASES
     serializer_class = ReleaseSerializer
     lookup_url_kwarg = "id"
     write_actions = {"PATCH": Action.EDIT_RELEASE}
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(_release_data(self.kwargs["id"]))
 
     @extend_schema(
         request=ReleaseWriteSerializer(partial=True),
@@ -325,9 +321,9 @@ class ReleaseStatusView(ApiView):
         return etag_json_response(request, *_status_body(release_id, *stamp))
 
 
-# Status bodies, shared by the workers through the cache and kept by each worker for the rest
-# of their lifetime, so a worker serves a body it holds with no round trip at all.
-_worker_status_bodies = LocMemCache("releasedeck-status-bodies", {"OPTIONS": {"MAX_ENTRIES": 1000}})
+def _status_key(release_id: int, revision: int, updated_at: datetime) -> str:
+    zone = timezone.get_current_timezone_name()
+    return f"release-status:{release_id}:{revision}:{updated_at.timestamp()}:{zone}"
 
 
 def _status_body(release_id: int, revision: int, updated_at: datetime) -> tuple[bytes, str]:
@@ -337,23 +333,14 @@ def _status_body(release_id: int, revision: int, updated_at: datetime) -> tuple[
     older than the last change; the short lifetime bounds what time alone changes (sign-off
     expiry, hypercare ending). Times are written in the reader's time zone.
     """
-    zone = timezone.get_current_timezone_name()
-    key = f"release-status:{release_id}:{revision}:{updated_at.timestamp()}:{zone}"
-    cached = _worker_status_bodies.get(key)
+    cached = cache.get(_status_key(release_id, revision, updated_at))
     if cached is None:
-        cached = cache.get(key)
-        if cached is None:
-            release = get_object_or_404(
-                Release.objects.select_related("application"), pk=release_id
-            )
-            data = ReleaseStatusSerializer(release_status(release)).data
-            cached = (rendered_json(data), body_etag(data), time.time())
-            key = f"release-status:{release_id}:{release.revision}:"
-            key += f"{release.updated_at.timestamp()}:{zone}"
-            cache.set(key, cached, settings.RELEASEDECK_STATUS_CACHE_SECONDS)
-        left = cached[2] + settings.RELEASEDECK_STATUS_CACHE_SECONDS - time.time()
-        if left > 0:
-            _worker_status_bodies.set(key, cached, left)
+        release = get_object_or_404(Release.objects.select_related("application"), pk=release_id)
+        data = ReleaseStatusSerializer(release_status(release)).data
+        cached = (rendered_json(data), body_etag(data))
+        # Keyed by the release as read now: it may have changed since the stamp was read.
+        key = _status_key(release_id, release.revision, release.updated_at)
+        cache.set(key, cached, settings.RELEASEDECK_STATUS_CACHE_SECONDS)
     return cached[0], cached[1]
 
 

@@ -1,21 +1,20 @@
-"""DRF permission and throttle classes. Kept apart from the views: DRF imports these while it
-is itself being imported, so this module must not import DRF views."""
+"""How the REST API enforces the rules of `permissions`: DRF's permission class, its
+throttles and the limit on failed token authentications. Kept apart from the views: DRF
+imports these while it is itself being imported, so this module must not import DRF views."""
 
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
-from redis import ConnectionPool, Redis
+from redis import Redis
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
 
-from apps.core.cache import UNAVAILABLE, warn_unavailable
+from apps.core.cache import UNAVAILABLE, redis_client, warn_unavailable
 from apps.core.errors import NotAllowed
 
 from .models import ApiToken
@@ -81,10 +80,10 @@ class TokenRateThrottle(BaseThrottle):
             return True
         limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
         key = f"throttle:token:{request.auth.pk}"
-        backend = caches[DEFAULT_CACHE_ALIAS]
+        client = redis_client(DEFAULT_CACHE_ALIAS)
         try:
-            if isinstance(backend, RedisCache):
-                count, remaining = _count_on_redis(backend, key, period)
+            if client is not None:
+                count, remaining = _count_on_redis(client, key, period)
             else:
                 count, remaining = _count_on_cache(key, period)
         except UNAVAILABLE as exc:  # no Redis, no count: let the request through
@@ -99,27 +98,15 @@ class TokenRateThrottle(BaseThrottle):
         return self.wait_seconds
 
 
-def _count_on_redis(backend: RedisCache, key: str, period: int) -> tuple[int, Callable[[], float]]:
+def _count_on_redis(client: Redis, key: str, period: int) -> tuple[int, Callable[[], float]]:
     """This request's number in the token's current period, and how to ask what is left of it."""
-    cache_key = backend.make_and_validate_key(key)
-    client = _redis_client(backend._cache._get_connection_pool(write=True))
+    # Named as the cache names its keys, so the counters sit beside the cache's own.
+    cache_key = caches[DEFAULT_CACHE_ALIAS].make_and_validate_key(key)
     pipe = client.pipeline(transaction=False)
     pipe.incr(cache_key)
     pipe.expire(cache_key, period, nx=True)  # the first request of a period starts its clock
     count, _ = pipe.execute()
     return int(count), lambda: float(client.ttl(cache_key))
-
-
-_clients: weakref.WeakKeyDictionary[ConnectionPool, Redis] = weakref.WeakKeyDictionary()
-
-
-def _redis_client(pool: ConnectionPool) -> Redis:
-    """One client per connection pool: Django's cache builds a new one for every call, and
-    building one costs more than the round trip it makes."""
-    client = _clients.get(pool)
-    if client is None:
-        client = _clients[pool] = Redis(connection_pool=pool)
-    return client
 
 
 def _count_on_cache(key: str, period: int) -> tuple[int, Callable[[], float]]:

@@ -1,0 +1,39 @@
+"""Who may sign a release, or one of its waves, off, and as which of its policy roles."""
+
+from typing import TYPE_CHECKING, Any
+
+from apps.accounts.permissions import APPROVER, user_roles
+from apps.releases.models import Release
+from apps.stakeholders.models import Stakeholder
+
+from .models import SignoffRequirement
+
+if TYPE_CHECKING:
+    from apps.rollouts.models import Wave
+
+
+def signoff_roles(user: Any, release: Release, wave: "Wave | None" = None) -> list[str]:
+    """The policy roles `user` may sign `release` (or one of its waves) off as; empty when
+    they may not sign at all."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.pk in (release.owner_id, release.created_by_id):
+        return []  # separation of duties
+    if APPROVER not in user_roles(user) and not user.is_superuser:
+        return []
+    requirements = SignoffRequirement.objects.filter(release=release)
+    requirements = (
+        requirements.filter(wave=wave)
+        if wave is not None
+        else requirements.filter(wave__isnull=True)
+    )
+    policy_roles = set(requirements.values_list("role__slug", flat=True))
+    held = Stakeholder.objects.filter(release=release, user=user).values_list(
+        "role__slug", flat=True
+    )
+    return sorted(set(held) & policy_roles)
+
+
+def may_sign_off(user: Any, release: Release) -> bool:
+    """The answer to `can(user, Action.SIGN_OFF, release)`."""
+    return bool(signoff_roles(user, release))
