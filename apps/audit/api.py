@@ -1,5 +1,6 @@
 """Audit endpoints: read the append-only event stream, export it, and a release's evidence pack."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -9,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -79,11 +82,14 @@ class AuditEventDetailView(ApiMixin, generics.RetrieveAPIView):
 class FirstRendererNegotiation(BaseContentNegotiation):
     """Downloads choose their format by `?as=`; errors are always JSON, whatever Accept says."""
 
-    def select_parser(self, request: Request, parsers: list) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
-    def select_renderer(self, request: Request, renderers: list, format_suffix: Any = None) -> Any:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        first = list(renderers)[0]
+        return first, first.media_type
 
 
 class AuditExportView(ApiView):
@@ -132,7 +138,11 @@ class AuditExportView(ApiView):
             response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
         else:
             checkpoint, refused = export_checkpoint()
-            filters = {k: v for k, v in request.query_params.items() if k != "as" and v}
+            filters = {
+                k: v
+                for k, v in request.query_params.items()
+                if k != "as" and isinstance(v, str) and v
+            }
             response = StreamingHttpResponse(
                 json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
                 content_type="application/json",

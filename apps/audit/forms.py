@@ -1,7 +1,7 @@
 """The audit log's filters, read from the query string."""
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import Q, QuerySet
@@ -95,10 +95,12 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["release"].queryset = offered_releases(chosen=self.data.get("release", ""))
+        release = cast(forms.ModelChoiceField, self.fields["release"])
+        release.queryset = offered_releases(chosen=self.data.get("release", ""))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and end < start:
             self.add_error("date_to", "The end of the range is before its start.")

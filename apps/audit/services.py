@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.encoding import force_str
 
 from .chain import (
     GENESIS,
@@ -147,7 +148,8 @@ def signing_keys() -> list[bytes]:
     """The checkpoint key first, then those it may have been before (SECRET_KEY_FALLBACKS)."""
     if settings.RELEASEDECK_AUDIT_KEY:
         return [checkpoint_key(settings.RELEASEDECK_AUDIT_KEY)]
-    return [checkpoint_key(k) for k in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]]
+    secrets = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return [checkpoint_key(force_str(k)) for k in secrets]
 
 
 def anchor_of(checkpoint: AuditCheckpoint) -> Anchor:

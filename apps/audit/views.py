@@ -72,7 +72,7 @@ def audit_release_options(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     page_require(request.user, Action.VIEW)
     form = AuditFilterForm(request.GET)
     fmt = request.GET.get("as", "csv")
@@ -146,7 +146,7 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
     }
     words = activity.words_for(rows)
     for event in rows:
-        event.release = releases.get(event.release_id)
+        event.release = releases.get(event.release_id) if event.release_id else None
         event.changes = _changes(event.before, event.after)
         event.text = activity.sentence(event, words)
     query = request.GET.copy()

@@ -42,7 +42,8 @@ class ErrorSerializer(serializers.Serializer):
     blockers = BlockerSerializer(
         many=True, required=False, help_text="Why a move is refused now (409 only)."
     )
-    errors = serializers.JSONField(
+    # A declared field: DRF's metaclass takes it off the class, so `Serializer.errors` stays.
+    errors = serializers.JSONField(  # type: ignore[assignment]
         required=False, help_text="Every validation message, keyed by field."
     )
 
@@ -255,7 +256,8 @@ class UtcDateTimeRangeField(RangeField):
 class DateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
     """`<name>_after` and `<name>_before`, both ISO 8601."""
 
-    field_class = UtcDateTimeRangeField
+    # The stubs pin field_class to django-filter's own ISO range field, not any range field.
+    field_class = UtcDateTimeRangeField  # type: ignore[assignment]
 
 
 class DateTimeFilter(filters.IsoDateTimeFilter):

@@ -69,45 +69,48 @@ class FailOpenRedisCache(RedisCache):
             return fallback
 
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        base = super()
-        return self._open(lambda: base.get(key, default, version), default)
+        base_get = super().get
+        return self._open(lambda: base_get(key, default, version), default)
 
     def get_many(self, keys: Any, version: int | None = None) -> dict[str, Any]:
-        base = super()
-        return self._open(lambda: base.get_many(keys, version), {})
+        base_get_many = super().get_many
+        return self._open(lambda: base_get_many(keys, version), {})
 
     def has_key(self, key: Any, version: int | None = None) -> bool:
-        base = super()
-        return self._open(lambda: base.has_key(key, version), False)
+        base_has_key = super().has_key
+        return self._open(lambda: base_has_key(key, version), False)
 
     def add(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
     ) -> bool:
-        base = super()
-        return self._open(lambda: base.add(key, value, timeout, version), False)
+        base_add = super().add
+        return self._open(lambda: base_add(key, value, timeout, version), False)
 
     def set(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
     ) -> None:
-        base = super()
-        self._open(lambda: base.set(key, value, timeout, version), None)
+        base_set = super().set
+        self._open(lambda: base_set(key, value, timeout, version), None)
 
-    def set_many(self, data: dict, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list:
-        base = super()
-        return self._open(lambda: base.set_many(data, timeout, version), list(data))
+    def set_many(
+        self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> list[Any]:
+        base_set_many = super().set_many
+        return self._open(lambda: base_set_many(data, timeout, version), list(data))
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
-        base = super()
-        return self._open(lambda: base.touch(key, timeout, version), False)
+        base_touch = super().touch
+        return self._open(lambda: base_touch(key, timeout, version), False)
 
     def delete(self, key: Any, version: int | None = None) -> bool:
-        base = super()
-        return self._open(lambda: base.delete(key, version), False)
+        base_delete = super().delete
+        return self._open(lambda: base_delete(key, version), False)
 
     def delete_many(self, keys: Any, version: int | None = None) -> None:
-        base = super()
-        self._open(lambda: base.delete_many(keys, version), None)
+        base_delete_many = super().delete_many
+        self._open(lambda: base_delete_many(keys, version), None)
 
-    def clear(self) -> bool:
-        base = super()
-        return self._open(base.clear, False)
+    # RedisCache.clear returns flushdb's answer; django-stubs give it BaseCache's `None`.
+    def clear(self) -> bool:  # type: ignore[override]
+        base_clear = super().clear
+        return bool(self._open(base_clear, None))

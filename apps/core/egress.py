@@ -108,14 +108,14 @@ def _numeric(host: str) -> Address | None:
         info = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
     except (OSError, UnicodeError):
         return None
-    return ipaddress.ip_address(info[0][4][0].split("%", 1)[0])
+    return ipaddress.ip_address(str(info[0][4][0]).split("%", 1)[0])
 
 
 def _checked_addresses(host: str, port: int) -> list[Address]:
     """Every address `host` resolves to, once; refused when any of them is not allowed."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = list(
-        dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos)
+        dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos)
     )
     if not _host_allowed(host):
         refused = [a for a in addresses if not address_allowed(a)]
@@ -137,7 +137,9 @@ def _connect(host: str, port: int, timeout: Any, source_address: Any) -> socket.
 
 class _HTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
-        self.sock = _connect(self.host, self.port, self.timeout, self.source_address)
+        # source_address is set by HTTPConnection.__init__ but missing from typeshed.
+        source: tuple[str, int] | None = self.source_address  # type: ignore[attr-defined]
+        self.sock = _connect(self.host, self.port, self.timeout, source)
 
 
 class _HTTPSConnection(http.client.HTTPSConnection, _HTTPConnection):

@@ -2,23 +2,31 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeGuard, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django_htmx.http import trigger_client_event
+from django_htmx.middleware import HtmxDetails
 
 View = Callable[..., HttpResponse]
+R = TypeVar("R", bound=HttpResponseBase)
 
 
-def is_htmx(request: HttpRequest) -> bool:
+class HtmxRequest(HttpRequest):
+    """A request HtmxMiddleware has marked as coming from htmx."""
+
+    htmx: HtmxDetails
+
+
+def is_htmx(request: HttpRequest) -> TypeGuard[HtmxRequest]:
     return bool(getattr(request, "htmx", False))
 
 
-def login_required(view: View) -> View:
+def login_required(view: Callable[..., R]) -> Callable[..., R | HttpResponse]:
     """Send anonymous people to the login form.
 
     A page gets the usual redirect. An htmx request would otherwise swap the login page into a
@@ -26,7 +34,7 @@ def login_required(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> R | HttpResponse:
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         if is_htmx(request):

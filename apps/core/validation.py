@@ -1,7 +1,7 @@
 """Checks every service applies to what people and clients send, before anything is written."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.utils import timezone
 
@@ -38,6 +38,10 @@ def clean_choice(value: Any, *, field: str, choices: Any) -> str:
     return value
 
 
+@overload
+def clean_datetime(value: Any, *, field: str, required: Literal[True]) -> datetime: ...
+@overload
+def clean_datetime(value: Any, *, field: str, required: bool = False) -> datetime | None: ...
 def clean_datetime(value: Any, *, field: str, required: bool = False) -> datetime | None:
     if value is None:
         if required:

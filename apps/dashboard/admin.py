@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import CalendarFeed
 
@@ -12,5 +13,5 @@ class CalendarFeedAdmin(admin.ModelAdmin):
     fields = ["user", "created_at"]
     readonly_fields = ["user", "created_at"]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # a feed is made by its owner on the calendar page

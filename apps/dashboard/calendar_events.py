@@ -3,7 +3,7 @@ see it, in three queries whatever the range."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -50,12 +50,13 @@ def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarE
         Q(planned_end__gt=start) | Q(planned_end__isnull=True, planned_start__gte=start)
     )
     for release in releases:
-        finish = release.planned_end or release.planned_start + timedelta(hours=1)
+        begin = cast(datetime, release.planned_start)  # the filter above: never null here
+        finish = release.planned_end or begin + timedelta(hours=1)
         events.append(
             CalendarEvent(
                 kind="release",
                 key=f"release-{release.pk}",
-                start=release.planned_start,
+                start=begin,
                 end=finish,
                 title=_release_title(release),
                 detail=f"{release.get_phase_display()} · planned window",

@@ -47,7 +47,8 @@ def fold(line: str) -> str:
     """Split a content line into pieces of at most 75 octets, never inside a UTF-8 character;
     each continuation starts with one space (which counts towards its 75)."""
     pieces: list[str] = []
-    current, size, limit = [], 0, MAX_OCTETS
+    current: list[str] = []
+    size, limit = 0, MAX_OCTETS
     for char in line:
         width = len(char.encode("utf-8"))
         if size + width > limit:

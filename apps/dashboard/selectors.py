@@ -2,9 +2,10 @@
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -23,7 +24,7 @@ from apps.stakeholders.models import Stakeholder
 UPCOMING_DAYS = 14
 UPCOMING_LIMIT = 10
 FREEZE_LIMIT = 8
-TIER_ORDER = {Tier.DEVELOPMENT: 0, Tier.STAGING: 1, Tier.PRODUCTION: 2}
+TIER_ORDER: dict[str, int] = {Tier.DEVELOPMENT: 0, Tier.STAGING: 1, Tier.PRODUCTION: 2}
 # Waves that have not started yet: what "upcoming" lists.
 NOT_STARTED = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
 DONE_WAVE_STATES = frozenset({WaveState.SUCCEEDED, WaveState.SKIPPED})
@@ -227,7 +228,7 @@ def deployed_versions(
         version=F("plan__release__version"),
         phase=F("plan__release__phase"),
     )
-    return {(row["app_id"], row["environment_id"]): row for row in rows}
+    return {(row["app_id"], row["environment_id"]): dict(row) for row in rows}
 
 
 def matrix(
@@ -308,7 +309,7 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
             if requirement.role.slug not in held_roles[requirement.release_id]:
                 continue
             entry = waves.setdefault(
-                requirement.wave_id,
+                cast(int, requirement.wave_id),  # the filter's join: never null here
                 (requirement.wave, requirement.release_id, requirement.requested_at, []),
             )
             entry[3].append(requirement.role)
@@ -384,7 +385,7 @@ def upcoming_freezes(now: datetime) -> list[FreezeWindow]:
     return freezes
 
 
-def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[list[Wave], bool]:
+def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[Sequence[Wave], bool]:
     """Waves not started yet that are due in the next 14 days (and those waiting now), each
     with its time in its environment's zone and the freeze it falls into, if any."""
     horizon = now + timedelta(days=UPCOMING_DAYS)

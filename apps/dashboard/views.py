@@ -237,6 +237,8 @@ def calendar(request: HttpRequest) -> HttpResponse:
 
 
 def _feed_context(request: HttpRequest) -> dict[str, Any]:
+    if not request.user.is_authenticated:  # signed-in pages only; narrows the type
+        return {"feed_url": ""}
     feed = CalendarFeed.objects.filter(user=request.user).first()
     if feed is None:
         return {"feed_url": ""}

@@ -67,6 +67,7 @@ def _crm_2_3_0_rolled_back(d: Demo) -> None:
     d.sign(release)
     d.move(release, "rollout")
     canary, start = waves[0], release.planned_start
+    assert start is not None, "every demo release is planned"
     d.engine_start(canary, start)
     d.engine_step(canary, start + timedelta(minutes=1), "verifying")
     # The canary's error rate breaks its threshold; its failure policy rolls the release back.

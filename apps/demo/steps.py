@@ -237,6 +237,7 @@ class Demo:
         """Sign off, roll out every wave from the planned start, and hand over to support."""
         self.sign(release)
         self.move(release, "rollout")
+        assert release.planned_start is not None, "every demo release is planned"
         self.run_waves(waves, release.planned_start)
         self.move(release, "support")
 

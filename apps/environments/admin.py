@@ -1,6 +1,9 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
 
 from apps.core.egress import validate_url
 
@@ -19,9 +22,11 @@ class EnvironmentAdmin(admin.ModelAdmin):
     search_fields = ["name", "region"]
     inlines = [DeploymentWindowInline]
 
-    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+    def formfield_for_dbfield(
+        self, db_field: "models.Field[Any, Any]", request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "deploy_url":
+        if field is not None and db_field.name == "deploy_url":
             field.validators.append(validate_url)  # the deploy tool must be one we may reach
         return field
 

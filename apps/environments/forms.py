@@ -1,6 +1,6 @@
 """Forms for the environments page. They check the shape of input; the services decide."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -105,9 +105,8 @@ class FreezeForm(ServiceErrorsMixin, forms.Form):
 
     def __init__(self, *args: Any, environments: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["environment"].choices = [("", "Choose…")] + [
-            (env.pk, env.name) for env in environments
-        ]
+        environment = cast(forms.ChoiceField, self.fields["environment"])
+        environment.choices = [("", "Choose…")] + [(env.pk, env.name) for env in environments]
 
 
 class FreezeEditForm(ServiceErrorsMixin, forms.Form):

@@ -271,7 +271,7 @@ def deployment_window_remove(*, window_id: Any, actor: Any) -> None:
 def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, Any]:
     return {
         "scope": freeze.scope,
-        "environment": freeze.environment.name if freeze.environment_id else None,
+        "environment": freeze.environment.name if freeze.environment is not None else None,
         "region": freeze.region,
         "start": freeze.start.isoformat(),
         "end": freeze.end.isoformat(),

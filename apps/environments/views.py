@@ -4,7 +4,7 @@ forms that change them through apps.environments.services."""
 import zoneinfo
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -35,7 +35,7 @@ from .forms import (
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, Tier
 
 TEMPLATE = "environments/page.html"
-TIER_ORDER = {Tier.PRODUCTION: 0, Tier.STAGING: 1, Tier.DEVELOPMENT: 2}
+TIER_ORDER: dict[str, int] = {Tier.PRODUCTION: 0, Tier.STAGING: 1, Tier.DEVELOPMENT: 2}
 DAY_NAMES = dict(WEEKDAYS)
 live_pass = LivePass("environments.live")
 
@@ -80,7 +80,7 @@ def _write(
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from None
         except ServiceError as exc:
-            form.add_service_error(exc.field, exc.message)  # type: ignore[attr-defined]
+            form.add_service_error(exc.field, exc.message)
             status = exc.status
         else:
             if not is_htmx(request):
@@ -246,13 +246,18 @@ def _context(
         if manage:
             freeze.edit_form = pick(
                 f"frz-{freeze.pk}",
-                lambda f=freeze: FreezeEditForm(
-                    prefix=f"frz-{f.pk}",
-                    initial={"start": _minute(f.start), "end": _minute(f.end), "reason": f.reason},
+                partial(
+                    FreezeEditForm,
+                    prefix=f"frz-{freeze.pk}",
+                    initial={
+                        "start": _minute(freeze.start),
+                        "end": _minute(freeze.end),
+                        "reason": freeze.reason,
+                    },
                 ),
             )
             freeze.lift_form = pick(
-                f"lift-{freeze.pk}", lambda f=freeze: ReasonForm(prefix=f"lift-{f.pk}")
+                f"lift-{freeze.pk}", partial(ReasonForm, prefix=f"lift-{freeze.pk}")
             )
     for env in envs:
         env.deploy_secret_set = bool(env.deploy_secret)
@@ -266,21 +271,22 @@ def _context(
         if manage:
             env.edit_form = pick(
                 f"env-{env.pk}",
-                lambda e=env: EnvironmentEditForm(
-                    prefix=f"env-{e.pk}",
-                    secret_set=bool(e.deploy_secret),
+                partial(
+                    EnvironmentEditForm,
+                    prefix=f"env-{env.pk}",
+                    secret_set=bool(env.deploy_secret),
                     initial={
-                        "name": e.name,
-                        "tier": e.tier,
-                        "region": e.region,
-                        "time_zone": e.time_zone,
-                        "health_url": e.health_url,
-                        "deploy_url": e.deploy_url,
+                        "name": env.name,
+                        "tier": env.tier,
+                        "region": env.region,
+                        "time_zone": env.time_zone,
+                        "health_url": env.health_url,
+                        "deploy_url": env.deploy_url,
                     },
                 ),
             )
             env.window_form = pick(
-                f"win-{env.pk}", lambda e=env: DeploymentWindowForm(prefix=f"win-{e.pk}")
+                f"win-{env.pk}", partial(DeploymentWindowForm, prefix=f"win-{env.pk}")
             )
     context = {
         "environments": envs,
@@ -307,7 +313,7 @@ def _non_field_error(form: Form | None) -> str:
     if form is None or not form.errors:
         return ""
     errors = form.non_field_errors()
-    return errors[0] if errors else ""
+    return str(errors[0]) if errors else ""
 
 
 def _minute(value: datetime) -> datetime:

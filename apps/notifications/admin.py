@@ -1,6 +1,9 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
 
 from apps.core.egress import validate_url
 
@@ -16,9 +19,11 @@ class AnnouncementAdmin(admin.ModelAdmin):
 class OutboundWebhookAdmin(admin.ModelAdmin):
     list_display = ["name", "url", "active"]
 
-    def formfield_for_dbfield(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+    def formfield_for_dbfield(
+        self, db_field: "models.Field[Any, Any]", request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "url":
+        if field is not None and db_field.name == "url":
             field.validators.append(validate_url)  # a receiver we may reach
         return field
 

@@ -6,6 +6,7 @@ Within a task each row is claimed, sent and recorded on its own: a broken mail b
 dead receiver fails only its own rows, which retry with backoff.
 """
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ SUBJECTS = {
 }
 
 
-def _batches(rows: list[tuple[int, str, int | None]]) -> list[list[int]]:
+def _batches(rows: Sequence[tuple[int, str, int | None]]) -> list[list[int]]:
     """(id, channel, webhook id) rows as send batches: the e-mails together, each webhook's
     rows together, in id order, at most BATCH to a task."""
     groups: dict[int | None, list[int]] = {}
@@ -41,7 +42,7 @@ def _batches(rows: list[tuple[int, str, int | None]]) -> list[list[int]]:
     return [ids[i : i + BATCH] for ids in groups.values() for i in range(0, len(ids), BATCH)]
 
 
-def _publish(rows: list[tuple[int, str, int | None]]) -> None:
+def _publish(rows: Sequence[tuple[int, str, int | None]]) -> None:
     from .tasks import send_notifications
 
     for ids in _batches(rows):

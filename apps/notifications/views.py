@@ -94,7 +94,7 @@ def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
 
 
 def _first_error(form: SecretForm) -> str:
-    return next(iter(e for errors in form.errors.values() for e in errors), "Invalid secret.")
+    return next(iter(str(e) for errors in form.errors.values() for e in errors), "Invalid secret.")
 
 
 def _done(request: HttpRequest, flash: str, status: int = 200) -> HttpResponse:

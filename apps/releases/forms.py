@@ -1,7 +1,7 @@
 """Forms for the release pages. They check the shape of what people type; the services decide."""
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -55,14 +55,16 @@ class ReleaseFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Only people who own a release are worth offering.
         # A semi-join per person, not DISTINCT over every release ever made.
-        self.fields["owner"].queryset = (
+        owner = cast(forms.ModelChoiceField, self.fields["owner"])
+        owner.queryset = (
             get_user_model()
             .objects.filter(Exists(Release.objects.filter(owner=OuterRef("pk"))))
             .order_by("username")
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("planned_from"), data.get("planned_to")
         if start and end and end < start:
             self.add_error("planned_to", "The end of the range is before its start.")
@@ -145,7 +147,8 @@ class ReleaseForm(forms.Form):
         super().__init__(*args, **kwargs)
         current = release.owner_id if release else None
         # Release managers own releases; the current owner stays choosable whatever their role.
-        self.fields["owner"].queryset = (
+        owner = cast(forms.ModelChoiceField, self.fields["owner"])
+        owner.queryset = (
             get_user_model()
             .objects.filter(
                 Q(groups__name=Role.RELEASE_MANAGER) | Q(is_superuser=True) | Q(pk=current),

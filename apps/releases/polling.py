@@ -48,7 +48,7 @@ def release_live_parts(
         releases_visible_to(request.user).select_related("created_by"), pk=release_id
     )
     key = _shared_key(request, release, template) if shared_pass else None
-    content = _shared_render(request, key, shared_pass, release) if key else None
+    content = _shared_render(request, key, shared_pass, release) if key and shared_pass else None
     if content is None:
         context = context_of(request, release)
         content = render(request, f"{template}#live", context).content
@@ -74,7 +74,7 @@ def _shared_key(request: HttpRequest, release: Release, template: str) -> str | 
         return None
     from apps.signoffs.models import SignOff
 
-    if SignOff.objects.filter(release=release, signer=user).exists():
+    if SignOff.objects.filter(release=release, signer_id=user.pk).exists():
         return None
     zone = timezone.get_current_timezone_name()
     return f"live:{template}:{release.pk}:{release.revision}:{release.phase}:{zone}"

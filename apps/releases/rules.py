@@ -304,7 +304,7 @@ def gate_rollout_to_support(facts: ReleaseFacts) -> list[Blocker]:
 
 
 def gate_support_to_completed(facts: ReleaseFacts) -> list[Blocker]:
-    blockers = []
+    blockers: list[Blocker] = []
     if facts.hypercare_until is None or facts.now < facts.hypercare_until:
         until = (
             f" until {facts.hypercare_until:%a %d %b %Y, %H:%M} UTC"

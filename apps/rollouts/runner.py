@@ -129,6 +129,6 @@ def rollouts_tick(*, now: datetime | None = None) -> dict[str, int]:
         .exclude(kind=CheckKind.MANUAL)
         .values_list("pk", "next_run_at")
     ):
-        queue.send_check(check_id, at=due if due > now else None)
+        queue.send_check(check_id, at=due if due is not None and due > now else None)
         counts["checks"] += 1
     return counts

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -96,7 +96,7 @@ def wave_requirements(release: Any) -> dict[int, list[Any]]:
         .select_related("role")
         .order_by("role__slug")
     ):
-        found.setdefault(requirement.wave_id, []).append(requirement)
+        found.setdefault(cast(int, requirement.wave_id), []).append(requirement)
     return found
 
 

@@ -357,17 +357,17 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
         before = existing.count if existing else 0
         if before == count:
             return existing
-        if count == 0:
-            existing.delete()
-            requirement = None
-        elif existing:
-            existing.count = count
-            existing.save(update_fields=["count"])
-            requirement = existing
-        else:
+        if existing is None:
             requirement = SignoffRequirement.objects.create(
                 release=release, wave=wave, role=role_obj, count=count
             )
+        elif count == 0:
+            existing.delete()
+            requirement = None
+        else:
+            existing.count = count
+            existing.save(update_fields=["count"])
+            requirement = existing
         record_change(
             release_id=release.pk,
             actor=actor,

@@ -13,7 +13,7 @@ and of the engine's runner (`runner`) follow alike.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
@@ -39,6 +39,17 @@ from .models import (
 from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
 from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
 from .transitions import wave_move
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Behind(TypedDict):
+    behind: bool
+
+
+# A wave from `waves_locked`: locked, and annotated with `behind`.
+LockedWave: TypeAlias = "WithAnnotations[Wave, _Behind]"
 
 # A wave waiting for a person (manual deploy or check) is looked at again this often anyway;
 # the operator's action wakes it at once. No live wave is ever left without a due time.
@@ -81,7 +92,7 @@ class Outcome:
 
     did: str
     due: datetime | None | _Keep = KEEP
-    next_wave: Wave | None = None
+    next_wave: "LockedWave | None" = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ class Rows:
     the release lock)."""
 
     release: Release
-    wave: Wave
+    wave: LockedWave
     checks: tuple[Check, ...] | None = None
 
 
@@ -132,7 +143,7 @@ def follow_and_send(wave: Wave, outcome: Outcome, now: datetime) -> None:
 # --- locking ----------------------------------------------------------------------------------
 
 
-def waves_locked() -> QuerySet[Wave]:
+def waves_locked() -> QuerySet[LockedWave]:
     """Waves to lock, each annotated `behind`: whether an earlier wave of its plan is
     unfinished."""
     earlier = Wave.objects.filter(
@@ -145,7 +156,7 @@ def waves_locked() -> QuerySet[Wave]:
     )
 
 
-def lock(wave_id: int, release: Release | None = None) -> tuple[Release, Wave] | None:
+def lock(wave_id: int, release: Release | None = None) -> "tuple[Release, LockedWave] | None":
     """Lock the wave's release, then the wave: the order every writer follows. `release` is
     its release when this transaction holds it locked already."""
     if release is None:
@@ -386,7 +397,7 @@ def verifying(
     return Outcome("succeeded", None, next_wave(wave)), checks
 
 
-def next_wave(wave: Wave) -> Wave | None:
+def next_wave(wave: Wave) -> "LockedWave | None":
     """The wave is done: the plan's next wave, if it waits to start, locked in the caller's
     transaction (which holds the release)."""
     following = (

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -13,6 +14,7 @@ from apps.accounts.permissions import Action
 from apps.core.api import ApiMixin, ApiView, error_responses, validated
 from apps.releases.api import ReleaseScopedMixin, UserRefSerializer, text
 from apps.releases.models import Release
+from apps.stakeholders.models import StakeholderRole
 
 from . import services
 from .models import Decision, SignOff, SignoffRequirement
@@ -24,7 +26,7 @@ class RequirementSerializer(serializers.Serializer):
 
 
 class PolicySerializer(serializers.Serializer):
-    requirements = RequirementSerializer(many=True, max_length=50)
+    requirements = RequirementSerializer(many=True, max_length=50)  # type: ignore[call-arg]  # ListSerializer's max_length; the stubs lack it
     expiry_days = serializers.IntegerField(
         min_value=1,
         max_value=3650,
@@ -75,7 +77,9 @@ class PolicyView(ApiView):
 
 class SignOffSerializer(serializers.ModelSerializer):
     signer = UserRefSerializer(read_only=True)
-    role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    role: "serializers.SlugRelatedField[StakeholderRole]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     current = serializers.SerializerMethodField(
         help_text="Given for today's content and not expired: it counts for the gate."
     )
@@ -168,7 +172,7 @@ class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
     ordering = ["-created_at", "-id"]
     write_actions = {"POST": Action.SIGN_OFF}
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[SignOff]:
         from apps.rollouts.models import Wave
 
         if getattr(self, "swagger_fake_view", False):

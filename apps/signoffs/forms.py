@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -20,8 +20,9 @@ class SignoffForm(forms.Form):
 
     def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = roles
-        self.fields["role"].required = len(roles) > 1
+        role = cast(forms.ChoiceField, self.fields["role"])
+        role.choices = roles
+        role.required = len(roles) > 1
 
     def add_service_error(self, field: str | None, message: str) -> None:
         self.add_error(field if field in self.fields else None, message)

@@ -2,7 +2,7 @@
 verdicts, the policy) and the approve/reject form. The verdict goes through signoff_give."""
 
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -314,10 +314,10 @@ def _wave_cards(
     )
     lines: dict[int, list[SignoffRequirement]] = {}
     for req in requirements.order_by("role__slug"):
-        lines.setdefault(req.wave_id, []).append(req)
+        lines.setdefault(cast(int, req.wave_id), []).append(req)  # filtered by wave above
     given: dict[int, list[SignOff]] = {}
     for signoff in verdicts:
-        given.setdefault(signoff.wave_id, []).append(signoff)
+        given.setdefault(cast(int, signoff.wave_id), []).append(signoff)
     held = {(s.user_id, s.role.slug) for s in stakeholders}
     not_started = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
     rolling = release.phase == rules.ROLLOUT

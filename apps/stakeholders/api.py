@@ -30,7 +30,9 @@ class StakeholderRoleListView(ApiMixin, generics.ListAPIView):
 
 class StakeholderSerializer(serializers.ModelSerializer):
     user = UserRefSerializer(read_only=True)
-    role = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    role: "serializers.SlugRelatedField[StakeholderRole]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Stakeholder

@@ -2,6 +2,7 @@
 rows a task carries out, and the tick re-finds the ones whose message was lost."""
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -213,7 +214,7 @@ def releases_tick(*, now: datetime | None = None) -> dict[str, int]:
         if PhaseMove.objects.filter(
             pk=move_id, state=MoveState.PENDING, enqueued_at__lt=stale
         ).update(enqueued_at=now):
-            transaction.on_commit(lambda m=move_id: _enqueue_move(m))
+            transaction.on_commit(partial(_enqueue_move, move_id))
             counts["requeued"] += 1
     auto = (
         (

@@ -1,5 +1,6 @@
 """A wave's verification checks: add them, read what they saw, confirm a manual one."""
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -57,7 +58,7 @@ class CheckListView(ApiMixin, generics.ListAPIView):
     ordering = ["id"]
     ordering_fields = ["id"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Check]:
         if getattr(self, "swagger_fake_view", False):
             return Check.objects.none()
         wave = get_object_or_404(Wave, pk=self.kwargs["id"])
@@ -90,7 +91,7 @@ class CheckResultListView(ApiMixin, generics.ListAPIView):
     ordering = ["-at", "-id"]
     ordering_fields = ["at", "id"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[CheckResult]:
         if getattr(self, "swagger_fake_view", False):
             return CheckResult.objects.none()
         wave = get_object_or_404(Wave, pk=self.kwargs["id"])

@@ -1,5 +1,8 @@
 """Deploy calls: what was sent to a wave's deploy tool, and the tool's reports on them."""
 
+from typing import Any
+
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -118,15 +121,15 @@ class DeployCallListView(ApiMixin, generics.ListAPIView):
     ordering = ["-created_at", "-id"]
     ordering_fields = ["created_at", "id"]
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[DeployCall]:
         if getattr(self, "swagger_fake_view", False):
             return DeployCall.objects.none()
         wave = get_object_or_404(Wave.objects.select_related("plan__release"), pk=self.kwargs["id"])
         self.wave = wave
         return DeployCall.objects.filter(wave=wave)
 
-    def get_serializer_context(self) -> dict:
-        context = super().get_serializer_context()
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
         wave = getattr(self, "wave", None)
         if wave is not None:
             context["show_keys"] = can(self.request.user, Action.OPERATE_WAVES, wave.plan.release)

@@ -108,7 +108,7 @@ class ProposedWaveSerializer(serializers.Serializer):
 
 
 class DryRunProposalSerializer(serializers.Serializer):
-    waves = ProposedWaveSerializer(many=True, allow_empty=False, max_length=100)
+    waves = ProposedWaveSerializer(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]  # ListSerializer's max_length; the stubs lack it
 
 
 class DryRunView(ApiView):

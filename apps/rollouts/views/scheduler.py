@@ -38,7 +38,7 @@ SCHEDULER = "rollouts/scheduler.html"
 # Input names of a wave's row are f"w{wave.pk}-{field}", field as the service names it.
 WAVE_FIELDS = ("planned_start_local", "percentage", "bake_minutes", "failure_policy", "deployer")
 
-STRATEGY_ABOUT = {
+STRATEGY_ABOUT: dict[str, str] = {
     Strategy.ROLLING: "One wave per environment, in the order you give, each at full share.",
     Strategy.BLUE_GREEN: "Deploy the idle colour, then switch; the old colour stays for a "
     "quick rollback.",
