@@ -78,7 +78,7 @@ class TokenRateThrottle(BaseThrottle):
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         if not rate:
             return True
-        limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+        limit, period = _parse_rate(str(rate))
         key = f"throttle:token:{request.auth.pk}"
         client = redis_client(DEFAULT_CACHE_ALIAS)
         try:
@@ -124,7 +124,16 @@ class AnonymousRateThrottle(AnonRateThrottle):
     def get_rate(self) -> str | None:
         from rest_framework.settings import api_settings
 
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
+
+
+def _parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's rate syntax ("120/min"), as its throttles read it: requests and seconds."""
+    limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    if limit is None or period is None:
+        raise ValueError(f"not a throttle rate: {rate!r}")
+    return limit, period
 
 
 # --- failed token authentications -------------------------------------------------------------
@@ -136,7 +145,7 @@ def _failed_token_window(request: Request) -> tuple[str, int, int, float] | None
     rate = settings.RELEASEDECK_FAILED_TOKEN_RATE
     if not rate:
         return None
-    limit, period = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    limit, period = _parse_rate(rate)
     now = time.time()
     address = str(request.META.get("REMOTE_ADDR", ""))[:64]
     return f"auth:failed-token:{address}:{int(now // period)}", limit, period, period - now % period

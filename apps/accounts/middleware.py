@@ -17,7 +17,7 @@ def time_zone_cache_key(user_id: object) -> str:
     return f"accounts:time_zone:{user_id}"
 
 
-def time_zone_of(user_id: object) -> str:
+def time_zone_of(user_id: int | str) -> str:
     """The person's time zone, from the cache or (once) from their profile."""
     key = time_zone_cache_key(user_id)
     name = cache.get(key)
@@ -43,7 +43,7 @@ class UserTimezoneMiddleware:
         session = getattr(request, "session", None)
         user_id = session.get(SESSION_KEY) if session is not None else None
         if user_id is not None:
-            tz_name = time_zone_of(user_id)
+            tz_name = time_zone_of(str(user_id))
         try:
             timezone.activate(zoneinfo.ZoneInfo(tz_name))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -1,7 +1,8 @@
 """A person's own API tokens: list, create (the key is shown once), revoke."""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -32,8 +33,8 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             # No redirect: the key exists only in this answer, which no cache may keep.
-            token.key = key
-            response = _answer(request, _context(request, TokenForm(), created=token), 201)
+            context = _context(request, TokenForm(), created=token, created_key=key)
+            response = _answer(request, context, 201)
             add_never_cache_headers(response)
             return response
     return _answer(request, _context(request, form), status)
@@ -62,14 +63,16 @@ def _context(
     form: TokenForm,
     *,
     created: ApiToken | None = None,
+    created_key: str = "",
     flash: str = "",
     error: str = "",
 ) -> dict[str, Any]:
-    tokens = list(ApiToken.objects.filter(user=request.user))
+    tokens = list(ApiToken.objects.filter(user=cast(User, request.user)))
     return {
         "form": form,
         "tokens": tokens,
         "created": created,
+        "created_key": created_key,
         "flash": flash,
         "error": error,
         "limit": MAX_TOKENS_PER_USER,

@@ -42,7 +42,7 @@ def redis_client(alias: str) -> Redis | None:
     lacks (a counter's expiry, its time to live); None when that cache is not Redis."""
     if not isinstance(caches[alias], RedisCache):
         return None
-    config = settings.CACHES[alias]
+    config: dict[str, Any] = settings.CACHES[alias]
     location = config["LOCATION"]
     servers = location.split(",") if isinstance(location, str) else location
     options = {

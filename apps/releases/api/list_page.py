@@ -8,7 +8,7 @@ writes' answers) goes through the serializer itself.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.paginator import Page
 from django.core.paginator import Paginator as DjangoPaginator
@@ -108,8 +108,10 @@ def release_documents(queryset: QuerySet[Release]) -> list[dict[str, Any]]:
 class _ReleasePaginator(DjangoPaginator):
     """Counts the filtered releases, then reads the page as documents in one query."""
 
-    def _get_page(self, object_list: Any, number: int, paginator: DjangoPaginator) -> Page:
-        return super()._get_page(release_documents(object_list), number, paginator)
+    def page(self, number: Any) -> Page:
+        page = super().page(number)
+        page.object_list = release_documents(cast(QuerySet[Release], page.object_list))
+        return page
 
 
 class ReleasePagination(Pagination):

@@ -257,7 +257,7 @@ class ReleaseDetailView(ApiMixin, generics.RetrieveAPIView):
 
 
 class SignoffCountsSerializer(serializers.Serializer):
-    required = serializers.IntegerField()
+    required = serializers.IntegerField()  # type: ignore[assignment]  # a field, not Field.required
     approved = serializers.IntegerField()
     rejected = serializers.IntegerField()
     stale = serializers.IntegerField()
