@@ -79,6 +79,26 @@ def _emails(release: Any, roles: Any) -> list[str]:
     return sorted(set(stakeholders.values_list("user__email", flat=True)))
 
 
+class Recipients:
+    """Who notifications go to, looked up once and kept: for one transaction that holds the
+    releases locked (stakeholders change only under that lock), e.g. an engine run's."""
+
+    def __init__(self) -> None:
+        self._emails: dict[tuple[int, tuple[str, ...] | None], list[str]] = {}
+        self._hooks: list[OutboundWebhook] | None = None
+
+    def emails(self, release: Any, roles: Any) -> list[str]:
+        key = (release.pk, None if roles is None else tuple(sorted(roles)))
+        if key not in self._emails:
+            self._emails[key] = _emails(release, roles)
+        return self._emails[key]
+
+    def hooks(self) -> list[OutboundWebhook]:
+        if self._hooks is None:
+            self._hooks = list(OutboundWebhook.objects.filter(active=True))
+        return self._hooks
+
+
 def notify(
     *,
     release: Any,
@@ -89,14 +109,18 @@ def notify(
     phase: str | None = None,
     wave_state: str | None = None,
     sends: Sends | None = None,
+    recipients: Recipients | None = None,
 ) -> list[Notification]:
     """Write one notification per stakeholder e-mail and per active webhook; `roles` narrows
     the stakeholders to those roles (e.g. the roles whose sign-off is requested). `phase` and
     `wave_state` are the current ones when the caller holds the rows locked; else re-read.
-    With `sends`, the rows are sent when it is published rather than when this commits."""
+    With `sends`, the rows are sent when it is published rather than when this commits;
+    with `recipients`, who to tell is looked up once for many notifications."""
     now = timezone.now()
-    emails = _emails(release, roles)
-    hooks = list(OutboundWebhook.objects.filter(active=True))
+    if recipients is None:
+        recipients = Recipients()
+    emails = recipients.emails(release, roles)
+    hooks = recipients.hooks()
     if not emails and not hooks:
         return []
     # Callers may hold objects read before their own change; say what is true now.

@@ -235,9 +235,7 @@ def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -
         return
     if wave.state != WaveState.DEPLOYING or wave.deployer != Deployer.MANUAL:
         raise Conflict("Only a wave waiting for a manual deploy can be confirmed.")
-    outcome, _ = steps.begin_verifying(
-        wave, release, now, steps.Writes(), reason=reason, actor=actor
-    )
+    outcome = steps.begin_verifying(wave, release, now, steps.Writes(), reason=reason, actor=actor)
     steps.follow_and_send(wave, outcome, now)
 
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from apps.audit.services import AuditBatch
-from apps.notifications.outbox import Sends, notify
+from apps.notifications.outbox import Recipients, Sends, notify
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 
@@ -67,10 +67,12 @@ KEEP = _Keep()  # the wave's due time stays as it is
 @dataclass
 class Writes:
     """Where a step's audit events and notifications go: straight to the chain and the outbox
-    (the default, for a single step), or into an engine run's batches (see AuditBatch, Sends)."""
+    (the default, for a single step), or into an engine run's batches (see AuditBatch, Sends).
+    One `Writes` serves one transaction: it keeps who its notifications go to."""
 
     batch: AuditBatch | None = None
     sends: Sends | None = None
+    recipients: Recipients = field(default_factory=Recipients)
 
     def notify(self, release: Release, event: str, *, wave: Wave | None = None, text: str) -> None:
         """Tell the release's people; the caller holds the rows locked, so they are current."""
@@ -82,17 +84,20 @@ class Writes:
             phase=release.phase,
             wave_state=wave.state if wave is not None else None,
             sends=self.sends,
+            recipients=self.recipients,
         )
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What a step did and what should follow: when this wave is next due (KEEP: as it is),
-    and the plan's next wave when this one finished and that one may start now."""
+    and the plan's next wave when this one finished and that one may start now. `checks` are
+    the wave's checks as the step read or wrote them, for the next step of its transaction."""
 
     did: str
     due: datetime | None | _Keep = KEEP
     next_wave: "LockedWave | None" = None
+    checks: tuple[Check, ...] | None = None  # as the step read or wrote them
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,7 @@ def run_step(
     elif wave.state == WaveState.DEPLOYING:
         outcome = deploying(wave, release, now, writes)
     elif wave.state == WaveState.VERIFYING:
-        outcome, checks = verifying(wave, release, now, writes, checks)
+        outcome = verifying(wave, release, now, writes, checks)
     else:
         return StepResult("idle", rows=rows)
     due_now = tuple(follow(wave, outcome, now))
@@ -229,7 +234,7 @@ def run_step(
         return StepResult(outcome.did, due_now, Rows(release, outcome.next_wave))
     if outcome.did in ("deploying", "verifying", "succeeded"):
         # Changed only through the writers on these very rows: they are what the database holds.
-        return StepResult(outcome.did, due_now, Rows(release, wave, checks))
+        return StepResult(outcome.did, due_now, Rows(release, wave, outcome.checks))
     return StepResult(outcome.did, due_now)
 
 
@@ -291,7 +296,7 @@ def start_deploy(
 
 def deploying(wave: Wave, release: Release, now: datetime, writes: Writes) -> Outcome:
     if wave.deployer == Deployer.SIMULATED:
-        return begin_verifying(wave, release, now, writes, reason="Simulated deploy finished")[0]
+        return begin_verifying(wave, release, now, writes, reason="Simulated deploy finished")
     if wave.deployer == Deployer.MANUAL:
         return Outcome("waiting for operator", now + MANUAL_RECHECK)
     call = (
@@ -303,7 +308,7 @@ def deploying(wave: Wave, release: Release, now: datetime, writes: Writes) -> Ou
         return fail_wave(wave, release, now, writes, "No deploy call was recorded for this wave")
     if call.state == CallState.SUCCEEDED:
         said = f"Deploy tool reported success: {call.report_message}".rstrip(": ")
-        return begin_verifying(wave, release, now, writes, reason=said)[0]
+        return begin_verifying(wave, release, now, writes, reason=said)
     if call.state == CallState.FAILED:
         why = f"Deploy failed: {call.report_message or call.last_error}"
         return fail_wave(wave, release, now, writes, why)
@@ -322,9 +327,8 @@ def begin_verifying(
     *,
     reason: str,
     actor: Any = None,
-) -> tuple[Outcome, tuple[Check, ...]]:
-    """Enter verifying: checks start at once, the bake ends `bake_minutes` from now. Returns
-    the wave's checks as written, for the next step of the same transaction."""
+) -> Outcome:
+    """Enter verifying: checks start at once, the bake ends `bake_minutes` from now."""
     wave_move(
         release, wave, WaveState.VERIFYING, actor=actor, reason=reason, now=now, batch=writes.batch
     )
@@ -337,7 +341,7 @@ def begin_verifying(
     for check in automatic:
         check.next_run_at, check.consecutive_failures = now, 0
         queue.send_check(check.pk)
-    return Outcome("verifying", now + timedelta(minutes=wave.bake_minutes)), checks
+    return Outcome("verifying", now + timedelta(minutes=wave.bake_minutes), checks=checks)
 
 
 def verifying(
@@ -346,7 +350,7 @@ def verifying(
     now: datetime,
     writes: Writes,
     checks: tuple[Check, ...] | None,
-) -> tuple[Outcome, tuple[Check, ...]]:
+) -> Outcome:
     """What a verifying wave does next; the plan's next wave comes with it when it succeeded."""
     if checks is None:
         checks = tuple(Check.objects.filter(wave=wave))
@@ -355,11 +359,11 @@ def verifying(
             last = CheckResult.objects.filter(wave_check=check).order_by("-at").first()
             seen = f" (last seen: {last.value}; {last.detail})" if last else ""
             why = f"Check {check.name} failed {check.consecutive_failures} times in a row{seen}"
-            return fail_wave(wave, release, now, writes, why), checks
+            return fail_wave(wave, release, now, writes, why)
     bake_started = wave.bake_started_at or now
     bake_end = bake_started + timedelta(minutes=wave.bake_minutes)
     if now < bake_end:
-        return Outcome("baking", bake_end), checks
+        return Outcome("baking", bake_end, checks=checks)
     waiting_for = []
     next_look = None
     for check in checks:
@@ -389,12 +393,12 @@ def verifying(
             now=now,
             batch=writes.batch,
         )
-        return Outcome("waiting for checks", next_look or now + MANUAL_RECHECK), checks
+        return Outcome("waiting for checks", next_look or now + MANUAL_RECHECK, checks=checks)
     reason = f"Baked {wave.bake_minutes} min; {len(checks)} check(s) passed"
     wave_move(
         release, wave, WaveState.SUCCEEDED, actor=None, reason=reason, now=now, batch=writes.batch
     )
-    return Outcome("succeeded", None, next_wave(wave)), checks
+    return Outcome("succeeded", None, next_wave(wave), checks=checks)
 
 
 def next_wave(wave: Wave) -> "LockedWave | None":
