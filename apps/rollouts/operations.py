@@ -15,6 +15,7 @@ from apps.environments.models import StopTheLine
 from apps.releases import rules as release_rules
 
 from . import delivery, gates, queue, steps
+from .locking import is_current, lock
 from .models import (
     CallState,
     Check,
@@ -27,13 +28,13 @@ from .models import (
 )
 from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, RUNNING_STATES, WAITING_STATES
-from .transitions import lock_wave, wave_move
+from .transitions import wave_move
 
 ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = lock_wave(clean_id(wave_id, field="wave"))
+    locked = lock(clean_id(wave_id, field="wave"))
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked
@@ -110,7 +111,7 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
         raise Conflict(f"A {wave.state} wave cannot be started.")
     if wave.state == WaveState.HALTED:
         raise Conflict("The wave is halted: resume it instead.")
-    if not steps.is_current(wave):
+    if not is_current(wave):
         raise Conflict(
             "An earlier wave has not finished.",
             blockers=[
@@ -275,7 +276,7 @@ def follow_stop_the_line(*, switch: StopTheLine, actor: Any, now: datetime) -> N
             rollback_requested_at__isnull=True,
         )
         for wave_id in running.values_list("pk", flat=True):
-            locked = lock_wave(wave_id)
+            locked = lock(wave_id)
             if locked is not None:
                 release, wave = locked
                 reason = f"Stop the line: {switch.reason}"
@@ -287,7 +288,7 @@ def follow_stop_the_line(*, switch: StopTheLine, actor: Any, now: datetime) -> N
         plan__release__phase=release_rules.ROLLOUT,  # a release that ended stays put
     )
     for wave_id in halted.values_list("pk", flat=True):
-        locked = lock_wave(wave_id)
+        locked = lock(wave_id)
         if locked is not None:
             release, wave = locked
             resume_wave(release, wave, now, actor, "Stop the line lifted")

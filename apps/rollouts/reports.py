@@ -20,8 +20,8 @@ from apps.releases.services import record_change
 
 from . import delivery, queue
 from .calls import call_move
+from .locking import lock
 from .models import CallState, DeployAction, DeployCall, ReportStatus, Wave, WaveState
-from .transitions import lock_wave
 
 
 class NotAuthenticated(ServiceError):
@@ -180,7 +180,7 @@ def deploy_report(
 
 
 def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = lock_wave(clean_id(wave_id, field="wave"))
+    locked = lock(clean_id(wave_id, field="wave"))
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked

@@ -13,10 +13,9 @@ and of the engine's runner (`runner`) follow alike.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
 
 from apps.audit.services import AuditBatch
 from apps.notifications.outbox import Recipients, Sends, notify
@@ -24,6 +23,7 @@ from apps.releases import rules as release_rules
 from apps.releases.models import Release
 
 from . import calls, gates, queue
+from .locking import LockedWave, lock, waves_locked
 from .models import (
     CallState,
     Check,
@@ -37,19 +37,8 @@ from .models import (
     WaveState,
 )
 from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
-from .rules import DONE_STATES, ENDED_STATES, WAITING_STATES
+from .rules import ENDED_STATES, WAITING_STATES
 from .transitions import wave_move
-
-if TYPE_CHECKING:
-    from django_stubs_ext import WithAnnotations
-
-
-class _Behind(TypedDict):
-    behind: bool
-
-
-# A wave from `waves_locked`: locked, and annotated with `behind`.
-LockedWave: TypeAlias = "WithAnnotations[Wave, _Behind]"
 
 # A wave waiting for a person (manual deploy or check) is looked at again this often anyway;
 # the operator's action wakes it at once. No live wave is ever left without a due time.
@@ -143,49 +132,6 @@ def follow_and_send(wave: Wave, outcome: Outcome, now: datetime) -> None:
     """`follow`, for a step taken outside the engine's run: what is due at once is sent."""
     for wave_id in follow(wave, outcome, now):
         queue.send_step(wave_id)
-
-
-# --- locking ----------------------------------------------------------------------------------
-
-
-def waves_locked() -> QuerySet[LockedWave]:
-    """Waves to lock, each annotated `behind`: whether an earlier wave of its plan is
-    unfinished."""
-    earlier = Wave.objects.filter(
-        plan_id=OuterRef("plan_id"), position__lt=OuterRef("position")
-    ).exclude(state__in=DONE_STATES)
-    return (
-        Wave.objects.select_for_update(of=("self",))
-        .select_related("environment", "plan")
-        .annotate(behind=Exists(earlier))
-    )
-
-
-def lock(wave_id: int, release: Release | None = None) -> "tuple[Release, LockedWave] | None":
-    """Lock the wave's release, then the wave: the order every writer follows. `release` is
-    its release when this transaction holds it locked already."""
-    if release is None:
-        release_id = (
-            Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-        )
-        if release_id is None:
-            return None
-        release = Release.objects.select_for_update().get(pk=release_id)
-    wave = waves_locked().filter(pk=wave_id).first()
-    if wave is None:
-        return None
-    if wave.plan.release_id != release.pk:
-        return lock(wave_id)
-    return release, wave
-
-
-def is_current(wave: Wave) -> bool:
-    """Waves run one after another: every earlier wave has succeeded or was skipped."""
-    return not (
-        Wave.objects.filter(plan_id=wave.plan_id, position__lt=wave.position)
-        .exclude(state__in=DONE_STATES)
-        .exists()
-    )
 
 
 # --- the step ---------------------------------------------------------------------------------

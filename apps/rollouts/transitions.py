@@ -16,6 +16,7 @@ from apps.releases.models import Release
 from apps.releases.services import record_change
 
 from . import queue, rules
+from .locking import lock
 from .models import TERMINAL_WAVE_STATES, Wave, WaveState
 
 
@@ -110,22 +111,6 @@ def _record(
     )
 
 
-def lock_wave(wave_id: int) -> tuple[Release, Wave] | None:
-    """Lock the wave's release, then the wave (the order every writer follows); None when the
-    wave does not exist."""
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        return None
-    release = Release.objects.select_for_update().get(pk=release_id)
-    wave = (
-        Wave.objects.select_for_update(of=("self",))
-        .select_related("environment", "plan")
-        .filter(pk=wave_id, plan__release_id=release_id)
-        .first()
-    )
-    return None if wave is None else (release, wave)
-
-
 def wave_transition(
     *, wave_id: Any, to: Any, actor: Any, reason: Any = "", now: datetime | None = None
 ) -> Wave:
@@ -136,7 +121,7 @@ def wave_transition(
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
     with transaction.atomic():
-        locked = lock_wave(clean_id(wave_id, field="wave"))
+        locked = lock(clean_id(wave_id, field="wave"))
         if locked is None:
             raise NotFound("No such wave.", field="wave")
         release, wave = locked
