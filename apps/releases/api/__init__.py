@@ -1,14 +1,11 @@
 """Release endpoints of the REST API."""
 
+from .applications import ApplicationDetailView, ApplicationListView
 from .releases import (
-    ApplicationDetailView,
-    ApplicationListView,
     MoveDetailView,
     MoveListView,
     ReleaseDetailView,
     ReleaseListView,
-    ReleaseStatusSerializer,
-    ReleaseStatusView,
     TransitionView,
 )
 from .shared import (
@@ -20,6 +17,7 @@ from .shared import (
     text,
     user_ref,
 )
+from .status import ReleaseStatusSerializer, ReleaseStatusView
 from .uat import (
     ChecklistDetailView,
     ChecklistListView,

@@ -1,17 +1,12 @@
-"""Applications, releases, their status and phase moves."""
+"""Releases and their phase moves. (Applications and the status document have modules of
+their own.)"""
 
-from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,22 +18,17 @@ from apps.core.api import (
     BlockerSerializer,
     DateTimeRangeFilter,
     IdFilter,
-    body_etag,
     error_responses,
-    etag_json_response,
-    rendered_json,
     validated,
 )
 
 from .. import services
 from ..models import (
-    Application,
     MoveState,
     Phase,
     PhaseMove,
     Release,
 )
-from ..selectors import release_status
 from .list_page import ReleasePagination
 from .shared import (
     ReleaseScopedMixin,
@@ -48,57 +38,6 @@ from .shared import (
     text,
     user_ref,
 )
-
-# Applications
-
-
-class ApplicationSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Application
-        fields = ["id", "name", "slug", "description", "created_at", "updated_at"]
-        read_only_fields = fields
-
-
-class ApplicationWriteSerializer(serializers.Serializer):
-    name = required_text(100)
-    slug = serializers.SlugField(max_length=64)
-    description = text(5000, required=False)
-
-
-class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
-    """Applications releases belong to (CRM, ERP …)."""
-
-    queryset = Application.objects.all()
-    serializer_class = ApplicationSerializer
-    write_actions = {"POST": Action.CREATE_RELEASE}
-    filterset_fields = ["slug"]
-    ordering_fields = ["name", "slug", "created_at"]
-
-    @extend_schema(
-        request=ApplicationWriteSerializer,
-        responses={201: ApplicationSerializer, **error_responses(400)},
-    )
-    def post(self, request: Request) -> Response:
-        data = validated(ApplicationWriteSerializer, request)
-        app = services.application_create(actor=request.user, **data)
-        return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
-
-
-class ApplicationDetailView(ApiMixin, generics.RetrieveAPIView):
-    queryset = Application.objects.all()
-    serializer_class = ApplicationSerializer
-    lookup_url_kwarg = "id"
-    write_actions = {"PATCH": Action.CREATE_RELEASE}
-
-    @extend_schema(
-        request=ApplicationWriteSerializer(partial=True),
-        responses={200: ApplicationSerializer, **error_responses(400)},
-    )
-    def patch(self, request: Request, id: int) -> Response:
-        data = validated(ApplicationWriteSerializer, request, partial=True)
-        app = services.application_update(application_id=id, actor=request.user, **data)
-        return Response(ApplicationSerializer(app).data)
-
 
 # Releases
 
@@ -251,97 +190,6 @@ class ReleaseDetailView(ApiMixin, generics.RetrieveAPIView):
             data["owner_id"] = data.pop("owner")
         services.release_update(release_id=id, actor=request.user, **data)
         return Response(_release_data(id))
-
-
-# Status
-
-
-class SignoffCountsSerializer(serializers.Serializer):
-    required = serializers.IntegerField()  # type: ignore[assignment]  # a field, not Field.required
-    approved = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    stale = serializers.IntegerField()
-
-
-class WaveStatusSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    environment = serializers.CharField()
-    percentage = serializers.IntegerField()
-    state = serializers.CharField()
-    scheduled_at = serializers.DateTimeField(allow_null=True)
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-
-
-class ReleaseStatusSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    version = serializers.CharField()
-    application = serializers.CharField()
-    phase = serializers.CharField()
-    phase_entered_at = serializers.DateTimeField()
-    blockers = BlockerSerializer(many=True)
-    signoffs = SignoffCountsSerializer()
-    waves = WaveStatusSerializer(many=True)
-    progress = serializers.IntegerField()
-    updated_at = serializers.DateTimeField()
-
-
-class ReleaseStatusView(ApiView):
-    serializer_class = ReleaseStatusSerializer
-
-    @extend_schema(
-        operation_id="releases_status",
-        parameters=[
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="The ETag of a status already held: 304 if it is unchanged.",
-            )
-        ],
-        responses={
-            200: OpenApiResponse(
-                ReleaseStatusSerializer,
-                description="Phase, the next move's blockers, sign-off counts, waves, progress.",
-            ),
-            304: OpenApiResponse(description="Unchanged since the ETag sent in If-None-Match."),
-        },
-    )
-    def get(self, request: Request, release_id: int) -> HttpResponse | HttpResponseNotModified:
-        stamp = (
-            Release.objects.filter(pk=release_id)
-            .order_by()
-            .values_list("revision", "updated_at")
-            .first()
-        )
-        if stamp is None:
-            raise Http404
-        return etag_json_response(request, *_status_body(release_id, *stamp))
-
-
-def _status_key(release_id: int, revision: int, updated_at: datetime) -> str:
-    zone = timezone.get_current_timezone_name()
-    return f"release-status:{release_id}:{revision}:{updated_at.timestamp()}:{zone}"
-
-
-def _status_body(release_id: int, revision: int, updated_at: datetime) -> tuple[bytes, str]:
-    """The rendered status document and its ETag, at most a few seconds old.
-
-    Every change to a release or what it holds bumps its revision, so a cached body is never
-    older than the last change; the short lifetime bounds what time alone changes (sign-off
-    expiry, hypercare ending). Times are written in the reader's time zone.
-    """
-    cached = cache.get(_status_key(release_id, revision, updated_at))
-    if cached is None:
-        release = get_object_or_404(Release.objects.select_related("application"), pk=release_id)
-        data = ReleaseStatusSerializer(release_status(release)).data
-        cached = (rendered_json(data), body_etag(data))
-        # Keyed by the release as read now: it may have changed since the stamp was read.
-        key = _status_key(release_id, release.revision, release.updated_at)
-        cache.set(key, cached, settings.RELEASEDECK_STATUS_CACHE_SECONDS)
-    return cached[0], cached[1]
 
 
 # Phase moves

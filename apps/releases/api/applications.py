@@ -1,0 +1,72 @@
+"""Applications: the products releases belong to."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.accounts.permissions import Action
+from apps.core.api import (
+    ApiMixin,
+    error_responses,
+    validated,
+)
+
+from .. import services
+from ..models import (
+    Application,
+)
+from .shared import (
+    required_text,
+    text,
+)
+
+# Applications
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Application
+        fields = ["id", "name", "slug", "description", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ApplicationWriteSerializer(serializers.Serializer):
+    name = required_text(100)
+    slug = serializers.SlugField(max_length=64)
+    description = text(5000, required=False)
+
+
+class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
+    """Applications releases belong to (CRM, ERP …)."""
+
+    queryset = Application.objects.all()
+    serializer_class = ApplicationSerializer
+    write_actions = {"POST": Action.CREATE_RELEASE}
+    filterset_fields = ["slug"]
+    ordering_fields = ["name", "slug", "created_at"]
+
+    @extend_schema(
+        request=ApplicationWriteSerializer,
+        responses={201: ApplicationSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(ApplicationWriteSerializer, request)
+        app = services.application_create(actor=request.user, **data)
+        return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationDetailView(ApiMixin, generics.RetrieveAPIView):
+    queryset = Application.objects.all()
+    serializer_class = ApplicationSerializer
+    lookup_url_kwarg = "id"
+    write_actions = {"PATCH": Action.CREATE_RELEASE}
+
+    @extend_schema(
+        request=ApplicationWriteSerializer(partial=True),
+        responses={200: ApplicationSerializer, **error_responses(400)},
+    )
+    def patch(self, request: Request, id: int) -> Response:
+        data = validated(ApplicationWriteSerializer, request, partial=True)
+        app = services.application_update(application_id=id, actor=request.user, **data)
+        return Response(ApplicationSerializer(app).data)
