@@ -5,14 +5,13 @@ from typing import Any
 
 from apps.environments.models import StopTheLine
 
+from . import queue
+from .operations import follow_stop_the_line
+
 
 def calendar_changed(**_: Any) -> None:
-    from . import queue
-
     queue.wake_waiting()
 
 
 def stop_the_line_changed(*, switch: StopTheLine, actor: Any, now: datetime, **_: Any) -> None:
-    from .operations import follow_stop_the_line
-
     follow_stop_the_line(switch=switch, actor=actor, now=now)

@@ -14,8 +14,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from apps.audit.models import AuditEvent
-from apps.audit.services import AuditBatch
-from apps.notifications.outbox import Sends, notify
+from apps.notifications.outbox import notify
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.services import record_change, release_move
@@ -23,6 +22,7 @@ from apps.releases.services import record_change, release_move
 from . import calls, queue
 from .models import CallState, Check, DeployAction, DeployCall, Deployer, Wave, WaveState
 from .transitions import wave_move
+from .writes import Writes
 
 
 def auto_rollbacks_recent(release_id: int, now: datetime) -> int:
@@ -53,12 +53,13 @@ def request_wave_rollback(
     *,
     reason: str,
     actor: Any = None,
-    batch: AuditBatch | None = None,
+    writes: Writes | None = None,
 ) -> bool:
     """Ask the wave's deployer to undo it, inside the caller's transaction, which holds
     `release` and `wave` locked. A webhook wave gets a rollback call and keeps its state with
     the rollback pending; the others are rolled back at once. Returns whether the rollback is
     pending."""
+    batch = writes.batch if writes is not None else None
     if wave.state == WaveState.ROLLED_BACK:
         return False
     if wave.rollback_requested_at is not None:
@@ -101,12 +102,12 @@ def roll_back_release(
     *,
     reason: str,
     automatic: bool,
-    batch: AuditBatch | None = None,
-    sends: Sends | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """Undo every wave already deployed, newest first; the release ends rolled back once the
     deployers have confirmed (at once when no rollback waits for a deploy tool). The caller
     holds the release locked."""
+    writes = writes or Writes()
     deployed = (
         Wave.objects.select_for_update(of=("self",))
         .filter(plan__release=release, started_at__isnull=False)
@@ -118,7 +119,7 @@ def roll_back_release(
     plan = None
     for wave in deployed:
         plan = wave.plan
-        if request_wave_rollback(wave, release, now, reason=reason, batch=batch):
+        if request_wave_rollback(wave, release, now, reason=reason, writes=writes):
             pending.append(wave.name)
         else:
             names.append(wave.name)
@@ -129,36 +130,36 @@ def roll_back_release(
         obj=release,
         after={"waves_rolled_back": names, "waves_rolling_back": pending},
         reason=reason,
-        batch=batch,
+        batch=writes.batch,
     )
     if pending and plan is not None:
         plan.rollback_requested_at = now
         plan.rollback_reason = reason[:2000]
         plan.save(update_fields=["rollback_requested_at", "rollback_reason", "updated_at"])
         return
-    _release_rolled_back(release, reason, batch=batch, sends=sends)
+    _release_rolled_back(release, reason, writes)
 
 
-def _release_rolled_back(
-    release: Release, reason: str, *, batch: AuditBatch | None, sends: Sends | None
-) -> None:
+def _release_rolled_back(release: Release, reason: str, writes: Writes) -> None:
     release_move(
         release_id=release.pk,
         to=release_rules.ROLLED_BACK,
         actor=None,
         reason=reason[:2000],
-        batch=batch,
+        batch=writes.batch,
     )
-    notify(release=release, event="release.rolled_back", text=reason, sends=sends)
+    # `release` was read before the move: the notification reads the phase it has now.
+    notify(
+        release=release,
+        event="release.rolled_back",
+        text=reason,
+        sends=writes.sends,
+        recipients=writes.recipients,
+    )
 
 
 def rollback_step(
-    wave: Wave,
-    release: Release,
-    now: datetime,
-    *,
-    batch: AuditBatch | None = None,
-    sends: Sends | None = None,
+    wave: Wave, release: Release, now: datetime, writes: Writes
 ) -> tuple[str, datetime | None]:
     """A wave with a rollback pending: settle it once the deploy tool has answered, or the
     deploy timeout has passed. Returns what it did and when the wave is next due."""
@@ -173,10 +174,16 @@ def rollback_step(
         reason = f"Rolled back{said}: {call.reason}".rstrip(": ")
         _rollback_pending(wave, None)
         wave_move(
-            release, wave, WaveState.ROLLED_BACK, actor=None, reason=reason, now=now, batch=batch
+            release,
+            wave,
+            WaveState.ROLLED_BACK,
+            actor=None,
+            reason=reason,
+            now=now,
+            batch=writes.batch,
         )
-        _notify(release, wave, "wave.rolled_back", wave.state_reason, sends)
-        _finish_release_rollback(release, wave, batch=batch, sends=sends)
+        writes.notify(release, "wave.rolled_back", wave=wave, text=wave.state_reason)
+        _finish_release_rollback(release, wave, writes)
         return "rolled back", None
     if call is None or call.state == CallState.FAILED or (deadline and now >= deadline):
         if call is None:
@@ -187,28 +194,15 @@ def rollback_step(
             why = "the deploy tool did not report within the deploy timeout"
         reason = f"Rollback failed: {why}. An operator decides: roll back again, or abort"
         _rollback_pending(wave, None)
-        wave_move(release, wave, WaveState.HALTED, actor=None, reason=reason, now=now, batch=batch)
-        _notify(release, wave, "wave.halted", reason, sends)
+        wave_move(
+            release, wave, WaveState.HALTED, actor=None, reason=reason, now=now, batch=writes.batch
+        )
+        writes.notify(release, "wave.halted", wave=wave, text=reason)
         return "rollback failed", None
     return "rolling back", deadline
 
 
-def _notify(release: Release, wave: Wave, event: str, text: str, sends: Sends | None) -> None:
-    # The caller holds the rows locked and current.
-    notify(
-        release=release,
-        event=event,
-        wave=wave,
-        text=text,
-        phase=release.phase,
-        wave_state=wave.state,
-        sends=sends,
-    )
-
-
-def _finish_release_rollback(
-    release: Release, wave: Wave, *, batch: AuditBatch | None, sends: Sends | None
-) -> None:
+def _finish_release_rollback(release: Release, wave: Wave, writes: Writes) -> None:
     """The release being rolled back ends so once no wave's rollback is pending or failed."""
     plan = wave.plan
     if plan.rollback_requested_at is None:
@@ -218,4 +212,4 @@ def _finish_release_rollback(
         return
     if waves.filter(state=WaveState.HALTED, started_at__isnull=False).exists():
         return  # a rollback failed: an operator decides
-    _release_rolled_back(release, plan.rollback_reason, batch=batch, sends=sends)
+    _release_rolled_back(release, plan.rollback_reason, writes)

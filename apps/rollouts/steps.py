@@ -11,14 +11,12 @@ wave comes next), and `follow` writes it through the queue. Steps of operators (
 and of the engine's runner (`runner`) follow alike.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 
-from apps.audit.services import AuditBatch
-from apps.notifications.outbox import Recipients, Sends, notify
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 
@@ -39,6 +37,7 @@ from .models import (
 from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
 from .rules import ENDED_STATES, WAITING_STATES
 from .transitions import wave_move
+from .writes import Writes
 
 # A wave waiting for a person (manual deploy or check) is looked at again this often anyway;
 # the operator's action wakes it at once. No live wave is ever left without a due time.
@@ -51,30 +50,6 @@ class _Keep:
 
 
 KEEP = _Keep()  # the wave's due time stays as it is
-
-
-@dataclass
-class Writes:
-    """Where a step's audit events and notifications go: straight to the chain and the outbox
-    (the default, for a single step), or into an engine run's batches (see AuditBatch, Sends).
-    One `Writes` serves one transaction: it keeps who its notifications go to."""
-
-    batch: AuditBatch | None = None
-    sends: Sends | None = None
-    recipients: Recipients = field(default_factory=Recipients)
-
-    def notify(self, release: Release, event: str, *, wave: Wave | None = None, text: str) -> None:
-        """Tell the release's people; the caller holds the rows locked, so they are current."""
-        notify(
-            release=release,
-            event=event,
-            wave=wave,
-            text=text,
-            phase=release.phase,
-            wave_state=wave.state if wave is not None else None,
-            sends=self.sends,
-            recipients=self.recipients,
-        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +81,6 @@ class StepResult:
     did: str
     due_now: tuple[int, ...] = ()  # waves whose step is due at once, leased to the caller
     rows: Rows | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 def follow(wave: Wave, outcome: Outcome, now: datetime) -> list[int]:
@@ -154,7 +128,7 @@ def run_step(
     if wave.next_step_at is None or wave.next_step_at > now:
         return StepResult("not due", rows=rows)
     if wave.rollback_requested_at is not None and release.phase == release_rules.ROLLOUT:
-        did, due = rollback_step(wave, release, now, batch=writes.batch, sends=writes.sends)
+        did, due = rollback_step(wave, release, now, writes)
         return StepResult(did, tuple(follow(wave, Outcome(did, due), now)))
     if (
         release.phase != release_rules.ROLLOUT
@@ -383,12 +357,7 @@ def fail_wave(wave: Wave, release: Release, now: datetime, writes: Writes, reaso
                 batch=writes.batch,
             )
             roll_back_release(
-                release,
-                now,
-                reason=f"Automatic rollback: {reason}",
-                automatic=True,
-                batch=writes.batch,
-                sends=writes.sends,
+                release, now, reason=f"Automatic rollback: {reason}", automatic=True, writes=writes
             )
             return Outcome("failed")
     wave_move(
