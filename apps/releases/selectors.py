@@ -28,12 +28,21 @@ def release_get(release_id: Any, *, queryset: QuerySet[Release] | None = None) -
         raise NotFound("No such release.", field="release") from None
 
 
-def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
-    """Read everything the gates need, in a fixed handful of queries."""
-    from apps.rollouts.models import RolloutPlan, Wave
-    from apps.signoffs.models import SignOff, SignoffRequirement
-    from apps.stakeholders.models import Stakeholder
+# A release's waves, reached through its rollout plan.
+WAVE = "rollout_plan__waves__"
 
+
+def _waves_of(release: Release) -> QuerySet[Release]:
+    """One row per wave of `release`'s plan, in plan order; read its fields with WAVE + field."""
+    return Release.objects.filter(pk=release.pk, rollout_plan__waves__isnull=False).order_by(
+        WAVE + "position"
+    )
+
+
+def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
+    """Read everything the gates need, in a fixed handful of queries. What hangs off a release
+    in the apps above this one (its stakeholders, sign-offs and rollout plan) is read through
+    the release's own relations, so this app imports none of them."""
     now = now or timezone.now()
     checklist = tuple(
         rules.ChecklistFact(environment=env, title=title, status=status, waive_reason=reason)
@@ -43,7 +52,7 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
     )
     # A sign-off counts only while its signer still holds the role it was given in.
     stakeholders = list(
-        Stakeholder.objects.filter(release=release).values_list(
+        release.stakeholders.values_list(
             "user_id", "role__slug", "role__name"
         )
     )
@@ -57,12 +66,12 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
             created_at=created,
             role_held=(signer, role) in held,
         )
-        for signer, role, decision, fp, created in SignOff.objects.filter(
-            release=release, wave__isnull=True
+        for signer, role, decision, fp, created in release.signoffs.filter(
+            wave__isnull=True
         ).values_list("signer_id", "role__slug", "decision", "fingerprint", "created_at")
     )
     requirements = list(
-        SignoffRequirement.objects.filter(release=release, wave__isnull=True)
+        release.signoff_requirements.filter(wave__isnull=True)
         .order_by("role__slug")
         .values_list("role__slug", "count", "role__name")
     )
@@ -89,13 +98,21 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
             shadow=shadow,
             rollback_pending=rollback_at is not None,
         )
-        for n, env, st, sr, shadow, rollback_at in Wave.objects.filter(plan__release=release)
-        .order_by("position")
-        .values_list(
-            "name", "environment__name", "state", "skip_reason", "shadow", "rollback_requested_at"
+        for n, env, st, sr, shadow, rollback_at in _waves_of(release).values_list(
+            *(
+                WAVE + field
+                for field in (
+                    "name",
+                    "environment__name",
+                    "state",
+                    "skip_reason",
+                    "shadow",
+                    "rollback_requested_at",
+                )
+            )
         )
     )
-    has_plan = RolloutPlan.objects.filter(release=release).exists()
+    has_plan = Release.objects.filter(pk=release.pk, rollout_plan__isnull=False).exists()
     review = PostReleaseReview.objects.filter(release=release).first()
     return rules.ReleaseFacts(
         phase=release.phase,
@@ -129,15 +146,21 @@ def next_move_blockers(release: Release, facts: rules.ReleaseFacts | None = None
 
 def release_status(release: Release) -> dict[str, Any]:
     """The status document clients rely on (PRODUCT.md, REST API)."""
-    from apps.rollouts.models import Wave
-
     facts = release_facts(release)
     tally = rules.signoff_tally(facts)
-    waves = list(
-        Wave.objects.filter(plan__release=release)
-        .select_related("environment")
-        .order_by("position")
-    )
+    # The document's wave keys, each with the field it reads.
+    fields = {
+        "id": "id",
+        "name": "name",
+        "environment": "environment__name",
+        "percentage": "percentage",
+        "state": "state",
+        "scheduled_at": "scheduled_at",
+        "started_at": "started_at",
+        "finished_at": "finished_at",
+    }
+    rows = _waves_of(release).values_list(*(WAVE + field for field in fields.values()))
+    waves = [dict(zip(fields, row, strict=True)) for row in rows]
     return {
         "id": release.pk,
         "name": release.name,
@@ -152,19 +175,7 @@ def release_status(release: Release) -> dict[str, Any]:
             "rejected": tally.rejected,
             "stale": tally.stale,
         },
-        "waves": [
-            {
-                "id": w.pk,
-                "name": w.name,
-                "environment": w.environment.name,
-                "percentage": w.percentage,
-                "state": w.state,
-                "scheduled_at": w.scheduled_at,
-                "started_at": w.started_at,
-                "finished_at": w.finished_at,
-            }
-            for w in waves
-        ],
+        "waves": waves,
         "progress": rules.progress(release.phase, facts.waves),
         "updated_at": release.updated_at,
     }
