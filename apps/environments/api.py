@@ -17,12 +17,16 @@ from apps.core.api import (
     ApiView,
     DateTimeFilter,
     DateTimeRangeFilter,
+    EnvironmentRefSerializer,
     IdFilter,
     error_responses,
+    id_field,
     no_content,
+    required_text,
+    text,
+    user_ref,
     validated,
 )
-from apps.releases.api import EnvironmentRefSerializer, id_field, required_text, text, user_ref
 
 from . import services, stop_line
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier

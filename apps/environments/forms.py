@@ -4,7 +4,7 @@ from typing import Any, cast
 
 from django import forms
 
-from apps.releases.forms import LocalDateTimeField
+from apps.core.forms import LocalDateTimeField
 
 from .models import FreezeScope, Tier
 

@@ -7,8 +7,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, error_responses, no_content, validated
-from apps.releases.api import ReleaseScopedMixin, required_text, text, user_ref
+from apps.core.api import (
+    ApiMixin,
+    error_responses,
+    no_content,
+    required_text,
+    text,
+    user_ref,
+    validated,
+)
+from apps.releases.api import ReleaseScopedMixin
 
 from . import services
 from .models import Announcement, OutboundWebhook

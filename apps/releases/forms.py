@@ -9,27 +9,15 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.roles import Role
+from apps.core.forms import LocalDateTimeField
 
 from .models import Application, Phase, Release
-
-LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 
 class PersonChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         full = obj.get_full_name()
         return f"{full} ({obj.get_username()})" if full else obj.get_username()
-
-
-class LocalDateTimeField(forms.DateTimeField):
-    """A `datetime-local` input: a wall-clock time in the viewer's time zone, read back as an
-    aware datetime (the time zone middleware activates the viewer's zone)."""
-
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_INPUT)
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("input_formats", [LOCAL_INPUT, "%Y-%m-%dT%H:%M:%S"])
-        super().__init__(**kwargs)
 
 
 class ReleaseFilterForm(forms.Form):

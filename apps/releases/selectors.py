@@ -51,11 +51,7 @@ def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
         )
     )
     # A sign-off counts only while its signer still holds the role it was given in.
-    stakeholders = list(
-        release.stakeholders.values_list(
-            "user_id", "role__slug", "role__name"
-        )
-    )
+    stakeholders = list(release.stakeholders.values_list("user_id", "role__slug", "role__name"))
     held = {(user_id, role) for user_id, role, _ in stakeholders}
     signoffs = tuple(
         rules.SignoffFact(

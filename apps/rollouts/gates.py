@@ -12,8 +12,10 @@ from apps.environments.models import StopTheLine
 from apps.notifications.outbox import Sends
 from apps.releases.models import Release
 from apps.releases.rules import signoff_tally
+from apps.signoffs.selectors import wave_facts, wave_missing_sentences
+from apps.signoffs.services import wave_signoff_request
 
-from .models import Wave
+from .models import Wave, WaveState
 
 # Blocker codes of a wave that may not start yet. Only `planned_later` leaves it scheduled;
 # any other keeps it waiting.
@@ -34,9 +36,6 @@ def wave_signoff_missing(
 ) -> list[str]:
     """What a wave's own sign-off requirement still lacks, as sentences; empty when met. The
     first time a wave waits on it, the stakeholders of the roles still missing are asked."""
-    from apps.signoffs.selectors import wave_facts, wave_missing_sentences
-    from apps.signoffs.services import wave_signoff_request
-
     facts = wave_facts(release, now=now, wave_ids=[wave.pk]).get(wave.pk)
     if facts is None:
         return []
@@ -47,6 +46,7 @@ def wave_signoff_missing(
             wave=wave,
             roles=list(tally.missing),
             now=now,
+            wave_state=WaveState.WAITING,
             batch=batch,
             sends=sends,
         )

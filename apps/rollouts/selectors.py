@@ -9,6 +9,11 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from apps.environments import calendars
 from apps.environments.models import Environment
+from apps.releases import rules
+from apps.releases.models import Release
+from apps.signoffs.models import SignoffRequirement
+from apps.signoffs.selectors import wave_asks, wave_facts
+from apps.stakeholders.models import StakeholderRole
 
 from . import scheduling
 from .models import Check, CheckResult, Deployer, Wave, WaveState
@@ -88,8 +93,6 @@ def warning_kind(message: str) -> str:
 
 
 def wave_requirements(release: Any) -> dict[int, list[Any]]:
-    from apps.signoffs.models import SignoffRequirement
-
     found: dict[int, list[Any]] = {}
     for requirement in (
         SignoffRequirement.objects.filter(release=release, wave__isnull=False)
@@ -148,3 +151,27 @@ def operator_actions(wave: Wave, *, current: bool) -> list[str]:
 def current_wave(waves: list[Wave]) -> Wave | None:
     """The first wave that has not succeeded or been skipped: the one the engine works on."""
     return next((w for w in waves if w.state not in DONE_STATES), None)
+
+
+# Waves whose own sign-off still matters: they have not started.
+WAITING_FOR_SIGNOFF = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
+
+
+def waves_asking(user: Any, release: Release, *, now: datetime) -> list[dict[str, Any]]:
+    """Waves of a release rolling out that wait for `user`'s own sign-off: not started, their
+    requirement names a role `user` may sign as, and `user` has no verdict on them that counts."""
+    if release.phase != rules.ROLLOUT:
+        return []
+    facts = wave_facts(release, now=now)
+    asks = wave_asks(user, release, facts)
+    wanted = [wave_id for wave_id, ask in asks.items() if ask.roles and not ask.decided]
+    if not wanted:
+        return []
+    waves = (
+        Wave.objects.filter(pk__in=wanted, state__in=WAITING_FOR_SIGNOFF)
+        .select_related("environment")
+        .order_by("position")
+    )
+    slugs = {role for wave_id in wanted for role in asks[wave_id].roles}
+    names = dict(StakeholderRole.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    return [{"wave": wave, "roles": [names[r] for r in asks[wave.pk].roles]} for wave in waves]

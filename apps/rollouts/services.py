@@ -11,6 +11,8 @@ from apps.core.errors import Conflict, NotFound, ServiceError
 from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
 from apps.releases import rules as release_rules
 from apps.releases.services import get_release, record_change
+from apps.signoffs.models import SignoffRequirement
+from apps.stakeholders.models import StakeholderRole
 
 from . import queue
 from .dryrun import local_start
@@ -338,9 +340,6 @@ def check_add(
 
 def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> Any:
     """A wave's own sign-off requirement (count 0 removes it): N approvals from a role before it starts."""
-    from apps.signoffs.models import SignoffRequirement
-    from apps.stakeholders.models import StakeholderRole
-
     slug = clean_text(role, field="role", max_length=32, required=True)
     count = clean_int(count, field="count", minimum=0, maximum=50)
     role_obj = StakeholderRole.objects.filter(slug=slug).first()

@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, error_responses, validated
-from apps.releases.api import ReleaseScopedMixin, UserRefSerializer, text
+from apps.core.api import ApiMixin, ApiView, UserRefSerializer, error_responses, text, validated
+from apps.releases.api import ReleaseScopedMixin
 from apps.releases.models import Release
+from apps.rollouts import wave_signoffs
 from apps.stakeholders.models import StakeholderRole
 
 from . import services
@@ -196,7 +197,7 @@ class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request, id: int) -> Response:
         data = validated(SignOffCreateSerializer, request)
-        signoff, created = services.wave_signoff_give(wave_id=id, actor=request.user, **data)
+        signoff, created = wave_signoffs.wave_signoff_give(wave_id=id, actor=request.user, **data)
         return Response(
             SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

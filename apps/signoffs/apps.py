@@ -7,7 +7,10 @@ class SignoffsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.accounts.permissions import Action, register_release_check
+        from apps.releases.signals import release_moved
 
         from .eligibility import may_sign_off
+        from .services import signoff_ask_on_testing
 
         register_release_check(Action.SIGN_OFF, may_sign_off)
+        release_moved.connect(signoff_ask_on_testing, dispatch_uid="signoffs.release_moved")

@@ -1,6 +1,6 @@
 """Who may sign a release, or one of its waves, off, and as which of its policy roles."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apps.accounts.permissions import APPROVER, user_roles
 from apps.releases.models import Release
@@ -8,12 +8,9 @@ from apps.stakeholders.models import Stakeholder
 
 from .models import SignoffRequirement
 
-if TYPE_CHECKING:
-    from apps.rollouts.models import Wave
 
-
-def signoff_roles(user: Any, release: Release, wave: "Wave | None" = None) -> list[str]:
-    """The policy roles `user` may sign `release` (or one of its waves) off as; empty when
+def signoff_roles(user: Any, release: Release, wave_id: int | None = None) -> list[str]:
+    """The policy roles `user` may sign `release` (or the wave `wave_id`) off as; empty when
     they may not sign at all."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
@@ -23,8 +20,8 @@ def signoff_roles(user: Any, release: Release, wave: "Wave | None" = None) -> li
         return []
     requirements = SignoffRequirement.objects.filter(release=release)
     requirements = (
-        requirements.filter(wave=wave)
-        if wave is not None
+        requirements.filter(wave_id=wave_id)
+        if wave_id is not None
         else requirements.filter(wave__isnull=True)
     )
     policy_roles = set(requirements.values_list("role__slug", flat=True))

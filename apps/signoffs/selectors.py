@@ -109,28 +109,3 @@ def wave_missing_sentences(name: str, tally: rules.SignoffTally) -> list[str]:
         plural = "" if count == 1 else "s"
         missing.append(f"{name}: needs {count} more {phrase} approval{plural} before it starts")
     return missing
-
-
-def waves_asking(user: Any, release: Release, *, now: datetime) -> list[dict[str, Any]]:
-    """Waves of a release rolling out that wait for `user`'s own sign-off: not started, their
-    requirement names a role `user` may sign as, and `user` has no verdict on them that counts."""
-    from apps.rollouts.models import Wave, WaveState
-    from apps.stakeholders.models import StakeholderRole
-
-    if release.phase != rules.ROLLOUT:
-        return []
-    facts = wave_facts(release, now=now)
-    asks = wave_asks(user, release, facts)
-    wanted = [wave_id for wave_id, ask in asks.items() if ask.roles and not ask.decided]
-    if not wanted:
-        return []
-    waves = (
-        Wave.objects.filter(
-            pk__in=wanted, state__in=(WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
-        )
-        .select_related("environment")
-        .order_by("position")
-    )
-    slugs = {role for wave_id in wanted for role in asks[wave_id].roles}
-    names = dict(StakeholderRole.objects.filter(slug__in=slugs).values_list("slug", "name"))
-    return [{"wave": wave, "roles": [names[r] for r in asks[wave.pk].roles]} for wave in waves]

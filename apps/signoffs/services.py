@@ -3,14 +3,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch
-from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_id, clean_int, clean_text
-from apps.notifications.outbox import Sends
+from apps.core.errors import Conflict, ServiceError
+from apps.core.validation import clean_choice, clean_int, clean_text
+from apps.notifications.outbox import Sends, notify
 from apps.releases import rules
+from apps.releases.models import Release
 from apps.releases.services import get_release, record_change
 from apps.stakeholders.models import StakeholderRole
 
@@ -74,162 +76,116 @@ def policy_set(
     return created
 
 
-def signoff_give(
-    *,
-    release_id: Any,
-    decision: Any,
-    actor: Any,
-    comment: Any = "",
-    role: Any = None,
-    wave_id: Any = None,
-) -> SignOff:
-    """Approve or reject the release's current content, or with `wave_id` one wave's own
-    requirement before it starts. One verdict per person per content (and wave); repeating
-    the same verdict is a no-op. A rejection needs a comment."""
-    return _give(
-        release_id=release_id,
-        decision=decision,
-        actor=actor,
-        comment=comment,
-        role=role,
-        wave_id=wave_id,
-    )[0]
-
-
-def wave_signoff_give(
-    *, wave_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
-) -> tuple[SignOff, bool]:
-    """A verdict on one wave's own sign-off requirement (e.g. 1 × business_owner before
-    prod-eu), given while the release rolls out and before the wave starts, bound to the
-    release's content. Returns the sign-off and whether it is new (False: the same verdict
-    was given before)."""
-    from apps.rollouts.models import Wave
-
-    wave_id = clean_id(wave_id, field="wave")
-    release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
-    if release_id is None:
-        raise NotFound("No such wave.", field="wave")
-    return _give(
-        release_id=release_id,
-        decision=decision,
-        actor=actor,
-        comment=comment,
-        role=role,
-        wave_id=wave_id,
+def signoff_ask_on_testing(*, release: Any, **_: Any) -> None:
+    """A release entering testing asks the policy's roles for their sign-off
+    (`releases.signals.release_moved`). Release-level policy only: a wave's own sign-off is
+    asked for when that wave waits."""
+    if release.phase != rules.TESTING:
+        return
+    roles = SignoffRequirement.objects.filter(release=release, wave__isnull=True).values_list(
+        "role__slug", flat=True
     )
+    notify(release=release, event="signoff.requested", roles=set(roles))
 
 
-def _give(
-    *,
-    release_id: Any,
-    decision: Any,
-    actor: Any,
-    comment: Any,
-    role: Any,
-    wave_id: Any,
-) -> tuple[SignOff, bool]:
+def signoff_give(
+    *, release_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+) -> SignOff:
+    """Approve or reject the release's current content. One verdict per person per content;
+    repeating the same verdict is a no-op. A rejection needs a comment. (A wave's own
+    requirement is signed through `rollouts.wave_signoffs.wave_signoff_give`.)"""
+    decision, comment, role = verdict_clean(decision, comment, role)
+    with transaction.atomic():
+        release = get_release(release_id, lock=True)
+        require(actor, Action.SIGN_OFF, release)
+        if release.phase not in SIGNING_PHASES:
+            raise Conflict(
+                f"Sign-offs are given in preparation or testing, not in {release.phase}."
+            )
+        return signoff_record(
+            release=release,
+            wave_id=None,
+            wave_name=None,
+            actor=actor,
+            decision=decision,
+            comment=comment,
+            role=role,
+            eligible=signoff_roles(actor, release),
+        )[0]
+
+
+def verdict_clean(decision: Any, comment: Any, role: Any) -> tuple[str, str, str | None]:
+    """A verdict's decision, comment and role as given, checked for shape."""
     decision = clean_choice(decision, field="decision", choices=Decision)
     comment = clean_text(comment, field="comment", max_length=5000)
     if role is not None:
         role = clean_text(role, field="role", max_length=32, required=True)
     if decision == Decision.REJECT and not comment:
         raise ServiceError("Say why you reject: a rejection needs a comment.", field="comment")
-    if wave_id is not None:
-        wave_id = clean_id(wave_id, field="wave")
-    with transaction.atomic():
-        release = get_release(release_id, lock=True)
-        wave = None
-        if wave_id is None:
-            require(actor, Action.SIGN_OFF, release)
-            if release.phase not in SIGNING_PHASES:
-                raise Conflict(
-                    f"Sign-offs are given in preparation or testing, not in {release.phase}."
-                )
-            eligible = signoff_roles(actor, release)
-        else:
-            wave = _wave_to_sign(release, wave_id)
-            eligible = signoff_roles(actor, release, wave)
-            if not eligible:
-                raise NotAllowed(_wave_refusal(actor, release))
-        if role is None:
-            if len(eligible) > 1:
-                raise ServiceError(
-                    f"You hold several roles here; say which one you sign as: {', '.join(eligible)}.",
-                    field="role",
-                )
-            role = eligible[0]
-        elif role not in eligible:
-            raise ServiceError(f"You cannot sign off as {role!r} on this release.", field="role")
-        existing = SignOff.objects.filter(
-            release=release, signer=actor, fingerprint=release.fingerprint, wave=wave
-        ).first()
-        if existing is not None:
-            if existing.decision == decision:
-                return existing, False
-            raise Conflict("You have already given your verdict on this content of the release.")
-        try:
-            with transaction.atomic():
-                signoff = SignOff.objects.create(
-                    release=release,
-                    signer=actor,
-                    role=StakeholderRole.objects.get(slug=role),
-                    decision=decision,
-                    comment=comment,
-                    fingerprint=release.fingerprint,
-                    wave=wave,
-                )
-        except IntegrityError:
-            raise Conflict(
-                "You have already given your verdict on this content of the release."
-            ) from None
-        record_change(
-            release_id=release.pk,
-            actor=actor,
-            verb="signoff.approved" if decision == Decision.APPROVE else "signoff.rejected",
-            obj=signoff,
-            after={
-                "decision": decision,
-                "role": role,
-                "fingerprint": release.fingerprint,
-                "wave": wave.name if wave else None,
-            },
-            reason=comment,
-        )
-        if wave is not None:
-            from apps.rollouts.queue import wake
-
-            wake(wave)
-    return signoff, True
+    return decision, comment, role
 
 
-def _wave_to_sign(release: Any, wave_id: int) -> Any:
-    """The wave, if its own sign-off can be given now: the release rolls out, the wave has a
-    requirement and has not started."""
-    from apps.rollouts.models import Wave, WaveState
-
-    wave = (
-        Wave.objects.select_related("environment").filter(pk=wave_id, plan__release=release).first()
-    )
-    if wave is None:
-        raise NotFound("No such wave in this release.", field="wave")
-    if release.phase != rules.ROLLOUT:
+def signoff_record(
+    *,
+    release: Release,
+    wave_id: int | None,
+    wave_name: str | None,
+    actor: Any,
+    decision: str,
+    comment: str,
+    role: str | None,
+    eligible: list[str],
+) -> tuple[SignOff, bool]:
+    """Write `actor`'s verdict on `release` (or on the own requirement of the wave `wave_id`,
+    named `wave_name`) as one of the `eligible` roles. The caller holds the release's lock and
+    has checked the verdict may be given now. Returns the sign-off and whether it is new
+    (False: the same verdict was given before)."""
+    if role is None:
+        if len(eligible) > 1:
+            raise ServiceError(
+                f"You hold several roles here; say which one you sign as: {', '.join(eligible)}.",
+                field="role",
+            )
+        role = eligible[0]
+    elif role not in eligible:
+        raise ServiceError(f"You cannot sign off as {role!r} on this release.", field="role")
+    same_wave = Q(wave_id=wave_id) if wave_id is not None else Q(wave__isnull=True)
+    existing = SignOff.objects.filter(
+        same_wave, release=release, signer=actor, fingerprint=release.fingerprint
+    ).first()
+    if existing is not None:
+        if existing.decision == decision:
+            return existing, False
+        raise Conflict("You have already given your verdict on this content of the release.")
+    try:
+        with transaction.atomic():
+            signoff = SignOff.objects.create(
+                release=release,
+                signer=actor,
+                role=StakeholderRole.objects.get(slug=role),
+                decision=decision,
+                comment=comment,
+                fingerprint=release.fingerprint,
+                wave_id=wave_id,
+            )
+    except IntegrityError:
         raise Conflict(
-            f"A wave's own sign-off is given while the release rolls out, not in {release.phase}."
-        )
-    if not SignoffRequirement.objects.filter(wave=wave).exists():
-        raise Conflict(f"{wave.name} has no sign-off requirement of its own.")
-    if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
-        raise Conflict(f"{wave.name} is {wave.state}; its sign-off no longer matters.")
-    return wave
-
-
-def _wave_refusal(actor: Any, release: Any) -> str:
-    if actor.pk in (release.owner_id, release.created_by_id):
-        return "You own or created this release, so you cannot sign its waves off."
-    return (
-        "Only an approver named on this release in a role this wave's sign-off asks for "
-        "can sign it."
+            "You have already given your verdict on this content of the release."
+        ) from None
+    record_change(
+        release_id=release.pk,
+        actor=actor,
+        verb="signoff.approved" if decision == Decision.APPROVE else "signoff.rejected",
+        obj=signoff,
+        after={
+            "decision": decision,
+            "role": role,
+            "fingerprint": release.fingerprint,
+            "wave": wave_name,
+        },
+        reason=comment,
     )
+    return signoff, True
 
 
 def wave_signoff_request(
@@ -238,15 +194,13 @@ def wave_signoff_request(
     wave: Any,
     roles: list[str],
     now: datetime,
+    wave_state: str,
     batch: AuditBatch | None = None,
     sends: Sends | None = None,
 ) -> list[str]:
     """Ask the stakeholders of `roles` for a wave's own sign-off, once per requirement; called
     as the wave comes up, with the release and wave locked. Returns the roles asked now.
     `batch` and `sends` are the engine run's (see AuditBatch and Sends)."""
-    from apps.notifications.outbox import notify
-    from apps.rollouts.models import WaveState
-
     pending = list(
         SignoffRequirement.objects.filter(
             wave=wave, role__slug__in=roles, requested_at__isnull=True
@@ -277,7 +231,7 @@ def wave_signoff_request(
             f"{link}#wave-{wave.pk}"
         ),
         phase=release.phase,
-        wave_state=WaveState.WAITING,
+        wave_state=wave_state,
         sends=sends,
     )
     return asked

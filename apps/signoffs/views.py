@@ -19,13 +19,14 @@ from apps.releases import rules
 from apps.releases.models import DefectStatus, Release, TestStatus
 from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
+from apps.rollouts.wave_signoffs import wave_signoff_give
 from apps.stakeholders.models import Stakeholder
 
 from .eligibility import signoff_roles
 from .forms import SignoffForm, WaveSignoffForm
 from .models import Decision, SignOff, SignoffRequirement
 from .selectors import wave_asks, wave_facts
-from .services import SIGNING_PHASES, signoff_give, wave_signoff_give
+from .services import SIGNING_PHASES, signoff_give
 
 TEMPLATE = "signoffs/page.html"
 # The release page listens for this too, so both refresh after a verdict.

@@ -6,8 +6,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, error_responses, no_content, validated
-from apps.releases.api import ReleaseScopedMixin, UserRefSerializer, id_field
+from apps.core.api import (
+    ApiMixin,
+    UserRefSerializer,
+    error_responses,
+    id_field,
+    no_content,
+    validated,
+)
+from apps.releases.api import ReleaseScopedMixin
 
 from . import services
 from .models import Stakeholder, StakeholderRole

@@ -38,15 +38,17 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_htmx",
     "template_partials",
+    # Ours, lowest layer first: each imports only the ones above it in this list
+    # (tests/core/test_layers.py), and their ready() hooks connect in this order.
     "apps.core",
-    "apps.accounts",
     "apps.audit",
+    "apps.accounts",
     "apps.environments",
     "apps.releases",
     "apps.stakeholders",
+    "apps.notifications",
     "apps.signoffs",
     "apps.rollouts",
-    "apps.notifications",
     "apps.dashboard",
     "apps.demo",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 
@@ -113,3 +114,107 @@ def test_no_hidden_state_or_private_calls(pattern):
         if re.search(pattern, line)
     ]
     assert found == []
+
+
+# The apps, lowest first, as settings list them.
+OURS = [app.removeprefix("apps.") for app in settings.INSTALLED_APPS if app.startswith("apps.")]
+# Modules that answer a request (pages, API, forms, admin) or word what a page shows: they
+# compose what several apps hold, so they may read an app above their own. Nothing below a
+# page imports it, so this makes no circle.
+PAGE_PARTS = {
+    "views",
+    "views_forms",
+    "api",
+    "forms",
+    "urls",
+    "admin",
+    "page",
+    "polling",
+    "activity",
+    "evidence",
+    "templatetags",
+    "context_processors",
+    "management",
+}
+
+
+def _app_of(target: str) -> str | None:
+    parts = target.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "apps" and parts[1] in OURS else None
+
+
+def _every_import() -> Iterator[tuple[str, str, ast.AST, bool]]:
+    for app in OURS:
+        for name, path in modules(app):
+            for target, node, lazy in imports(name, path):
+                # A Celery task body imports the code it runs: the thin-task pattern, not a layer.
+                if lazy and name.split(".")[-1] == "tasks":
+                    continue
+                yield name, target, node, lazy
+
+
+def test_the_settings_list_every_app_once():
+    on_disk = sorted(p.parent.name for p in APPS.glob("*/apps.py"))
+    assert sorted(OURS) == on_disk
+
+
+def test_no_module_of_ours_imports_one_that_imports_it():
+    names = {name for app in OURS for name, _ in modules(app)}
+    graph: dict[str, set[str]] = {name: set() for name in names}
+    for name, target, _, _ in _every_import():
+        while target and target not in names:  # `from apps.x import y` runs apps.x
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            graph[name].add(target)
+    # Tarjan's strongly connected components: any with more than one module is a circle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    assert circles == []
+
+
+def test_apps_import_only_the_apps_below_them():
+    """Models, rules, services, selectors and the engine of an app import only apps listed
+    before it; lazy imports count too. A lower app tells a higher one something through a
+    signal or a hook the higher app registers in ready()."""
+    reaching_up = []
+    for name, target, node, _ in _every_import():
+        app, used = name.split(".")[1], _app_of(target)
+        if used is None or OURS.index(used) <= OURS.index(app):
+            continue
+        if PAGE_PARTS.intersection(name.split(".")[2:]) and app != "core":
+            continue
+        reaching_up.append(f"{name}:{node.lineno} -> {target}")
+    assert reaching_up == []
+
+
+def test_core_imports_no_app_of_ours():
+    assert [
+        f"{name}:{node.lineno}"
+        for name, target, node, _ in _every_import()
+        if name.startswith("apps.core") and _app_of(target) not in (None, "core")
+    ] == []

@@ -38,7 +38,7 @@ from apps.rollouts.gates import start_blockers
 from apps.rollouts.models import Check, CheckResult, DeployCall, Wave
 from apps.rollouts.rules import ENDED_STATES
 from apps.rollouts.runner import rollouts_tick, wave_step
-from apps.signoffs.services import signoff_give
+from apps.rollouts.wave_signoffs import wave_signoff_give
 from apps.stakeholders import services as sh
 from tests.celery_worker import purge_celery_queue
 from tests.factories import EnvironmentFactory, ReleaseFactory
@@ -429,7 +429,7 @@ def test_wave_waits_for_its_own_signoff_then_starts(signed_wave, bob):
         "prod-eu 100%: needs 1 more business owner approval before it starts"
     )
 
-    signoff_give(release_id=release.pk, wave_id=wave.pk, decision="approve", actor=bob)
+    wave_signoff_give(wave_id=wave.pk, decision="approve", actor=bob)
     wave.refresh_from_db()
     assert wave.next_step_at <= timezone.now()  # woken at once, not at the next recheck
     run_engine(release, timezone.now())
@@ -438,8 +438,7 @@ def test_wave_waits_for_its_own_signoff_then_starts(signed_wave, bob):
 
 def test_rejected_wave_signoff_keeps_the_wave_waiting(signed_wave, bob):
     release, wave = signed_wave
-    signoff_give(
-        release_id=release.pk,
+    wave_signoff_give(
         wave_id=wave.pk,
         decision="reject",
         comment="Not during the sales campaign.",
@@ -457,7 +456,7 @@ def test_release_owner_cannot_sign_their_own_wave(signed_wave, rita):
     rita.groups.add(Group.objects.get(name="approver"))
     sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
     with pytest.raises(NotAllowed):
-        signoff_give(release_id=release.pk, wave_id=wave.pk, decision="approve", actor=rita)
+        wave_signoff_give(wave_id=wave.pk, decision="approve", actor=rita)
     run_engine(release, timezone.now())
     assert waves_of(release)[0].state == "waiting"
 
@@ -466,7 +465,7 @@ def test_approver_of_another_role_cannot_sign_the_wave(signed_wave, rita, alice)
     release, wave = signed_wave
     sh.stakeholder_add(release_id=release.pk, user_id=alice.pk, role="qa", actor=rita)
     with pytest.raises(NotAllowed):
-        signoff_give(release_id=release.pk, wave_id=wave.pk, decision="approve", actor=alice)
+        wave_signoff_give(wave_id=wave.pk, decision="approve", actor=alice)
 
 
 # Property: whatever the calendar and however the ticks fall, a wave starts only when allowed

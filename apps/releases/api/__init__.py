@@ -8,15 +8,7 @@ from .releases import (
     ReleaseListView,
     TransitionView,
 )
-from .shared import (
-    EnvironmentRefSerializer,
-    ReleaseScopedMixin,
-    UserRefSerializer,
-    id_field,
-    required_text,
-    text,
-    user_ref,
-)
+from .shared import ReleaseScopedMixin
 from .status import ReleaseStatusSerializer, ReleaseStatusView
 from .uat import (
     ChecklistDetailView,
@@ -40,7 +32,6 @@ __all__ = [
     "DefectCloseView",
     "DefectDetailView",
     "DefectListView",
-    "EnvironmentRefSerializer",
     "MoveDetailView",
     "MoveListView",
     "ReleaseDetailView",
@@ -53,9 +44,4 @@ __all__ = [
     "TestCaseListView",
     "TestCaseWaiveView",
     "TransitionView",
-    "UserRefSerializer",
-    "id_field",
-    "required_text",
-    "text",
-    "user_ref",
 ]

@@ -9,16 +9,14 @@ from apps.accounts.permissions import Action
 from apps.core.api import (
     ApiMixin,
     error_responses,
+    required_text,
+    text,
     validated,
 )
 
 from .. import services
 from ..models import (
     Application,
-)
-from .shared import (
-    required_text,
-    text,
 )
 
 # Applications

@@ -18,7 +18,12 @@ from apps.core.api import (
     BlockerSerializer,
     DateTimeRangeFilter,
     IdFilter,
+    UserRefSerializer,
     error_responses,
+    id_field,
+    required_text,
+    text,
+    user_ref,
     validated,
 )
 
@@ -30,14 +35,7 @@ from ..models import (
     Release,
 )
 from .list_page import ReleasePagination
-from .shared import (
-    ReleaseScopedMixin,
-    UserRefSerializer,
-    id_field,
-    required_text,
-    text,
-    user_ref,
-)
+from .shared import ReleaseScopedMixin
 
 # Releases
 
@@ -117,11 +115,11 @@ class ReleaseFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_environment(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        from apps.rollouts.models import Wave
-
-        return queryset.filter(
-            Exists(Wave.objects.filter(plan__release=OuterRef("pk"), environment_id=value))
+        # Through the release's own relation to its plan's waves: the rollouts app sits above.
+        waves_there = Release.objects.filter(
+            pk=OuterRef("pk"), rollout_plan__waves__environment_id=value
         )
+        return queryset.filter(Exists(waves_there))
 
 
 # What a release document shows of other rows, read in the release's own query.

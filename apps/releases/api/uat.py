@@ -11,7 +11,12 @@ from apps.accounts.permissions import Action
 from apps.core.api import (
     ApiMixin,
     ApiView,
+    EnvironmentRefSerializer,
     error_responses,
+    id_field,
+    required_text,
+    text,
+    user_ref,
     validated,
 )
 
@@ -27,14 +32,7 @@ from ..models import (
     TestCase,
     TestStatus,
 )
-from .shared import (
-    EnvironmentRefSerializer,
-    ReleaseScopedMixin,
-    id_field,
-    required_text,
-    text,
-    user_ref,
-)
+from .shared import ReleaseScopedMixin
 
 # Checklist
 

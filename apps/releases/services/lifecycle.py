@@ -213,10 +213,8 @@ def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
         if release.phase in rules.TERMINAL:
             raise Conflict(f"A {release.phase} release cannot be edited.")
         if cleaned.get("owner_id", release.owner_id) != release.owner_id:
-            from apps.signoffs.models import SignOff
-
             # Separation of duties: an owner's own sign-off would otherwise count for the gate.
-            if SignOff.objects.filter(release=release, signer_id=cleaned["owner_id"]).exists():
+            if release.signoffs.filter(signer_id=cleaned["owner_id"]).exists():
                 raise ServiceError(
                     "That person has signed this release off and cannot own it.", field="owner"
                 )

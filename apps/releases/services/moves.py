@@ -17,6 +17,7 @@ from apps.core.validation import clean_choice, clean_text
 from .. import rules
 from ..models import MoveState, Phase, PhaseMove, Release
 from ..selectors import release_facts
+from ..signals import release_moved
 from .lifecycle import get_release, record_change
 
 
@@ -79,21 +80,9 @@ def release_move(
             reason=reason,
             batch=batch,
         )
-        _notify_moved(release, reason)
+        # Notifications tells the release's people; sign-offs asks for them on entering testing.
+        release_moved.send(sender=Release, release=release, reason=reason)
     return release
-
-
-def _notify_moved(release: Release, reason: str) -> None:
-    from apps.notifications.outbox import notify
-    from apps.signoffs.models import SignoffRequirement
-
-    notify(release=release, event="release.moved", text=reason)
-    if release.phase == rules.TESTING:
-        # Release-level policy only: a wave's own sign-off is asked for when that wave waits.
-        roles = SignoffRequirement.objects.filter(release=release, wave__isnull=True).values_list(
-            "role__slug", flat=True
-        )
-        notify(release=release, event="signoff.requested", roles=set(roles))
 
 
 def _enqueue_move(move_id: int) -> None:

@@ -8,8 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, error_responses, validated
-from apps.releases.api import required_text
+from apps.core.api import ApiMixin, ApiView, error_responses, required_text, validated
 
 from .. import operations, services
 from ..models import Check, CheckKind, CheckResult, Wave

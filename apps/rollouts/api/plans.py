@@ -7,8 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiView, error_responses, validated
-from apps.releases.api import id_field
+from apps.core.api import ApiView, error_responses, id_field, validated
 from apps.releases.models import Release
 
 from .. import dryrun, services

@@ -7,13 +7,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, error_responses, validated
-from apps.releases.api import (
+from apps.core.api import (
+    ApiMixin,
+    ApiView,
     EnvironmentRefSerializer,
-    ReleaseScopedMixin,
+    error_responses,
     id_field,
     required_text,
+    validated,
 )
+from apps.releases.api import ReleaseScopedMixin
+from apps.signoffs.models import SignoffRequirement
 
 from .. import operations, services
 from ..models import Deployer, FailurePolicy, Wave, WaveState
@@ -255,8 +259,6 @@ class WaveRequirementView(ApiView):
 
     @staticmethod
     def _current(wave_id: int) -> list[dict]:
-        from apps.signoffs.models import SignoffRequirement
-
         return [
             {"role": role, "count": count}
             for role, count in SignoffRequirement.objects.filter(wave_id=wave_id)

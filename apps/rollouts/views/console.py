@@ -22,7 +22,6 @@ from apps.environments.models import StopTheLine
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.polling import release_live_parts, release_unchanged
-from apps.signoffs.selectors import waves_asking
 
 from .. import operations, selectors
 from ..models import CheckResult, DeployCall, FailurePolicy, RolloutPlan, Wave, WaveState
@@ -258,7 +257,7 @@ def _console_context(
         "terminal": release.phase in release_rules.TERMINAL,
         "live_pass": _live.issue(user, release.pk),
         "now": now,
-        "asking_me": waves_asking(user, release, now=now),
+        "asking_me": selectors.waves_asking(user, release, now=now),
     }
 
 
