@@ -151,6 +151,15 @@ def _failed_token_window(request: Request) -> tuple[str, int, int, float] | None
     return f"auth:failed-token:{address}:{int(now // period)}", limit, period, period - now % period
 
 
+def _failures(key: str) -> int:
+    """The failures counted in a window so far. Every token request asks, so on Redis it is one
+    GET on the shared client: the cache's own `get` builds a new redis-py client per call."""
+    client = redis_client(DEFAULT_CACHE_ALIAS)
+    if client is None:
+        return int(cache.get(key, 0))
+    return int(client.get(caches[DEFAULT_CACHE_ALIAS].make_and_validate_key(key)) or 0)
+
+
 def failed_tokens_refuse(request: Request) -> None:
     """Before a token is looked up: an address that spent its budget of failures is answered
     429 until its window ends, so a right guess after many wrong ones earns nothing."""
@@ -159,7 +168,7 @@ def failed_tokens_refuse(request: Request) -> None:
         return
     key, limit, _, left = window
     try:
-        failures = cache.get(key, 0)
+        failures = _failures(key)
     except UNAVAILABLE as exc:  # fail open: token checks still hold
         warn_unavailable("failed token limit", exc)
         return
@@ -178,8 +187,12 @@ def failed_token_counted(request: Request) -> None:
         return
     key, limit, period, _ = window
     try:
-        cache.add(key, 0, period + 1)
-        failures = cache.incr(key)
+        client = redis_client(DEFAULT_CACHE_ALIAS)
+        if client is not None:
+            failures, _ = _count_on_redis(client, key, period + 1)
+        else:
+            cache.add(key, 0, period + 1)
+            failures = cache.incr(key)
     except (*UNAVAILABLE, ValueError) as exc:  # fail open (ValueError: the counter expired)
         warn_unavailable("failed token count", exc)
         return
