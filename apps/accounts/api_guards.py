@@ -160,6 +160,15 @@ def _failures(key: str) -> int:
     return int(client.get(caches[DEFAULT_CACHE_ALIAS].make_and_validate_key(key)) or 0)
 
 
+def _failure_added(key: str, period: int) -> int:
+    """Count one more failure in the window `key`, kept `period` seconds; the count so far."""
+    client = redis_client(DEFAULT_CACHE_ALIAS)
+    if client is None:
+        cache.add(key, 0, period)
+        return int(cache.incr(key))
+    return _count_on_redis(client, key, period)[0]
+
+
 def failed_tokens_refuse(request: Request) -> None:
     """Before a token is looked up: an address that spent its budget of failures is answered
     429 until its window ends, so a right guess after many wrong ones earns nothing."""
@@ -187,12 +196,7 @@ def failed_token_counted(request: Request) -> None:
         return
     key, limit, period, _ = window
     try:
-        client = redis_client(DEFAULT_CACHE_ALIAS)
-        if client is not None:
-            failures, _ = _count_on_redis(client, key, period + 1)
-        else:
-            cache.add(key, 0, period + 1)
-            failures = cache.incr(key)
+        failures = _failure_added(key, period + 1)
     except (*UNAVAILABLE, ValueError) as exc:  # fail open (ValueError: the counter expired)
         warn_unavailable("failed token count", exc)
         return

@@ -2,9 +2,11 @@
 
 from typing import Any
 
+from apps.releases.models import Release
+
 from .outbox import notify
 
 
-def release_moved_tell(*, release: Any, reason: str, **_: Any) -> None:
+def release_moved_tell(*, release: Release, reason: str, **_: Any) -> None:
     """Tell the release's people it changed phase (`releases.signals.release_moved`)."""
     notify(release=release, event="release.moved", text=reason)

@@ -16,6 +16,7 @@ from apps.releases.models import Release
 from apps.releases.selectors import release_get
 
 from .models import Wave
+from .rules import WAITING_STATES
 from .scheduling import PlannedWindow
 
 
@@ -180,7 +181,6 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     from datetime import timedelta
 
     from . import scheduling, selectors
-    from .models import WaveState
 
     if release.planned_start is None or release.phase not in (
         *release_rules.CONTENT_EDITABLE,
@@ -198,8 +198,7 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
             f"({calendars.describe(release.planned_start, 'UTC')})"
         )
     if rolling:  # what has started is history; the dry run speaks of what is still to come
-        not_started = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
-        waves = [w for w in waves if w.state in not_started]
+        waves = [w for w in waves if w.state in WAITING_STATES]
     if waves:
         by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
         planned = [

@@ -153,10 +153,6 @@ def current_wave(waves: list[Wave]) -> Wave | None:
     return next((w for w in waves if w.state not in DONE_STATES), None)
 
 
-# Waves whose own sign-off still matters: they have not started.
-WAITING_FOR_SIGNOFF = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
-
-
 def waves_asking(user: Any, release: Release, *, now: datetime) -> list[dict[str, Any]]:
     """Waves of a release rolling out that wait for `user`'s own sign-off: not started, their
     requirement names a role `user` may sign as, and `user` has no verdict on them that counts."""
@@ -168,7 +164,7 @@ def waves_asking(user: Any, release: Release, *, now: datetime) -> list[dict[str
     if not wanted:
         return []
     waves = (
-        Wave.objects.filter(pk__in=wanted, state__in=WAITING_FOR_SIGNOFF)
+        Wave.objects.filter(pk__in=wanted, state__in=WAITING_STATES)
         .select_related("environment")
         .order_by("position")
     )

@@ -24,6 +24,7 @@ from .models import (
     Wave,
     WaveState,
 )
+from .rules import WAITING_STATES
 
 PLANNABLE = frozenset({release_rules.PLANNING, release_rules.PREPARATION, release_rules.TESTING})
 
@@ -167,7 +168,7 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
             .select_related("environment")
             .get(pk=wave_id)
         )
-        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+        if wave.state not in WAITING_STATES:
             raise Conflict(f"A {wave.state} wave can no longer be edited.")
         before = {
             "name": wave.name,
@@ -311,7 +312,7 @@ def check_add(
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
         wave = Wave.objects.select_for_update(of=("self",)).get(pk=wave_id)
-        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+        if wave.state not in WAITING_STATES:
             raise Conflict(f"Checks of a {wave.state} wave can no longer change.")
         check = Check.objects.create(
             wave=wave,
@@ -350,7 +351,7 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
         release = get_release(release_id, lock=True)
         require(actor, Action.SET_POLICY, release)
         wave = Wave.objects.select_for_update(of=("self",)).get(pk=wave_id)
-        if wave.state not in (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING):
+        if wave.state not in WAITING_STATES:
             raise Conflict(f"The sign-off of a {wave.state} wave can no longer change.")
         existing = SignoffRequirement.objects.filter(wave=wave, role=role_obj).first()
         before = existing.count if existing else 0

@@ -15,11 +15,9 @@ from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import signoff_record, verdict_clean
 
-from .models import Wave, WaveState
+from .models import Wave
 from .queue import wake
-
-# A wave's sign-off matters until the wave starts.
-SIGNABLE = (WaveState.PENDING, WaveState.SCHEDULED, WaveState.WAITING)
+from .rules import WAITING_STATES
 
 
 def wave_signoff_give(
@@ -67,7 +65,7 @@ def _wave_to_sign(release: Release, wave_id: int) -> Wave:
         )
     if not SignoffRequirement.objects.filter(wave=wave).exists():
         raise Conflict(f"{wave.name} has no sign-off requirement of its own.")
-    if wave.state not in SIGNABLE:
+    if wave.state not in WAITING_STATES:  # its sign-off matters until it starts
         raise Conflict(f"{wave.name} is {wave.state}; its sign-off no longer matters.")
     return wave
 

@@ -76,7 +76,7 @@ def policy_set(
     return created
 
 
-def signoff_ask_on_testing(*, release: Any, **_: Any) -> None:
+def signoff_ask_on_testing(*, release: Release, **_: Any) -> None:
     """A release entering testing asks the policy's roles for their sign-off
     (`releases.signals.release_moved`). Release-level policy only: a wave's own sign-off is
     asked for when that wave waits."""
