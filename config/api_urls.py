@@ -7,6 +7,7 @@ from apps.accounts import api as accounts
 from apps.audit import api as audit
 from apps.environments import api as environments
 from apps.notifications import api as notifications
+from apps.pages import api as pages
 from apps.releases import api as releases
 from apps.rollouts import api as rollouts
 from apps.signoffs import api as signoffs
@@ -124,7 +125,7 @@ v1 = [
         rollouts.WaveRequirementView.as_view(),
         name="wave-signoff-requirement",
     ),
-    path("waves/<id:id>/signoffs/", signoffs.WaveSignOffListView.as_view(), name="wave-signoffs"),
+    path("waves/<id:id>/signoffs/", rollouts.WaveSignOffListView.as_view(), name="wave-signoffs"),
     path("checks/<id:id>/confirm/", rollouts.CheckConfirmView.as_view(), name="check-confirm"),
     # Announcements
     path(
@@ -174,7 +175,7 @@ v1 = [
     path("audit-events/<id:id>/", audit.AuditEventDetailView.as_view(), name="audit-event"),
     path(
         "releases/<id:release_id>/evidence/",
-        audit.EvidencePackView.as_view(),
+        pages.EvidencePackView.as_view(),
         name="release-evidence",
     ),
 ]

@@ -2,20 +2,23 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.pages import urls as pages
+from apps.releases import urls as releases
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("config.api_urls")),
     path("", include("apps.demo.urls")),
-    path("", include("apps.signoffs.urls")),
+    path("", include((pages.signoff_patterns, "signoffs"))),
     path("environments/", include("apps.environments.urls")),
-    path("audit/", include("apps.audit.urls")),
+    path("audit/", include((pages.audit_patterns, "audit"))),
     path("notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.rollouts.urls")),
-    path("", include("apps.releases.urls")),
+    path("", include((releases.urlpatterns + pages.release_patterns, "releases"))),
 ]
 
 handler400 = "apps.core.views.bad_request"

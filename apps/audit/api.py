@@ -1,10 +1,9 @@
-"""Audit endpoints: read the append-only event stream, export it, and a release's evidence pack."""
+"""Audit endpoints: read the append-only event stream and export it."""
 
 from collections.abc import Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,13 +12,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from apps.core.api import ApiMixin, ApiView, DateTimeRangeFilter, IdFilter
 from apps.core.lists import FilterBackend
-from apps.releases.models import Release
 
-from .evidence import evidence_pack
 from .exports import csv_rows, export_checkpoint, json_chunks
 from .models import AuditEvent
 
@@ -148,35 +144,4 @@ class AuditExportView(ApiView):
                 content_type="application/json",
             )
         response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
-        return response
-
-
-class EvidencePackSerializer(serializers.Serializer):
-    generated_at = serializers.DateTimeField()
-    release = serializers.DictField()
-    signoff_policy = serializers.DictField()
-    signoffs = serializers.ListField(child=serializers.DictField())
-    gates = serializers.DictField()
-    checklist = serializers.ListField(child=serializers.DictField())
-    test_cases = serializers.ListField(child=serializers.DictField())
-    defects = serializers.ListField(child=serializers.DictField())
-    waves = serializers.ListField(child=serializers.DictField())
-    decisions = AuditEventSerializer(many=True)
-    audit_trail = serializers.DictField()
-
-
-class EvidencePackView(ApiView):
-    """One release's evidence: sign-offs and the content they were for, gates and moves with
-    their blockers and overrides, checklist, tests, defects, checks with what they saw, and
-    every decision with its reason."""
-
-    serializer_class = EvidencePackSerializer
-
-    @extend_schema(operation_id="releases_evidence")
-    def get(self, request: Request, release_id: int) -> Response:
-        release = get_object_or_404(
-            Release.objects.select_related("application", "owner", "created_by"), pk=release_id
-        )
-        response = Response(evidence_pack(release))
-        response["Content-Disposition"] = f'inline; filename="evidence-release-{release.pk}.json"'
         return response

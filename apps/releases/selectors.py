@@ -175,3 +175,8 @@ def release_status(release: Release) -> dict[str, Any]:
         "progress": rules.progress(release.phase, facts.waves),
         "updated_at": release.updated_at,
     }
+
+
+def release_subtitle(release: Release) -> str:
+    """The release's own name, unless it only repeats the application and version."""
+    return "" if release.name == f"{release.application.name} {release.version}" else release.name

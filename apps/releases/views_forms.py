@@ -12,13 +12,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts.permissions import Action, can, page_require
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import login_required
-from apps.signoffs.models import SignOff
 
 from . import rules
 from .forms import ReleaseFilterForm, ReleaseForm
 from .models import Phase, Release
-from .page import release_subtitle
-from .selectors import releases_visible_to
+from .selectors import release_subtitle, releases_visible_to
 from .services import release_create, release_update
 
 PAGE_SIZE = 50
@@ -150,7 +148,7 @@ def _form_page(
         context["terminal"] = release.phase in rules.TERMINAL
         context["content_locked"] = release.phase not in rules.CONTENT_EDITABLE
         # Editing version, build or scope makes these sign-offs stale; say so before saving.
-        context["current_signoffs"] = SignOff.objects.filter(
-            release=release, fingerprint=release.fingerprint, wave__isnull=True
+        context["current_signoffs"] = release.signoffs.filter(
+            fingerprint=release.fingerprint, wave__isnull=True
         ).count()
     return render(request, "releases/form.html", context, status=status)

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,7 +13,6 @@ from apps.accounts.permissions import Action
 from apps.core.api import ApiMixin, ApiView, UserRefSerializer, error_responses, text, validated
 from apps.releases.api import ReleaseScopedMixin
 from apps.releases.models import Release
-from apps.rollouts import wave_signoffs
 from apps.stakeholders.models import StakeholderRole
 
 from . import services
@@ -161,44 +159,3 @@ class SignOffDetailView(ApiMixin, generics.RetrieveAPIView):
     queryset = SIGNOFFS
     serializer_class = SignOffSerializer
     lookup_url_kwarg = "id"
-
-
-class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
-    """Verdicts on one wave's own sign-off requirement (e.g. 1 × business_owner before
-    prod-eu), newest first."""
-
-    serializer_class = SignOffSerializer
-    filterset_fields = ["decision"]
-    ordering_fields = ["created_at", "id"]
-    ordering = ["-created_at", "-id"]
-    write_actions = {"POST": Action.SIGN_OFF}
-
-    def get_queryset(self) -> QuerySet[SignOff]:
-        from apps.rollouts.models import Wave
-
-        if getattr(self, "swagger_fake_view", False):
-            return SIGNOFFS.none()
-        wave = get_object_or_404(Wave, pk=self.kwargs["id"])
-        return SIGNOFFS.filter(wave=wave)
-
-    @extend_schema(
-        operation_id="waves_signoffs_create",
-        request=SignOffCreateSerializer,
-        responses={
-            201: SignOffSerializer,
-            200: SignOffSerializer,
-            **error_responses(400, 403, 404, 409),
-        },
-        description="Approve or reject a wave's own sign-off: a stakeholder of a role the "
-        "wave's requirement names (never the release's owner or creator), while the release "
-        "rolls out and before the wave starts, bound to the release's current content. A "
-        "release approval does not count for a wave. 201 for a new verdict; repeating the same "
-        "verdict answers the existing one with 200; changing it is refused (409).",
-    )
-    def post(self, request: Request, id: int) -> Response:
-        data = validated(SignOffCreateSerializer, request)
-        signoff, created = wave_signoffs.wave_signoff_give(wave_id=id, actor=request.user, **data)
-        return Response(
-            SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data,
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.signoffs",
     "apps.rollouts",
     "apps.dashboard",
+    "apps.pages",
     "apps.demo",
 ]
 

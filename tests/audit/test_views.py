@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.accounts.models import Profile
-from apps.audit.forms import RELEASES_OFFERED
 from apps.audit.models import AuditEvent
+from apps.pages.audit_forms import RELEASES_OFFERED
 from apps.releases import services as rs
 from apps.releases.models import Release
 from tests.builders import planned_release
@@ -145,7 +145,7 @@ def test_keyset_pages_hold_steady_while_events_are_added(client, vera, rita, rel
 
 
 def test_the_count_stops_at_its_cap(client, vera, release, monkeypatch):
-    from apps.audit import views
+    from apps.pages import audit as views
 
     monkeypatch.setattr(views, "COUNT_CAP", 3)
     client.force_login(vera)
@@ -418,7 +418,7 @@ def test_a_huge_release_number_is_a_form_error(client, vera):
     ],
 )
 def test_each_filter_has_an_index_that_serves_a_page(release, params, index):
-    from apps.audit.forms import AuditFilterForm
+    from apps.pages.audit_forms import AuditFilterForm
 
     form = AuditFilterForm(
         {**params, "release": str(release.pk)} if "release" in params else params

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from apps.audit.forms import RELEASES_OFFERED
+from apps.pages.audit_forms import RELEASES_OFFERED
 from tests.factories import ApplicationFactory, ReleaseFactory
 
 from .conftest import sign_in

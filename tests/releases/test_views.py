@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Profile
+from apps.pages import release as views
 from apps.releases import services as rs
-from apps.releases import views
 from apps.releases.models import MoveState, PhaseMove, Release
 from apps.rollouts import services as ro
 from apps.rollouts.transitions import wave_transition

@@ -1,8 +1,10 @@
-"""Rollout endpoints of the REST API: the plan, its waves, their checks and deploy calls."""
+"""Rollout endpoints of the REST API: the plan, its waves, their sign-offs, checks and deploy
+calls."""
 
 from .checks import CheckConfirmView, CheckListView, CheckResultListView
 from .deploy_calls import DeployCallListView, WaveReportView
 from .plans import ApplyStrategyView, DryRunView, PlanView
+from .wave_signoffs import WaveSignOffListView
 from .waves import (
     WAVE_ACTION_VIEWS,
     WaveDetailView,
@@ -25,4 +27,5 @@ __all__ = [
     "WaveListView",
     "WaveReportView",
     "WaveRequirementView",
+    "WaveSignOffListView",
 ]

@@ -20,13 +20,12 @@ from apps.releases.models import DefectStatus, Release, TestStatus
 from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
 from apps.rollouts.wave_signoffs import wave_signoff_give
+from apps.signoffs.eligibility import signoff_roles
+from apps.signoffs.forms import SignoffForm, WaveSignoffForm
+from apps.signoffs.models import Decision, SignOff, SignoffRequirement
+from apps.signoffs.selectors import wave_asks, wave_facts
+from apps.signoffs.services import SIGNING_PHASES, signoff_give
 from apps.stakeholders.models import Stakeholder
-
-from .eligibility import signoff_roles
-from .forms import SignoffForm, WaveSignoffForm
-from .models import Decision, SignOff, SignoffRequirement
-from .selectors import wave_asks, wave_facts
-from .services import SIGNING_PHASES, signoff_give
 
 TEMPLATE = "signoffs/page.html"
 # The release page listens for this too, so both refresh after a verdict.

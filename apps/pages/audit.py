@@ -10,16 +10,16 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.permissions import Action, page_require
+from apps.audit.exports import csv_rows, export_checkpoint, json_chunks
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import latest_event_id
+from apps.audit.services import audit_verify, latest_checkpoint
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
-from apps.releases import activity
 from apps.releases.models import Release
 
-from .exports import csv_rows, export_checkpoint, json_chunks
-from .forms import CURSORS, AuditFilterForm, offered_releases
-from .models import AuditEvent
-from .selectors import latest_event_id
-from .services import audit_verify, latest_checkpoint
+from . import activity
+from .audit_forms import CURSORS, AuditFilterForm, offered_releases
 
 TEMPLATE = "audit/page.html"
 PAGE_SIZE = 50

@@ -7,15 +7,14 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.exports import event_dict
+from apps.audit.models import AuditEvent
+from apps.audit.verbs import DECISION_VERBS
 from apps.releases import rules
 from apps.releases.models import ChecklistItem, Defect, PhaseMove, Release, TestCase
 from apps.releases.selectors import next_move_blockers, release_facts
 from apps.rollouts.models import Check, CheckResult, Wave
 from apps.signoffs.models import SignOff, SignoffRequirement
-
-from .exports import event_dict
-from .models import AuditEvent
-from .verbs import DECISION_VERBS
 
 
 def _user(user: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""Release pages: the list, one release with its live parts, and the buttons on it."""
+"""The release page: one release with its live parts, and the buttons on it."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -14,14 +14,14 @@ from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
 from apps.notifications.services import announcement_create
+from apps.releases import services
+from apps.releases.models import ChecklistItem, Defect, Release, TestCase
+from apps.releases.polling import release_live_parts, release_unchanged
+from apps.releases.selectors import releases_visible_to
+from apps.releases.services import release_request_move
 from apps.signoffs.services import signoff_give
 
-from . import services
-from .models import ChecklistItem, Defect, Release, TestCase
-from .page import release_page
-from .polling import release_live_parts, release_unchanged
-from .selectors import releases_visible_to
-from .services import release_request_move
+from .release_page import release_page
 
 TEMPLATE = "releases/detail.html"
 # Announced after every action so the live part of the page refreshes at once.

@@ -10,6 +10,17 @@ from apps.accounts.permissions import Action, can
 from apps.audit.models import AuditEvent
 from apps.audit.verbs import CHECK_RESULT_VERBS
 from apps.notifications.models import Announcement
+from apps.releases import rules
+from apps.releases.models import (
+    Defect,
+    MoveState,
+    Phase,
+    PhaseMove,
+    PostReleaseReview,
+    Release,
+    Severity,
+)
+from apps.releases.selectors import next_move_blockers, release_facts, release_subtitle
 from apps.rollouts.dryrun import window_notes
 from apps.rollouts.models import RolloutPlan, Wave
 from apps.signoffs.eligibility import signoff_roles
@@ -17,9 +28,7 @@ from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.signoffs.services import SIGNING_PHASES
 from apps.stakeholders.models import Stakeholder
 
-from . import activity, rules
-from .models import Defect, MoveState, Phase, PhaseMove, PostReleaseReview, Release, Severity
-from .selectors import next_move_blockers, release_facts
+from . import activity
 
 MAIN_PHASES = [
     rules.PLANNING,
@@ -153,11 +162,6 @@ def release_page(release: Release, user: Any) -> dict[str, Any]:
         },
         "now": timezone.now(),
     }
-
-
-def release_subtitle(release: Release) -> str:
-    """The release's own name, unless it only repeats the application and version."""
-    return "" if release.name == f"{release.application.name} {release.version}" else release.name
 
 
 def _how_it_ended(

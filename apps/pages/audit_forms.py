@@ -7,9 +7,8 @@ from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.releases.models import Release
-
-from .models import AuditEvent
 
 # The release filter offers this many releases (the newest, plus the one chosen); a search
 # box finds any other. Listing every release made the page grow with the history.
