@@ -1,6 +1,9 @@
 """Announcement endpoints (what end users are told about a release) and the outbound
 notification webhooks (who receives release events)."""
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -11,14 +14,12 @@ from apps.core.api import (
     ApiMixin,
     error_responses,
     no_content,
-    required_text,
-    text,
     user_ref,
     validated,
 )
 from apps.releases.api import ReleaseScopedMixin
 
-from . import services
+from . import services, validators
 from .models import Announcement, OutboundWebhook
 
 
@@ -43,10 +44,18 @@ class AnnouncementSerializer(serializers.ModelSerializer):
 
 
 class AnnouncementWriteSerializer(serializers.Serializer):
-    title = required_text(200)
-    body = required_text(20000)
-    publish_at = serializers.DateTimeField(required=False, allow_null=True)
-    training_url = text(200, required=False)
+    title = serializers.CharField(max_length=200)
+    body = serializers.CharField(max_length=20000)
+    publish_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[validators.publish_time]
+    )
+    training_url = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        validators=[validators.training_url],
+        help_text="An http(s) URL, or empty.",
+    )
 
 
 ANNOUNCEMENTS = Announcement.objects.select_related("author")
@@ -69,7 +78,7 @@ class AnnouncementListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIV
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(AnnouncementWriteSerializer, request)
         announcement = services.announcement_create(
-            release_id=release_id, actor=request.user, **data
+            release_id=release_id, actor=cast(User, request.user), **data
         )
         return Response(
             AnnouncementSerializer(ANNOUNCEMENTS.get(pk=announcement.pk)).data,
@@ -89,12 +98,12 @@ class AnnouncementDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(AnnouncementWriteSerializer, request, partial=True)
-        services.announcement_update(announcement_id=id, actor=request.user, **data)
+        services.announcement_update(announcement_id=id, actor=cast(User, request.user), **data)
         return Response(AnnouncementSerializer(ANNOUNCEMENTS.get(pk=id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
-        services.announcement_delete(announcement_id=id, actor=request.user)
+        services.announcement_delete(announcement_id=id, actor=cast(User, request.user))
         return no_content()
 
 
@@ -122,12 +131,17 @@ class NotificationWebhookSerializer(serializers.ModelSerializer):
 class NotificationWebhookWriteSerializer(serializers.Serializer):
     """A field not listed here is refused with 400, naming it."""
 
-    name = required_text(100)
-    url = required_text(200, help_text="Where the signed JSON is POSTed: an http(s) URL.")
+    name = serializers.CharField(max_length=100)
+    url = serializers.CharField(
+        max_length=200,
+        validators=[validators.receiver_url],
+        help_text="Where the signed JSON is POSTed: an http(s) URL.",
+    )
     secret = serializers.CharField(
         write_only=True,
-        max_length=128,
+        max_length=validators.SECRET_MAX_LENGTH,
         trim_whitespace=False,
+        validators=[validators.secret],
         help_text=(
             "The HMAC-SHA256 key of `X-ReleaseDeck-Signature`, 16 to 128 characters. "
             "Write-only: no answer ever contains it."
@@ -154,7 +168,7 @@ class WebhookListView(ApiMixin, generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(NotificationWebhookWriteSerializer, request)
-        hook = services.webhook_create(actor=request.user, **data)
+        hook = services.webhook_create(actor=cast(User, request.user), **data)
         return Response(NotificationWebhookSerializer(hook).data, status=status.HTTP_201_CREATED)
 
 
@@ -174,10 +188,10 @@ class WebhookDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(NotificationWebhookWriteSerializer, request, partial=True)
-        hook = services.webhook_update(webhook_id=id, actor=request.user, **data)
+        hook = services.webhook_update(webhook_id=id, actor=cast(User, request.user), **data)
         return Response(NotificationWebhookSerializer(hook).data)
 
     @extend_schema(operation_id="notification_webhooks_destroy", responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
-        services.webhook_delete(webhook_id=id, actor=request.user)
+        services.webhook_delete(webhook_id=id, actor=cast(User, request.user))
         return no_content()

@@ -6,9 +6,9 @@ Within a task each row is claimed, sent and recorded on its own: a broken mail b
 dead receiver fails only its own rows, which retry with backoff.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from apps.core import signing
 from apps.core.egress import post_json
+from apps.environments.models import Environment
+from apps.releases.models import Release
 
 from .models import Channel, DeliveryState, Notification, OutboundWebhook
 
@@ -70,7 +72,19 @@ def _enqueue(rows: list[Notification], sends: Sends | None) -> None:
         transaction.on_commit(lambda: sends.rows.extend(keys))
 
 
-def _emails(release: Any, roles: Any) -> list[str]:
+class WaveFacts(Protocol):
+    """What a notification says of a wave: the rollout engine's Wave, described here since
+    that app sits above this one."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def environment(self) -> Environment: ...
+
+
+def _emails(release: Release, roles: Collection[str] | None) -> list[str]:
     from apps.stakeholders.models import Stakeholder
 
     stakeholders = Stakeholder.objects.filter(release=release).exclude(user__email="")
@@ -87,7 +101,7 @@ class Recipients:
         self._emails: dict[tuple[int, tuple[str, ...] | None], list[str]] = {}
         self._hooks: list[OutboundWebhook] | None = None
 
-    def emails(self, release: Any, roles: Any) -> list[str]:
+    def emails(self, release: Release, roles: Collection[str] | None) -> list[str]:
         key = (release.pk, None if roles is None else tuple(sorted(roles)))
         if key not in self._emails:
             self._emails[key] = _emails(release, roles)
@@ -101,21 +115,24 @@ class Recipients:
 
 def notify(
     *,
-    release: Any,
+    release: Release,
     event: str,
-    wave: Any = None,
+    wave: WaveFacts | None = None,
     text: str = "",
-    roles: Any = None,
+    roles: Collection[str] | None = None,
     phase: str | None = None,
     wave_state: str | None = None,
     sends: Sends | None = None,
     recipients: Recipients | None = None,
 ) -> list[Notification]:
     """Write one notification per stakeholder e-mail and per active webhook; `roles` narrows
-    the stakeholders to those roles (e.g. the roles whose sign-off is requested). `phase` and
-    `wave_state` are the current ones when the caller holds the rows locked; else re-read.
+    the stakeholders to those roles (e.g. the roles whose sign-off is requested). `phase` is
+    the current one when the caller holds the release locked; else it is re-read. A `wave`
+    comes with its `wave_state`: whoever tells of a wave holds it locked.
     With `sends`, the rows are sent when it is published rather than when this commits;
     with `recipients`, who to tell is looked up once for many notifications."""
+    if wave is not None and wave_state is None:
+        raise TypeError("notify() takes a wave's state with the wave.")
     now = timezone.now()
     if recipients is None:
         recipients = Recipients()
@@ -125,9 +142,7 @@ def notify(
         return []
     # Callers may hold objects read before their own change; say what is true now.
     if phase is None:
-        phase = type(release).objects.filter(pk=release.pk).values_list("phase", flat=True).first()
-    if wave is not None and wave_state is None:
-        wave_state = type(wave).objects.filter(pk=wave.pk).values_list("state", flat=True).first()
+        phase = Release.objects.filter(pk=release.pk).values_list("phase", flat=True).first()
     title = SUBJECTS.get(event, event).format(phase=phase, wave=wave.name if wave else "")
     subject = f"[ReleaseDeck] {release.name}: {title}"[:300]
     payload = {

@@ -2,8 +2,9 @@
 and the forms that change them through apps.notifications.services."""
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
@@ -38,7 +39,7 @@ def webhooks_page(request: HttpRequest) -> HttpResponse:
     secret, made_up = _new_secret(form.cleaned_data["secret"])
     try:
         hook = services.webhook_create(
-            actor=request.user,
+            actor=cast(User, request.user),
             name=form.cleaned_data["name"],
             url=form.cleaned_data["url"],
             secret=secret,
@@ -57,7 +58,9 @@ def webhook_switch(request: HttpRequest, webhook_id: int) -> HttpResponse:
     page_require(request.user, Action.MANAGE_WEBHOOKS)
     active = request.POST.get("active") == "on"
     try:
-        hook = services.webhook_update(webhook_id=webhook_id, actor=request.user, active=active)
+        hook = services.webhook_update(
+            webhook_id=webhook_id, actor=cast(User, request.user), active=active
+        )
     except ServiceError as exc:
         return _answer(request, _context(WebhookForm(), error=exc.message), exc.status)
     state = "on: it gets every release event from now" if active else "off: it gets nothing"
@@ -73,7 +76,9 @@ def webhook_secret(request: HttpRequest, webhook_id: int) -> HttpResponse:
         return _answer(request, _context(WebhookForm(), error=_first_error(form)), 400)
     secret, made_up = _new_secret(form.cleaned_data["secret"])
     try:
-        hook = services.webhook_update(webhook_id=webhook_id, actor=request.user, secret=secret)
+        hook = services.webhook_update(
+            webhook_id=webhook_id, actor=cast(User, request.user), secret=secret
+        )
     except ServiceError as exc:
         return _answer(request, _context(WebhookForm(), error=exc.message), exc.status)
     flash = f"Webhook “{hook.name}” has a new secret; it signs every request from now on."
@@ -87,7 +92,7 @@ def webhook_secret(request: HttpRequest, webhook_id: int) -> HttpResponse:
 def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
     page_require(request.user, Action.MANAGE_WEBHOOKS)
     try:
-        services.webhook_delete(webhook_id=webhook_id, actor=request.user)
+        services.webhook_delete(webhook_id=webhook_id, actor=cast(User, request.user))
     except ServiceError as exc:
         return _answer(request, _context(WebhookForm(), error=exc.message), exc.status)
     return _done(request, "Webhook removed.")

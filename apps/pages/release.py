@@ -1,18 +1,18 @@
 """The release page: one release with its live parts, and the buttons on it."""
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.permissions import Action, page_require
 from apps.core.errors import Conflict, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
+from apps.notifications.forms import AnnouncementForm
 from apps.notifications.services import announcement_create
 from apps.releases import services
 from apps.releases.models import ChecklistItem, Defect, Release, TestCase
@@ -192,30 +192,14 @@ def defect_close(request: HttpRequest, release_id: int, defect_id: int) -> HttpR
     return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
 
 
-def _local_datetime(value: str) -> datetime | None:
-    """A datetime-local input, read in the viewer's time zone (activated per request)."""
-    if not value.strip():
-        return None
-    try:
-        naive = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ServiceError("Publish time must be a date and time.", field="publish_at") from None
-    if timezone.is_aware(naive):
-        return naive
-    return timezone.make_aware(naive)
-
-
 @require_POST
 @login_required
 def announcement_add(request: HttpRequest, release_id: int) -> HttpResponse:
     def write(release: Release) -> None:
         announcement_create(
             release_id=release.pk,
-            title=request.POST.get("title", ""),
-            body=request.POST.get("body", ""),
-            publish_at=_local_datetime(request.POST.get("publish_at", "")),
-            training_url=request.POST.get("training_url", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **AnnouncementForm(request.POST).announcement(),
         )
 
     return _inline(request, release_id, Action.MANAGE_ANNOUNCEMENTS, "announcements_list", write)

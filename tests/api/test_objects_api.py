@@ -226,6 +226,30 @@ def test_announcement_written_edited_and_deleted(client, rita, vera, release) ->
     assert client.get(url, **token_header(vera)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": "   "}, "title"),
+        ({"title": "t" * 201}, "title"),
+        ({"body": ""}, "body"),
+        ({"body": "b" * 20001}, "body"),
+        ({"publish_at": "1969-12-31T23:00:00Z"}, "publish_at"),
+        ({"publish_at": "not a time"}, "publish_at"),
+        ({"training_url": "ftp://learn.example/x"}, "training_url"),
+        ({"training_url": "https://learn.example/" + "x" * 200}, "training_url"),
+    ],
+)
+def test_announcement_with_a_bad_value_is_400_and_not_written(
+    client, rita, release, change, field
+) -> None:
+    body = {"title": "New screen", "body": "From Monday."} | change
+    response = send(client, "post", f"{V1}/releases/{release.pk}/announcements/", body, rita)
+
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert not release.announcements.exists()
+    assert not AuditEvent.objects.filter(verb="announcement.created").exists()
+
+
 def test_environment_created_with_a_real_time_zone_only(client, rita) -> None:
     ok = send(
         client,

@@ -157,6 +157,16 @@ def test_a_short_secret_is_refused(client, rita):
     response = client.post(PAGE, {"name": "Bot", "url": "https://b.test/", "secret": "short"})
     assert response.status_code == 400
     assert "secret must be 16 to 128 characters." in response.content.decode()
+    assert not OutboundWebhook.objects.exists()
+
+
+def test_a_secret_with_surrounding_spaces_is_refused(client, rita):
+    as_user(client, rita)
+    body = {"name": "Bot", "url": "https://b.test/", "secret": f" {SECRET} "}
+    response = client.post(PAGE, body)
+    assert response.status_code == 400
+    assert "secret must be printable text without surrounding spaces." in response.content.decode()
+    assert not OutboundWebhook.objects.exists()
 
 
 def test_switching_a_webhook_off_and_on(client, rita, hook):

@@ -314,6 +314,30 @@ def test_announcement_with_bad_link_is_400_and_not_saved(client, testing, rita):
     assert not Announcement.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"title": "  "}, "title is required."),
+        ({"body": ""}, "body is required."),
+        ({"title": "t" * 201}, "title must be at most 200 characters."),
+        ({"publish_at": "next Monday"}, "Publish time must be a date and time."),
+        ({"publish_at": "1969-12-31T23:00"}, "publish_at is out of range."),
+    ],
+)
+def test_announcement_with_a_bad_value_is_400_with_the_reason(
+    client, testing, rita, change, message
+):
+    client.force_login(rita)
+    response = client.post(
+        reverse("releases:announcement_add", args=[testing.pk]),
+        {"title": "T", "body": "B"} | change,
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Announcement.objects.exists()
+
+
 @pytest.mark.parametrize("persona", ["vera", "charlie", "alice"])
 def test_announcement_forged_post_is_refused_403(client, testing, persona, request):
     client.force_login(request.getfixturevalue(persona))
