@@ -1,8 +1,8 @@
 """Writes of the dashboard app: a person's own calendar feed address."""
 
 import secrets
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +13,7 @@ from .feeds import feed_token, hash_token
 from .models import CalendarFeed
 
 
-def calendar_feed_reset(*, actor: Any) -> tuple[CalendarFeed, str]:
+def calendar_feed_reset(*, actor: User) -> tuple[CalendarFeed, str]:
     """Give `actor` a new feed address; the previous one, if any, stops working at once."""
     require(actor, Action.VIEW)
     nonce = secrets.token_urlsafe(32)

@@ -2,9 +2,10 @@
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -257,7 +258,7 @@ def _feed_context(request: HttpRequest) -> dict[str, Any]:
 def calendar_feed_new(request: HttpRequest) -> HttpResponse:
     """Make the person's feed address, or replace it: the old one stops working at once."""
     page_require(request.user, Action.VIEW)
-    calendar_feed_reset(actor=request.user)
+    calendar_feed_reset(actor=cast(User, request.user))
     return redirect(reverse("dashboard:calendar") + "#feed")
 
 
