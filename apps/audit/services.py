@@ -1,9 +1,11 @@
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -45,35 +47,39 @@ class AuditBatch:
             _append(events)
 
 
-def _jsonable(value: Any) -> Any:
+Snapshot = Mapping[str, object]
+
+
+def _jsonable(value: Snapshot | None) -> dict[str, object] | None:
     # Round-trip so the stored value and the hashed value are the same thing.
     return None if value is None else json.loads(json.dumps(value, default=str))
 
 
 def audit_record(
     *,
-    actor: Any,
+    actor: User | None,
     verb: str,
     obj: models.Model | None = None,
     object_type: str = "",
     object_id: str = "",
     release_id: int | None = None,
-    before: Any = None,
-    after: Any = None,
+    before: Snapshot | None = None,
+    after: Snapshot | None = None,
     reason: str = "",
     batch: AuditBatch | None = None,
 ) -> AuditEvent:
     """Append one event to the chain; must run inside the transaction that made the change.
-    With `batch`, the event joins the chain when the batch is flushed, in that transaction."""
+    With `batch`, the event joins the chain when the batch is flushed, in that transaction.
+    An actor of None is recorded as the system."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the writing transaction")
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
-    actor_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
+    actor_id = actor.pk if actor is not None else None
     event = AuditEvent(
         actor_id=actor_id,
-        actor_label=actor.get_username() if actor_id else "system",
+        actor_label=actor.get_username() if actor is not None and actor_id else "system",
         verb=verb,
         object_type=object_type,
         object_id=str(object_id),
