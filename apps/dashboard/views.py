@@ -17,6 +17,7 @@ from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
+from apps.environments.forms import StopTheLineForm
 from apps.environments.stop_line import stop_the_line_set
 from apps.releases.models import Application
 
@@ -75,17 +76,17 @@ def live(request: HttpRequest) -> HttpResponse:
 def stop_line(request: HttpRequest) -> HttpResponse:
     """Pull (with a reason) or lift the global stop-the-line switch."""
     page_require(request.user, Action.STOP_THE_LINE)
-    wanted = request.POST.get("active", "")
+    form = StopTheLineForm(request.POST)
     error = ""
     status = 200
-    if wanted not in ("on", "off"):
-        error, status = "Choose whether to stop the line or lift it.", 400
+    if not form.is_valid():
+        error, status = form.first_error(), 400
     else:
         try:
             stop_the_line_set(
-                active=wanted == "on",
-                reason=request.POST.get("reason", ""),
-                actor=request.user,
+                active=form.cleaned_data["active"] == "on",
+                reason=form.cleaned_data["reason"],
+                actor=cast(User, request.user),
             )
         except ServiceError as exc:
             error, status = exc.message, exc.status

@@ -1,7 +1,8 @@
 """Environment endpoints: environments, their deployment and freeze windows, stop the line."""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
@@ -11,6 +12,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.models import validate_time_zone
 from apps.accounts.permissions import Action
 from apps.core.api import (
     ApiMixin,
@@ -22,14 +24,19 @@ from apps.core.api import (
     error_responses,
     id_field,
     no_content,
-    required_text,
-    text,
     user_ref,
     validated,
 )
 
 from . import services, stop_line
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, StopTheLine, Tier
+from .validators import (
+    SECRET_MAX,
+    SECRET_MIN,
+    validate_deploy_secret,
+    validate_http_url,
+    validate_moment,
+)
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
@@ -71,24 +78,38 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         return bool(env.deploy_secret)
 
 
+def _text(max_length: int, **kwargs: Any) -> serializers.CharField:
+    """Text that may be blank, trimmed as the pages' forms trim it."""
+    return serializers.CharField(max_length=max_length, allow_blank=True, **kwargs)
+
+
 class EnvironmentWriteSerializer(serializers.Serializer):
     name = serializers.SlugField(max_length=64)
     tier = serializers.ChoiceField(choices=Tier.choices)
-    region = text(64, required=False)
-    time_zone = required_text(64, help_text="An IANA time zone, e.g. Europe/Berlin.")
-    health_url = text(200, required=False)
-    deploy_url = text(
-        200, required=False, help_text="The deploy tool's http(s) URL for the webhook deployer."
+    region = _text(64, required=False)
+    time_zone = serializers.CharField(
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="An IANA time zone, e.g. Europe/Berlin.",
+    )
+    health_url = _text(200, required=False, validators=[validate_http_url])
+    deploy_url = _text(
+        200,
+        required=False,
+        validators=[validate_http_url],
+        help_text="The deploy tool's http(s) URL for the webhook deployer.",
     )
     deploy_secret = serializers.CharField(
         write_only=True,
         required=False,
         allow_blank=True,
-        max_length=128,
+        max_length=SECRET_MAX,
         trim_whitespace=False,
+        validators=[validate_deploy_secret],
         help_text=(
-            "The HMAC-SHA256 key that signs deploy requests, 16 to 128 characters; empty "
-            "removes it. Write-only: no answer contains it (see `deploy_secret_set`)."
+            f"The HMAC-SHA256 key that signs deploy requests, {SECRET_MIN} to {SECRET_MAX} "
+            "characters; empty removes it. Write-only: no answer contains it "
+            "(see `deploy_secret_set`)."
         ),
     )
 
@@ -108,7 +129,7 @@ class EnvironmentListView(ApiMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(EnvironmentWriteSerializer, request)
-        env = services.environment_create(actor=request.user, **data)
+        env = services.environment_create(actor=cast(User, request.user), **data)
         return Response(EnvironmentSerializer(env).data, status=status.HTTP_201_CREATED)
 
 
@@ -124,7 +145,7 @@ class EnvironmentDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(EnvironmentWriteSerializer, request, partial=True)
-        env = services.environment_update(environment_id=id, actor=request.user, **data)
+        env = services.environment_update(environment_id=id, actor=cast(User, request.user), **data)
         return Response(EnvironmentSerializer(env).data)
 
 
@@ -181,7 +202,7 @@ class DeploymentWindowListView(ApiMixin, generics.ListCreateAPIView):
     def post(self, request: Request, environment_id: int) -> Response:
         data = validated(DeploymentWindowWriteSerializer, request)
         window = services.deployment_window_add(
-            environment_id=environment_id, actor=request.user, **data
+            environment_id=environment_id, actor=cast(User, request.user), **data
         )
         return Response(DeploymentWindowSerializer(window).data, status=status.HTTP_201_CREATED)
 
@@ -194,7 +215,7 @@ class DeploymentWindowDetailView(ApiMixin, generics.RetrieveAPIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
-        services.deployment_window_remove(window_id=id, actor=request.user)
+        services.deployment_window_remove(window_id=id, actor=cast(User, request.user))
         return no_content()
 
 
@@ -222,17 +243,17 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
 class FreezeWindowCreateSerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=FreezeScope.choices)
     environment = id_field(required=False, allow_null=True, help_text="For scope environment.")
-    region = text(64, required=False, help_text="For scope region.")
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
-    reason = required_text(300)
+    region = _text(64, required=False, help_text="For scope region.")
+    start = serializers.DateTimeField(validators=[validate_moment])
+    end = serializers.DateTimeField(validators=[validate_moment])
+    reason = serializers.CharField(max_length=300)
 
 
 class FreezeWindowUpdateSerializer(serializers.Serializer):
-    start = serializers.DateTimeField(required=False)
-    end = serializers.DateTimeField(required=False)
-    reason = required_text(300, required=False)
-    change_reason = text(
+    start = serializers.DateTimeField(required=False, validators=[validate_moment])
+    end = serializers.DateTimeField(required=False, validators=[validate_moment])
+    reason = serializers.CharField(max_length=300, required=False)
+    change_reason = _text(
         2000,
         required=False,
         help_text="Why the freeze changes; required to shorten a freeze in force.",
@@ -240,7 +261,7 @@ class FreezeWindowUpdateSerializer(serializers.Serializer):
 
 
 class FreezeLiftSerializer(serializers.Serializer):
-    reason = text(2000, required=False, help_text="Why it is lifted; required while in force.")
+    reason = _text(2000, required=False, help_text="Why it is lifted; required while in force.")
 
 
 class FreezeWindowFilter(filters.FilterSet):
@@ -282,7 +303,7 @@ class FreezeWindowListView(ApiMixin, generics.ListCreateAPIView):
     def post(self, request: Request) -> Response:
         data = validated(FreezeWindowCreateSerializer, request)
         freeze = services.freeze_create(
-            actor=request.user, environment_id=data.pop("environment", None), **data
+            actor=cast(User, request.user), environment_id=data.pop("environment", None), **data
         )
         return Response(
             FreezeWindowSerializer(FREEZES.get(pk=freeze.pk)).data, status=status.HTTP_201_CREATED
@@ -301,7 +322,7 @@ class FreezeWindowDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(FreezeWindowUpdateSerializer, request)
-        services.freeze_update(freeze_id=id, actor=request.user, **data)
+        services.freeze_update(freeze_id=id, actor=cast(User, request.user), **data)
         return Response(FreezeWindowSerializer(FREEZES.get(pk=id)).data)
 
     @extend_schema(
@@ -318,7 +339,9 @@ class FreezeWindowDetailView(ApiMixin, generics.RetrieveAPIView):
         query = FreezeLiftSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         services.freeze_remove(
-            freeze_id=id, actor=request.user, reason=query.validated_data.get("reason", "")
+            freeze_id=id,
+            actor=cast(User, request.user),
+            reason=query.validated_data.get("reason", ""),
         )
         return no_content()
 
@@ -334,7 +357,7 @@ class StopTheLineSerializer(serializers.ModelSerializer):
 
 class StopTheLineWriteSerializer(serializers.Serializer):
     active = serializers.BooleanField()
-    reason = text(300, required=False, help_text="Required to stop the line.")
+    reason = _text(300, required=False, help_text="Required to stop the line.")
 
 
 class StopTheLineView(ApiView):
@@ -356,6 +379,6 @@ class StopTheLineView(ApiView):
     def put(self, request: Request) -> Response:
         data = validated(StopTheLineWriteSerializer, request)
         # The rollout engine owns the switch: pulling it halts every running wave at once.
-        stop_line.stop_the_line_set(actor=request.user, **data)
+        stop_line.stop_the_line_set(actor=cast(User, request.user), **data)
         switch = StopTheLine.objects.select_related("changed_by").get(pk=1)
         return Response(StopTheLineSerializer(switch).data)

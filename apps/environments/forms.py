@@ -4,9 +4,18 @@ from typing import Any, cast
 
 from django import forms
 
+from apps.accounts.models import validate_time_zone
 from apps.core.forms import LocalDateTimeField
 
 from .models import FreezeScope, Tier
+from .validators import (
+    SECRET_MAX,
+    SECRET_MIN,
+    validate_deploy_secret,
+    validate_environment_name,
+    validate_http_url,
+    validate_moment,
+)
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
@@ -21,11 +30,16 @@ class ActionForm(ServiceErrorsMixin, forms.Form):
 
 
 class EnvironmentForm(ServiceErrorsMixin, forms.Form):
-    name = forms.CharField(max_length=64, help_text="Letters, digits, hyphens: prod-eu.")
+    name = forms.CharField(
+        max_length=64,
+        validators=[validate_environment_name],
+        help_text="Letters, digits, hyphens: prod-eu.",
+    )
     tier = forms.ChoiceField(choices=Tier.choices)
     region = forms.CharField(max_length=64, required=False)
     time_zone = forms.CharField(
         max_length=64,
+        validators=[validate_time_zone],
         label="Time zone",
         help_text="IANA name, e.g. Europe/Berlin.",
         widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off"}),
@@ -33,23 +47,26 @@ class EnvironmentForm(ServiceErrorsMixin, forms.Form):
     health_url = forms.CharField(
         max_length=200,
         required=False,
+        validators=[validate_http_url],
         label="Health URL",
         widget=forms.URLInput(attrs={"placeholder": "https://"}),
     )
     deploy_url = forms.CharField(
         max_length=200,
         required=False,
+        validators=[validate_http_url],
         label="Deploy URL",
         help_text="Where the webhook deployer sends signed deploy requests.",
         widget=forms.URLInput(attrs={"placeholder": "https://"}),
     )
     # Write-only: the page never renders a stored secret back, only whether one is set.
     deploy_secret = forms.CharField(
-        max_length=128,
+        max_length=SECRET_MAX,
         required=False,
         strip=False,
+        validators=[validate_deploy_secret],
         label="Deploy secret",
-        help_text="16 to 128 characters; signs every deploy request.",
+        help_text=f"{SECRET_MIN} to {SECRET_MAX} characters; signs every deploy request.",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
 
@@ -63,7 +80,7 @@ class EnvironmentEditForm(EnvironmentForm):
         self.fields["deploy_secret"].help_text = (
             "Set: leave empty to keep it, or type a new one."
             if secret_set
-            else "Not set. 16 to 128 characters; signs every deploy request."
+            else f"Not set. {SECRET_MIN} to {SECRET_MAX} characters; signs every deploy request."
         )
 
     def changes(self) -> dict[str, Any]:
@@ -99,8 +116,8 @@ class FreezeForm(ServiceErrorsMixin, forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"list": "regions", "autocomplete": "off"}),
     )
-    start = LocalDateTimeField(label="Starts")
-    end = LocalDateTimeField(label="Ends")
+    start = LocalDateTimeField(label="Starts", validators=[validate_moment])
+    end = LocalDateTimeField(label="Ends", validators=[validate_moment])
     reason = forms.CharField(max_length=300)
 
     def __init__(self, *args: Any, environments: list[Any], **kwargs: Any) -> None:
@@ -110,8 +127,8 @@ class FreezeForm(ServiceErrorsMixin, forms.Form):
 
 
 class FreezeEditForm(ServiceErrorsMixin, forms.Form):
-    start = LocalDateTimeField(label="Starts")
-    end = LocalDateTimeField(label="Ends")
+    start = LocalDateTimeField(label="Starts", validators=[validate_moment])
+    end = LocalDateTimeField(label="Ends", validators=[validate_moment])
     reason = forms.CharField(max_length=300)
     change_reason = forms.CharField(
         max_length=2000,
@@ -123,3 +140,18 @@ class FreezeEditForm(ServiceErrorsMixin, forms.Form):
 
 class ReasonForm(ServiceErrorsMixin, forms.Form):
     reason = forms.CharField(max_length=2000, required=False)
+
+
+class StopTheLineForm(forms.Form):
+    """The dashboard's switch: pull it (with a reason) or lift it."""
+
+    CHOOSE = "Choose whether to stop the line or lift it."
+
+    active = forms.ChoiceField(
+        choices=[("on", "Stop the line"), ("off", "Lift it")],
+        error_messages={"required": CHOOSE, "invalid_choice": CHOOSE},
+    )
+    reason = forms.CharField(max_length=300, required=False)
+
+    def first_error(self) -> str:
+        return next((str(errors[0]) for errors in self.errors.values()), "")

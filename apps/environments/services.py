@@ -3,66 +3,29 @@
 each change through `signals`."""
 
 from datetime import datetime, time
-from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_slug
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import validate_time_zone
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
 from apps.core import egress
 from apps.core.errors import NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_text
 
 from . import signals
-from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow, Tier
-
-_url = URLValidator(schemes=["http", "https"])
+from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow
 
 
-def _clean_url(value: Any, field: str) -> str:
-    url = clean_text(value, field=field, max_length=200)
-    if url:
-        try:
-            _url(url)
-        except ValidationError:
-            raise ServiceError(f"{field} must be an http(s) URL.", field=field) from None
-    return url
-
-
-def _clean_name(value: Any) -> str:
-    name = clean_text(value, field="name", max_length=64, required=True)
-    try:
-        validate_slug(name)
-    except ValidationError:
-        raise ServiceError(
-            "name may hold only letters, digits, hyphens and underscores.", field="name"
-        ) from None
-    return name
-
-
-def _clean_time_zone(value: Any) -> str:
-    tz = clean_text(value, field="time_zone", max_length=64, required=True)
-    try:
-        validate_time_zone(tz)
-    except ValidationError:
-        raise ServiceError(f"{tz!r} is not an IANA time zone.", field="time_zone") from None
-    return tz
-
-
-def _get_environment(environment_id: Any, *, lock: bool = False) -> Environment:
+def _get_environment(environment_id: int, *, lock: bool = False) -> Environment:
     qs = Environment.objects.select_for_update() if lock else Environment.objects
-    env = qs.filter(pk=clean_id(environment_id, field="environment")).first()
+    env = qs.filter(pk=environment_id).first()
     if env is None:
         raise NotFound("No such environment.", field="environment")
     return env
 
 
 _ENV_FIELDS = ("name", "tier", "region", "time_zone", "health_url", "deploy_url", "deploy_secret")
-SECRET_MIN, SECRET_MAX = 16, 128
 
 
 def _env_snapshot(env: Environment) -> dict[str, str]:
@@ -76,145 +39,111 @@ def _audited(values: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def _clean_secret(value: Any) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ServiceError("deploy_secret must be text.", field="deploy_secret")
-    secret = clean_text(value, field="deploy_secret", max_length=SECRET_MAX)
-    if secret != value:
-        raise ServiceError(
-            "deploy_secret must not start or end with spaces.", field="deploy_secret"
-        )
-    if secret and len(secret) < SECRET_MIN:
-        raise ServiceError(
-            f"deploy_secret must be {SECRET_MIN} to {SECRET_MAX} characters (empty removes it).",
-            field="deploy_secret",
-        )
-    return secret
+def _check_deploy_url(values: dict[str, str]) -> None:
+    if values.get("deploy_url"):  # a deploy tool outbound requests may reach
+        egress.check_url(values["deploy_url"], field="deploy_url")
 
 
-def _clean_env_changes(changes: dict[str, Any]) -> dict[str, str]:
-    unknown = set(changes) - set(_ENV_FIELDS)
-    if unknown:
-        raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=min(unknown))
-    cleaned: dict[str, str] = {}
-    if "name" in changes:
-        cleaned["name"] = _clean_name(changes["name"])
-    if "tier" in changes:
-        cleaned["tier"] = clean_choice(changes["tier"], field="tier", choices=Tier)
-    if "region" in changes:
-        cleaned["region"] = clean_text(changes["region"], field="region", max_length=64)
-    if "time_zone" in changes:
-        cleaned["time_zone"] = _clean_time_zone(changes["time_zone"])
-    if "health_url" in changes:
-        cleaned["health_url"] = _clean_url(changes["health_url"], "health_url")
-    if "deploy_url" in changes:
-        cleaned["deploy_url"] = _clean_url(changes["deploy_url"], "deploy_url")
-        if cleaned["deploy_url"]:  # a deploy tool outbound requests may reach
-            egress.check_url(cleaned["deploy_url"], field="deploy_url")
-    if "deploy_secret" in changes:
-        cleaned["deploy_secret"] = _clean_secret(changes["deploy_secret"])
-    return cleaned
-
-
-def _save_env(env: Environment, **kwargs: Any) -> None:
+def _save_env(env: Environment, *, update_fields: list[str] | None = None) -> None:
     try:
         with transaction.atomic():
-            env.save(**kwargs)
+            env.save(update_fields=update_fields)
     except IntegrityError:
         raise ServiceError("Another environment has that name.", field="name") from None
 
 
 def environment_create(
     *,
-    name: Any,
-    tier: Any,
-    time_zone: Any,
-    actor: Any,
-    region: Any = "",
-    health_url: Any = "",
-    deploy_url: Any = "",
-    deploy_secret: Any = "",
+    name: str,
+    tier: str,
+    time_zone: str,
+    actor: User,
+    region: str = "",
+    health_url: str = "",
+    deploy_url: str = "",
+    deploy_secret: str = "",
 ) -> Environment:
     """Create an environment; creating the same one again returns it. `deploy_url` and
     `deploy_secret` are the webhook deployer's tool and signing key for this environment."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    cleaned = _clean_env_changes(
-        {
-            "name": name,
-            "tier": tier,
-            "time_zone": time_zone,
-            "region": region,
-            "health_url": health_url,
-            "deploy_url": deploy_url,
-            "deploy_secret": deploy_secret,
-        }
-    )
+    values = {
+        "name": name,
+        "tier": tier,
+        "time_zone": time_zone,
+        "region": region,
+        "health_url": health_url,
+        "deploy_url": deploy_url,
+        "deploy_secret": deploy_secret,
+    }
+    _check_deploy_url(values)
     with transaction.atomic():
-        existing = Environment.objects.filter(name=cleaned["name"]).first()
+        existing = Environment.objects.filter(name=name).first()
         if existing is not None:
-            if _env_snapshot(existing) == cleaned:
+            if _env_snapshot(existing) == values:
                 return existing
             raise ServiceError("Another environment has that name.", field="name")
-        env = Environment(**cleaned)
+        env = Environment(**values)
         _save_env(env)
-        audit_record(actor=actor, verb="environment.created", obj=env, after=_audited(cleaned))
+        audit_record(actor=actor, verb="environment.created", obj=env, after=_audited(values))
     return env
 
 
-def environment_update(*, environment_id: Any, actor: Any, **changes: Any) -> Environment:
-    """Change some of an environment's fields; an empty `deploy_secret` removes it."""
+def environment_update(
+    *,
+    environment_id: int,
+    actor: User,
+    name: str | None = None,
+    tier: str | None = None,
+    region: str | None = None,
+    time_zone: str | None = None,
+    health_url: str | None = None,
+    deploy_url: str | None = None,
+    deploy_secret: str | None = None,
+) -> Environment:
+    """Change the fields given (None leaves one as it is); an empty `deploy_secret` removes it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    cleaned = _clean_env_changes(changes)
+    given = {
+        "name": name,
+        "tier": tier,
+        "region": region,
+        "time_zone": time_zone,
+        "health_url": health_url,
+        "deploy_url": deploy_url,
+        "deploy_secret": deploy_secret,
+    }
+    values = {f: v for f, v in given.items() if v is not None}
+    _check_deploy_url(values)
     with transaction.atomic():
         env = _get_environment(environment_id, lock=True)
         before = _env_snapshot(env)
-        changed = [f for f, v in cleaned.items() if before[f] != v]
+        changed = [f for f, v in values.items() if before[f] != v]
         if not changed:
             return env
         for f in changed:
-            setattr(env, f, cleaned[f])
+            setattr(env, f, values[f])
         _save_env(env, update_fields=[*changed, "updated_at"])
         audit_record(
             actor=actor,
             verb="environment.updated",
             obj=env,
             before=_audited({f: before[f] for f in changed}),
-            after=_audited({f: cleaned[f] for f in changed}),
+            after=_audited({f: values[f] for f in changed}),
         )
     return env
 
 
-def _clean_weekdays(value: Any) -> list[int]:
-    if not isinstance(value, list | tuple) or not value:
-        raise ServiceError(
-            "weekdays must be a non-empty list of 0 (Monday) to 6.", field="weekdays"
-        )
-    days = set()
-    for day in value:
-        if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6:
-            raise ServiceError("weekdays must be numbers 0 (Monday) to 6.", field="weekdays")
-        days.add(day)
-    return sorted(days)
-
-
-def _clean_time(value: Any, field: str) -> time:
-    if not isinstance(value, time):
-        raise ServiceError(f"{field} must be a time of day.", field=field)
-    if value.tzinfo is not None:
-        raise ServiceError(f"{field} is a local time: leave out the offset.", field=field)
-    return value.replace(microsecond=0)
-
-
 def deployment_window_add(
-    *, environment_id: Any, weekdays: Any, start_time: Any, end_time: Any, actor: Any
+    *,
+    environment_id: int,
+    weekdays: list[int],
+    start_time: time,
+    end_time: time,
+    actor: User,
 ) -> DeploymentWindow:
-    """Allow changes to an environment on `weekdays` between two local times."""
+    """Allow changes to an environment on `weekdays` (0 = Monday) between two local times."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    weekdays = _clean_weekdays(weekdays)
-    start_time = _clean_time(start_time, "start_time")
-    end_time = _clean_time(end_time, "end_time")
+    weekdays = sorted(set(weekdays))
+    start_time, end_time = start_time.replace(microsecond=0), end_time.replace(microsecond=0)
     if end_time <= start_time:
         raise ServiceError("The window must end after it starts.", field="end_time")
     with transaction.atomic():
@@ -242,13 +171,14 @@ def deployment_window_add(
     return window
 
 
-def deployment_window_remove(*, window_id: Any, actor: Any) -> None:
+def deployment_window_remove(*, window_id: int, actor: User) -> None:
+    """Take a deployment window away; changes then follow the environment's other windows."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     with transaction.atomic():
         window = (
             DeploymentWindow.objects.select_for_update()
             .select_related("environment")
-            .filter(pk=clean_id(window_id, field="window"))
+            .filter(pk=window_id)
             .first()
         )
         if window is None:
@@ -268,7 +198,7 @@ def deployment_window_remove(*, window_id: Any, actor: Any) -> None:
         window.delete()
 
 
-def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, Any]:
+def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, str | None]:
     return {
         "scope": freeze.scope,
         "environment": freeze.environment.name if freeze.environment is not None else None,
@@ -279,9 +209,10 @@ def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, Any]:
     }
 
 
-def _clean_freeze_scope(scope: Any, environment_id: Any, region: Any) -> tuple:
-    scope = clean_choice(scope, field="scope", choices=FreezeScope)
-    region = clean_text(region, field="region", max_length=64)
+def _freeze_scope(
+    scope: str, environment_id: int | None, region: str
+) -> tuple[Environment | None, str]:
+    """The environment and region a freeze of `scope` names: exactly what that scope needs."""
     environment = None
     if scope == FreezeScope.ENVIRONMENT:
         if environment_id is None:
@@ -297,27 +228,24 @@ def _clean_freeze_scope(scope: Any, environment_id: Any, region: Any) -> tuple:
         raise ServiceError("Name the region this freeze is for.", field="region")
     if scope == FreezeScope.GLOBAL:
         region = ""
-    return scope, environment, region
+    return environment, region
 
 
 def freeze_create(
     *,
-    scope: Any,
-    start: Any,
-    end: Any,
-    reason: Any,
-    actor: Any,
-    environment_id: Any = None,
-    region: Any = "",
+    scope: str,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    actor: User,
+    environment_id: int | None = None,
+    region: str = "",
 ) -> FreezeWindow:
     """Declare a blackout for one environment, a region or everywhere."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    scope, environment, region = _clean_freeze_scope(scope, environment_id, region)
-    start = clean_datetime(start, field="start", required=True)
-    end = clean_datetime(end, field="end", required=True)
+    environment, region = _freeze_scope(scope, environment_id, region)
     if end <= start:
         raise ServiceError("A freeze must end after it starts.", field="end")
-    reason = clean_text(reason, field="reason", max_length=300, required=True)
     with transaction.atomic():
         existing = FreezeWindow.objects.filter(
             scope=scope,
@@ -349,11 +277,11 @@ def freeze_create(
     return freeze
 
 
-def _locked_freeze(freeze_id: Any) -> FreezeWindow:
+def _locked_freeze(freeze_id: int) -> FreezeWindow:
     freeze = (
         FreezeWindow.objects.select_for_update(of=("self",))
         .select_related("environment")
-        .filter(pk=clean_id(freeze_id, field="freeze"))
+        .filter(pk=freeze_id)
         .first()
     )
     if freeze is None:
@@ -366,24 +294,25 @@ def _in_force(freeze: FreezeWindow, now: datetime) -> bool:
 
 
 def freeze_update(
-    *, freeze_id: Any, actor: Any, change_reason: Any = "", **changes: Any
+    *,
+    freeze_id: int,
+    actor: User,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    reason: str | None = None,
+    change_reason: str = "",
 ) -> FreezeWindow:
-    """Move a freeze's start or end, or reword its reason. Shortening a freeze in force (an
-    earlier end, a later start) lifts some of its protection, so it needs `change_reason`."""
+    """Move a freeze's start or end, or reword its reason (None keeps each as it is).
+    Shortening a freeze in force (an earlier end, a later start) lifts some of its
+    protection, so it needs `change_reason`."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    unknown = set(changes) - {"start", "end", "reason"}
-    if unknown:
-        raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=min(unknown))
-    change_reason = clean_text(change_reason, field="change_reason", max_length=2000)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
-        start = clean_datetime(changes.get("start", freeze.start), field="start", required=True)
-        end = clean_datetime(changes.get("end", freeze.end), field="end", required=True)
+        start = freeze.start if start is None else start
+        end = freeze.end if end is None else end
+        reason = freeze.reason if reason is None else reason
         if end <= start:
             raise ServiceError("A freeze must end after it starts.", field="end")
-        reason = clean_text(
-            changes.get("reason", freeze.reason), field="reason", max_length=300, required=True
-        )
         before = _freeze_snapshot(freeze)
         if (freeze.start, freeze.end, freeze.reason) == (start, end, reason):
             return freeze
@@ -408,10 +337,9 @@ def freeze_update(
     return freeze
 
 
-def freeze_remove(*, freeze_id: Any, actor: Any, reason: Any = "") -> None:
+def freeze_remove(*, freeze_id: int, actor: User, reason: str = "") -> None:
     """Lift a freeze altogether; one in force needs a reason."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    reason = clean_text(reason, field="reason", max_length=2000)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
         if _in_force(freeze, timezone.now()) and not reason:

@@ -1,27 +1,22 @@
 """The stop-the-line switch: one writer. The rollout engine hears of each change through
 `signals.stop_the_line_changed` and halts or resumes its waves in the same transaction."""
 
-from typing import Any
-
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
 from apps.core.errors import ServiceError
-from apps.core.validation import clean_text
 
 from . import signals
 from .models import StopTheLine
 
 
-def stop_the_line_set(*, active: Any, actor: Any, reason: Any = "") -> StopTheLine:
+def stop_the_line_set(*, active: bool, actor: User, reason: str = "") -> StopTheLine:
     """Pull the switch that halts every running wave at once, or lift it to let them carry
     on. Waves follow it whatever the puller's role (release managers may pull it too): the
     switch's permission is the one that counts."""
-    if not isinstance(active, bool):
-        raise ServiceError("active must be true or false.", field="active")
-    reason = clean_text(reason, field="reason", max_length=300)
     require(actor, Action.STOP_THE_LINE)
     if active and not reason:
         raise ServiceError("Say why the line is stopped.", field="reason")

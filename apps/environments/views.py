@@ -5,8 +5,9 @@ import zoneinfo
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
@@ -111,7 +112,7 @@ def environment_create(request: HttpRequest) -> HttpResponse:
         request,
         "new-env",
         form,
-        lambda d: services.environment_create(actor=request.user, **d),
+        lambda d: services.environment_create(actor=cast(User, request.user), **d),
         "Environment added.",
     )
 
@@ -125,7 +126,7 @@ def environment_edit(request: HttpRequest, environment_id: int) -> HttpResponse:
         f"env-{environment_id}",
         form,
         lambda d: services.environment_update(
-            environment_id=environment_id, actor=request.user, **form.changes()
+            environment_id=environment_id, actor=cast(User, request.user), **form.changes()
         ),
         "Environment saved.",
     )
@@ -139,7 +140,7 @@ def window_add(request: HttpRequest, environment_id: int) -> HttpResponse:
         f"win-{environment_id}",
         form,
         lambda d: services.deployment_window_add(
-            environment_id=environment_id, actor=request.user, **d
+            environment_id=environment_id, actor=cast(User, request.user), **d
         ),
         "Deployment window added.",
     )
@@ -151,7 +152,9 @@ def window_remove(request: HttpRequest, window_id: int) -> HttpResponse:
         request,
         "",
         ActionForm(request.POST),
-        lambda d: services.deployment_window_remove(window_id=window_id, actor=request.user),
+        lambda d: services.deployment_window_remove(
+            window_id=window_id, actor=cast(User, request.user)
+        ),
         "Deployment window removed.",
     )
 
@@ -164,7 +167,7 @@ def freeze_create(request: HttpRequest) -> HttpResponse:
         "new-freeze",
         form,
         lambda d: services.freeze_create(
-            actor=request.user,
+            actor=cast(User, request.user),
             scope=d["scope"],
             environment_id=d["environment"] if d["scope"] == FreezeScope.ENVIRONMENT else None,
             region=d["region"] if d["scope"] == FreezeScope.REGION else "",
@@ -183,7 +186,7 @@ def freeze_edit(request: HttpRequest, freeze_id: int) -> HttpResponse:
         request,
         f"frz-{freeze_id}",
         form,
-        lambda d: services.freeze_update(freeze_id=freeze_id, actor=request.user, **d),
+        lambda d: services.freeze_update(freeze_id=freeze_id, actor=cast(User, request.user), **d),
         "Freeze saved.",
     )
 
@@ -195,7 +198,7 @@ def freeze_remove(request: HttpRequest, freeze_id: int) -> HttpResponse:
         request,
         f"lift-{freeze_id}",
         form,
-        lambda d: services.freeze_remove(freeze_id=freeze_id, actor=request.user, **d),
+        lambda d: services.freeze_remove(freeze_id=freeze_id, actor=cast(User, request.user), **d),
         "Freeze lifted.",
     )
 

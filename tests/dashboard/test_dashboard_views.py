@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Profile
+from apps.audit.models import AuditEvent
 from apps.dashboard import selectors, views
 from apps.environments import services as es
 from apps.environments.models import FreezeWindow, StopTheLine
@@ -391,6 +392,26 @@ def test_switch_with_an_unknown_value_is_refused_400(client, oscar):
     response = client.post(STOP, {"active": "maybe"}, **HTMX)
     assert response.status_code == 400
     assert not StopTheLine.objects.filter(active=True).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"active": "on", "reason": "x" * 301}, "at most 300 characters"),
+        ({"active": "on", "reason": "Outage\x00"}, "Null characters are not allowed."),
+        ({"reason": "Outage"}, "Choose whether to stop the line or lift it."),
+    ],
+    ids=["long-reason", "nul", "no-choice"],
+)
+def test_malformed_switch_is_refused_with_the_message_and_changes_nothing(
+    client, oscar, data, message
+):
+    client.force_login(oscar)
+    response = client.post(STOP, data, **HTMX)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not StopTheLine.objects.filter(active=True).exists()
+    assert not AuditEvent.objects.filter(verb__startswith="stop_the_line").exists()
 
 
 def test_release_manager_lifts_the_line_without_htmx_and_lands_on_the_dashboard(

@@ -1,4 +1,5 @@
-"""Environment, window, freeze and stop-the-line writes: checked, audited, idempotent."""
+"""Environment, window, freeze and stop-the-line writes: checked, audited, idempotent. What
+malformed input gets is in test_api and test_views: the serializers and forms refuse it."""
 
 from datetime import time, timedelta
 
@@ -35,28 +36,6 @@ def test_environment_name_taken_with_other_settings_is_refused(rita) -> None:
     assert refused.value.field == "name"
 
 
-@pytest.mark.parametrize(
-    ("changes", "field"),
-    [
-        ({"time_zone": "Mars/Olympus"}, "time_zone"),
-        ({"tier": "qa"}, "tier"),
-        ({"name": "prod eu"}, "name"),
-        ({"health_url": "ftp://example.test/"}, "health_url"),
-        ({"deploy_secret": "x"}, "deploy_secret"),
-    ],
-)
-def test_environment_update_refuses_bad_values_and_writes_nothing(rita, changes, field) -> None:
-    env = EnvironmentFactory(name="prod-eu")
-    events = AuditEvent.objects.count()
-
-    with pytest.raises(ServiceError) as refused:
-        es.environment_update(environment_id=env.pk, actor=rita, **changes)
-
-    assert refused.value.field == field
-    assert AuditEvent.objects.count() == events
-    assert Environment.objects.get(pk=env.pk).name == "prod-eu"
-
-
 def test_viewer_may_not_manage_environments(vera) -> None:
     with pytest.raises(NotAllowed):
         es.environment_create(name="x", tier="staging", time_zone="UTC", actor=vera)
@@ -85,21 +64,6 @@ def test_deployment_window_added_once_and_removed(rita) -> None:
     assert not DeploymentWindow.objects.exists()
     with pytest.raises(NotFound):
         es.deployment_window_remove(window_id=window.pk, actor=rita)
-
-
-@pytest.mark.parametrize("weekdays", [[], [7], [True], "0,1", None])
-def test_deployment_window_weekdays_must_be_0_to_6(rita, weekdays) -> None:
-    env = EnvironmentFactory()
-
-    with pytest.raises(ServiceError) as refused:
-        es.deployment_window_add(
-            environment_id=env.pk,
-            weekdays=weekdays,
-            start_time=time(9),
-            end_time=time(17),
-            actor=rita,
-        )
-    assert refused.value.field == "weekdays"
 
 
 def test_freeze_scopes_must_be_consistent(rita) -> None:

@@ -404,6 +404,58 @@ def test_bad_environment_is_a_form_error(client, rita, changes, field, message):
     assert not Environment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone", "is not an IANA time zone"),
+        ({"tier": "qa"}, "tier", "Select a valid choice."),
+        ({"name": "prod eu"}, "name", "may hold only letters"),
+        ({"health_url": "ftp://example.test/"}, "health_url", "must be an http(s) URL"),
+        ({"deploy_url": "ftp://example.test/"}, "deploy_url", "must be an http(s) URL"),
+        ({"deploy_secret": "x"}, "deploy_secret", "16 to 128"),
+        ({"deploy_secret": " padded-secret-0123456 "}, "deploy_secret", "start or end"),
+    ],
+    ids=["zone", "tier", "name", "health-url", "deploy-url", "short-secret", "padded-secret"],
+)
+def test_bad_edit_is_a_form_error_and_writes_nothing(client, rita, prod, changes, field, message):
+    client.force_login(rita)
+    prefix = f"env-{prod.pk}"
+    events = AuditEvent.objects.count()
+    current = {"name": "prod-eu", "region": "eu", "time_zone": "Europe/Berlin"}
+    data = env_data(prefix, **{**current, **changes})
+    response = client.post(reverse("environments:edit", args=[prod.pk]), data, **HTMX)
+    assert response.status_code == 400
+    assert message in field_error(response.content.decode(), f"{prefix}-{field}")
+    assert AuditEvent.objects.count() == events
+    prod.refresh_from_db()
+    assert (prod.name, prod.time_zone, prod.health_url, prod.deploy_secret) == (
+        "prod-eu",
+        "Europe/Berlin",
+        "",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"start": "1969-12-31T23:00"}, "start", "between the years 1970 and 9998"),
+        ({"end": "9999-12-31T23:00"}, "end", "between the years 1970 and 9998"),
+        ({"reason": "x" * 301}, "reason", "at most 300 characters"),
+        ({"scope": "region", "region": "x" * 65}, "region", "at most 64 characters"),
+    ],
+    ids=["too-early", "too-late", "long-reason", "long-region"],
+)
+def test_out_of_range_freeze_is_a_form_error_and_writes_nothing(
+    client, rita, prod, changes, field, message
+):
+    client.force_login(rita)
+    response = client.post(reverse("environments:freeze_create"), freeze_data(**changes), **HTMX)
+    assert response.status_code == 400
+    assert message in field_error(response.content.decode(), f"new-freeze-{field}")
+    assert not FreezeWindow.objects.exists()
+
+
 def test_editing_an_environment(client, rita, prod):
     client.force_login(rita)
     prefix = f"env-{prod.pk}"
