@@ -1,5 +1,8 @@
 """Stakeholder endpoints: the roles people can hold, and who holds them on a release."""
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -72,7 +75,10 @@ class StakeholderListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIVi
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(StakeholderCreateSerializer, request)
         stakeholder = services.stakeholder_add(
-            release_id=release_id, user_id=data["user"], role=data["role"], actor=request.user
+            release_id=release_id,
+            user_id=data["user"],
+            role=data["role"],
+            actor=cast(User, request.user),
         )
         return Response(
             StakeholderSerializer(STAKEHOLDERS.get(pk=stakeholder.pk)).data,
@@ -88,5 +94,5 @@ class StakeholderDetailView(ApiMixin, generics.RetrieveAPIView):
 
     @extend_schema(responses={204: None, **error_responses(409)})
     def delete(self, request: Request, id: int) -> Response:
-        services.stakeholder_remove(stakeholder_id=id, actor=request.user)
+        services.stakeholder_remove(stakeholder_id=id, actor=cast(User, request.user))
         return no_content()

@@ -1,19 +1,19 @@
-from typing import Any
+"""Writes naming the people who hold a role on a release."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 
 from apps.accounts.permissions import Action, require
 from apps.core.errors import Conflict, NotFound, ServiceError
-from apps.core.validation import clean_id, clean_text
 from apps.releases import rules
 from apps.releases.services import get_release, record_change
 
 from .models import Stakeholder, StakeholderRole
 
 
-def _role(slug: Any) -> StakeholderRole:
-    slug = clean_text(slug, field="role", max_length=32, required=True)
+def _role(slug: str) -> StakeholderRole:
     try:
         return StakeholderRole.objects.get(slug=slug)
     except StakeholderRole.DoesNotExist:
@@ -23,13 +23,12 @@ def _role(slug: Any) -> StakeholderRole:
         ) from None
 
 
-def stakeholder_add(*, release_id: Any, user_id: Any, role: Any, actor: Any) -> Stakeholder:
+def stakeholder_add(*, release_id: int, user_id: int, role: str, actor: User) -> Stakeholder:
     """Name a person as a stakeholder of a release in a role; adding the same twice is a no-op."""
     role_obj = _role(role)
-    User = get_user_model()
     try:
-        user = User.objects.get(pk=clean_id(user_id, field="user"), is_active=True)
-    except User.DoesNotExist:
+        user = get_user_model().objects.get(pk=user_id, is_active=True)
+    except ObjectDoesNotExist:
         raise ServiceError("No such active user.", field="user") from None
     with transaction.atomic():
         release = get_release(release_id, lock=True)
@@ -54,11 +53,12 @@ def stakeholder_add(*, release_id: Any, user_id: Any, role: Any, actor: Any) -> 
     return stakeholder
 
 
-def stakeholder_remove(*, stakeholder_id: Any, actor: Any) -> None:
+def stakeholder_remove(*, stakeholder_id: int, actor: User) -> None:
+    """Take a person's role on a release away again."""
     with transaction.atomic():
         try:
             stakeholder = Stakeholder.objects.select_related("release", "user", "role").get(
-                pk=clean_id(stakeholder_id, field="stakeholder")
+                pk=stakeholder_id
             )
         except Stakeholder.DoesNotExist:
             raise NotFound("No such stakeholder.", field="stakeholder") from None

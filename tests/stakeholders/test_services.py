@@ -47,7 +47,7 @@ def test_stakeholder_named_and_audited(release, rita, alice):
 def test_naming_the_same_stakeholder_twice_is_one_row(release, rita, alice):
     first = stakeholder_add(release_id=release.pk, user_id=alice.pk, role="qa", actor=rita)
     before = db_state()
-    again = stakeholder_add(release_id=release.pk, user_id=str(alice.pk), role=" qa ", actor=rita)
+    again = stakeholder_add(release_id=release.pk, user_id=alice.pk, role="qa", actor=rita)
     assert again.pk == first.pk
     assert db_state() == before
 
@@ -89,26 +89,23 @@ def test_stakeholders_of_a_closed_release_are_fixed(rita, alice, phase):
     assert db_state() == before
 
 
-# Bad input: refused with the right field, nothing written
+# Names that name nothing: refused with the right field, nothing written. Malformed ids and
+# roles never reach the service: test_api holds what the API answers them.
 
-BAD_IDS = ["abc", -1, 0, 10**30, None, 1.5, True, "", 987654321]
-ADD_BAD = [
-    *[pytest.param({"release_id": v}, "release", id=f"release_id={v!r}") for v in BAD_IDS],
-    *[pytest.param({"user_id": v}, "user", id=f"user_id={v!r}") for v in BAD_IDS],
-    *[
-        pytest.param({"role": v}, "role", id=f"role={v!r:.12}")
-        for v in [None, "", "  ", 5, ["qa"], "qa\x00", "caf\ud800", "x" * 33, "nope", "QA"]
-    ],
+ADD_UNKNOWN = [
+    pytest.param({"release_id": 987654321}, "release", 404, id="release_id=987654321"),
+    pytest.param({"user_id": 987654321}, "user", 400, id="user_id=987654321"),
+    *[pytest.param({"role": v}, "role", 400, id=f"role={v!r}") for v in ["nope", "QA"]],
 ]
 
 
-@pytest.mark.parametrize(("changes", "field"), ADD_BAD)
-def test_stakeholder_add_refuses_bad_input(release, rita, alice, changes, field):
+@pytest.mark.parametrize(("changes", "field", "status"), ADD_UNKNOWN)
+def test_stakeholder_add_refuses_what_names_nothing(release, rita, alice, changes, field, status):
     kwargs = {"release_id": release.pk, "user_id": alice.pk, "role": "qa", **changes}
     before = db_state()
     with pytest.raises(ServiceError) as exc:
         stakeholder_add(**kwargs, actor=rita)
-    assert exc.value.status in (400, 404)
+    assert exc.value.status == status
     assert exc.value.field == field
     assert exc.value.message.endswith(".")
     assert db_state() == before
@@ -128,11 +125,9 @@ def test_unknown_role_message_lists_the_known_roles(release, rita, alice):
     assert "business_owner" in exc.value.message and "qa" in exc.value.message
 
 
-@pytest.mark.parametrize("stakeholder_id", BAD_IDS)
-def test_stakeholder_remove_refuses_bad_ids(rita, stakeholder_id):
+def test_stakeholder_remove_refuses_an_unknown_id(rita):
     before = db_state()
     with pytest.raises(ServiceError) as exc:
-        stakeholder_remove(stakeholder_id=stakeholder_id, actor=rita)
-    assert exc.value.status in (400, 404)
-    assert exc.value.field == "stakeholder"
+        stakeholder_remove(stakeholder_id=987654321, actor=rita)
+    assert (exc.value.status, exc.value.field) == (404, "stakeholder")
     assert db_state() == before
