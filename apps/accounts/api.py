@@ -63,7 +63,7 @@ class TokenListView(ApiMixin, generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(ApiTokenCreateSerializer, request)
-        token, key = services.api_token_create(actor=request.user, **data)
+        token, key = services.api_token_create(actor=cast(User, request.user), **data)
         body = {**ApiTokenSerializer(token).data, "key": key}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -84,7 +84,7 @@ class TokenDetailView(ApiView):
 
     @extend_schema(operation_id="tokens_revoke", responses={204: None})
     def delete(self, request: Request, id: int) -> Response:
-        services.api_token_revoke(token_id=id, actor=request.user)
+        services.api_token_revoke(token_id=id, actor=cast(User, request.user))
         return no_content()
 
     lookup_url_kwarg = "id"

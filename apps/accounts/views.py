@@ -27,7 +27,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
     status = 400
     if form.is_valid():
         try:
-            token, key = api_token_create(actor=request.user, **form.cleaned_data)
+            token, key = api_token_create(actor=cast(User, request.user), **form.cleaned_data)
         except ServiceError as exc:
             form.add_service_error(exc.field, exc.message)
             status = exc.status
@@ -45,7 +45,7 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     try:
         # The service only finds the person's own tokens: anyone else's is "no such token".
-        api_token_revoke(token_id=token_id, actor=request.user)
+        api_token_revoke(token_id=token_id, actor=cast(User, request.user))
     except ServiceError as exc:
         return _answer(request, _context(request, TokenForm(), error=exc.message), exc.status)
     if not is_htmx(request):
