@@ -373,19 +373,33 @@ def _freeze_covers(freeze: FreezeWindow, environment: Environment) -> bool:
     return bool(environment.region) and freeze.region == environment.region
 
 
-def upcoming_freezes(now: datetime) -> list[FreezeWindow]:
+@dataclass(frozen=True)
+class UpcomingFreeze:
+    freeze: FreezeWindow
+    is_active: bool  # it has started
+
+
+@dataclass(frozen=True)
+class UpcomingWave:
+    wave: Wave
+    when: datetime  # its scheduled time, else its planned start
+    local_when: datetime  # `when` in its environment's zone
+    freeze: FreezeWindow | None  # the freeze it falls into
+
+
+def upcoming_freezes(now: datetime) -> list[UpcomingFreeze]:
     horizon = now + timedelta(days=UPCOMING_DAYS)
-    freezes = list(
+    freezes = (
         FreezeWindow.objects.filter(end__gt=now, start__lt=horizon)
         .select_related("environment")
         .order_by("start", "pk")
     )
-    for freeze in freezes:
-        freeze.is_active = freeze.start <= now
-    return freezes
+    return [UpcomingFreeze(freeze=freeze, is_active=freeze.start <= now) for freeze in freezes]
 
 
-def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[Sequence[Wave], bool]:
+def upcoming_waves(
+    now: datetime, freezes: Sequence[UpcomingFreeze]
+) -> tuple[list[UpcomingWave], bool]:
     """Waves not started yet that are due in the next 14 days (and those waiting now), each
     with its time in its environment's zone and the freeze it falls into, if any."""
     horizon = now + timedelta(days=UPCOMING_DAYS)
@@ -398,18 +412,26 @@ def upcoming_waves(now: datetime, freezes: list[FreezeWindow]) -> tuple[Sequence
         .order_by("when", "pk")[: UPCOMING_LIMIT + 1]
     )
     more = len(waves) > UPCOMING_LIMIT
-    waves = waves[:UPCOMING_LIMIT]
-    for wave in waves:
-        wave.local_when = wave.when.astimezone(ZoneInfo(wave.environment.time_zone))
-        wave.freeze = next(
-            (
-                f
-                for f in freezes
-                if f.start <= wave.when < f.end and _freeze_covers(f, wave.environment)
-            ),
-            None,
+    rows = []
+    for wave in waves[:UPCOMING_LIMIT]:
+        when: datetime = wave.when
+        rows.append(
+            UpcomingWave(
+                wave=wave,
+                when=when,
+                local_when=when.astimezone(ZoneInfo(wave.environment.time_zone)),
+                freeze=next(
+                    (
+                        f.freeze
+                        for f in freezes
+                        if f.freeze.start <= when < f.freeze.end
+                        and _freeze_covers(f.freeze, wave.environment)
+                    ),
+                    None,
+                ),
+            )
         )
-    return waves, more
+    return rows, more
 
 
 def stop_the_line() -> StopTheLine | None:
