@@ -2,6 +2,7 @@
 API's /api/v1/audit-events/export/), and the hash chain check for administrators."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -27,6 +28,16 @@ PAGE_SIZE = 50
 COUNT_CAP = 1_000
 FORMATS = ("csv", "json")
 live_pass = LivePass("audit.live")
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the page lists it."""
+
+    event: AuditEvent
+    release: Release | None  # None when it names no release, or one no longer there
+    changes: list[dict[str, str]]
+    text: str
 
 
 @require_GET
@@ -145,17 +156,22 @@ def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
         ).select_related("application")
     }
     words = activity.words_for(rows)
-    for event in rows:
-        event.release = releases.get(event.release_id) if event.release_id else None
-        event.changes = _changes(event.before, event.after)
-        event.text = activity.sentence(event, words)
+    listed = [
+        EventRow(
+            event=event,
+            release=releases.get(event.release_id) if event.release_id else None,
+            changes=_changes(event.before, event.after),
+            text=activity.sentence(event, words),
+        )
+        for event in rows
+    ]
     query = request.GET.copy()
     for key in ("page", "since", "pass", "as", "release_q", *CURSORS):
         query.pop(key, None)
     filters = query.urlencode()
     return {
         "form": form,
-        "events": rows,
+        "events": listed,
         "count": min(count, COUNT_CAP),
         "count_capped": count > COUNT_CAP,
         "newest": before is None and after is None,
