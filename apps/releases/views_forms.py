@@ -1,5 +1,6 @@
 """Release pages with forms: the filtered list, and creating and editing a release."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -20,6 +21,14 @@ from .selectors import release_subtitle, releases_visible_to
 from .services import release_create, release_update
 
 PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """One release as the list shows it."""
+
+    release: Release
+    subtitle: str
 
 
 def _query(params: QueryDict, **changes: str | None) -> str:
@@ -49,8 +58,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
         releases.order_by(F("planned_start").desc(nulls_last=True), "-created_at", "-id"),
         PAGE_SIZE,
     ).get_page(request.GET.get("page"))
-    for release in page.object_list:
-        release.subtitle = release_subtitle(release)
+    rows = [ReleaseRow(release=r, subtitle=release_subtitle(r)) for r in page.object_list]
     chips = [
         {
             "value": p.value,
@@ -67,6 +75,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
         "releases/list.html",
         {
             "page": page,
+            "rows": rows,
             "phase": phase,
             "filters": chips,
             "all_url": _query(request.GET, phase=None),
