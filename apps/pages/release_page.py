@@ -1,6 +1,7 @@
 """What the release page shows: one read of the release and what hangs off it (sign-offs,
 moves, waves, activity), scoped to the person looking. The view adds only its live pass."""
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Count, Q, Window
@@ -42,6 +43,22 @@ REVIEW_PHASES = (rules.SUPPORT, rules.COMPLETED, rules.ROLLED_BACK)
 AUDIT_LIMIT = 20
 
 
+@dataclass(frozen=True)
+class SignoffRow:
+    """A sign-off with the reasons of its own that it no longer counts."""
+
+    signoff: SignOff
+    is_stale: bool  # given for other content
+    is_expired: bool
+
+
+@dataclass(frozen=True)
+class DefectRow:
+    defect: Defect
+    blocking: bool
+    closable: bool  # this viewer may close it now
+
+
 def release_page(release: Release, user: Any) -> dict[str, Any]:
     """Everything the release page shows to `user`, read in a fixed number of queries."""
     facts = release_facts(release)
@@ -49,24 +66,12 @@ def release_page(release: Release, user: Any) -> dict[str, Any]:
     target = rules.next_phase(release.phase)
     blockers = next_move_blockers(release, facts)
 
-    signoffs = list(
-        SignOff.objects.filter(release=release)
+    signoffs = [
+        _signoff_row(signoff, facts)
+        for signoff in SignOff.objects.filter(release=release)
         .select_related("signer", "role", "wave")
         .order_by("-id")
-    )
-    for signoff in signoffs:
-        # The page shows the reasons a sign-off no longer counts that belong to the sign-off
-        # itself; the tally above counts with the same rule.
-        fact = rules.SignoffFact(
-            signer_id=signoff.signer_id,
-            role=signoff.role.slug,
-            decision=signoff.decision,
-            fingerprint=signoff.fingerprint,
-            created_at=signoff.created_at,
-        )
-        standing = rules.signoff_standing(fact, facts)
-        signoff.is_stale = standing == rules.STALE
-        signoff.is_expired = standing == rules.EXPIRED
+    ]
     policy = [
         {
             "role": req.role,
@@ -79,7 +84,11 @@ def release_page(release: Release, user: Any) -> dict[str, Any]:
     ]
     eligible = signoff_roles(user, release)
     my_signoff = next(
-        (s for s in signoffs if s.signer_id == user.pk and not s.is_stale and s.wave_id is None),
+        (
+            row.signoff
+            for row in signoffs
+            if row.signoff.signer_id == user.pk and not row.is_stale and row.signoff.wave_id is None
+        ),
         None,
     )
     latest_move = (
@@ -143,7 +152,7 @@ def release_page(release: Release, user: Any) -> dict[str, Any]:
         ),
         "checklist": list(release.checklist.select_related("environment", "completed_by")),
         "test_cases": list(release.test_cases.select_related("recorded_by")),
-        "defects": _closable(list(release.defects.select_related("opened_by")), user, release),
+        "defects": _defect_rows(list(release.defects.select_related("opened_by")), user, release),
         "severities": Severity.choices,
         "announcements": list(Announcement.objects.filter(release=release)),
         "review_open": release.phase in REVIEW_PHASES,
@@ -233,15 +242,38 @@ def _describe(event: AuditEvent, words: activity.Words) -> dict[str, Any]:
     }
 
 
-def _closable(defects: list[Defect], user: Any, release: Release) -> list[Defect]:
-    """Mark the open defects this viewer may close: a blocking one only by a release manager or
-    the release's qa stakeholder (`Action.CLOSE_BLOCKING_DEFECT`), with a resolution."""
+def _signoff_row(signoff: SignOff, facts: rules.ReleaseFacts) -> SignoffRow:
+    # The page shows the reasons a sign-off no longer counts that belong to the sign-off
+    # itself; the tally counts with the same rule.
+    fact = rules.SignoffFact(
+        signer_id=signoff.signer_id,
+        role=signoff.role.slug,
+        decision=signoff.decision,
+        fingerprint=signoff.fingerprint,
+        created_at=signoff.created_at,
+    )
+    standing = rules.signoff_standing(fact, facts)
+    return SignoffRow(
+        signoff=signoff,
+        is_stale=standing == rules.STALE,
+        is_expired=standing == rules.EXPIRED,
+    )
+
+
+def _defect_rows(defects: list[Defect], user: Any, release: Release) -> list[DefectRow]:
+    """The defects, marking the open ones this viewer may close: a blocking one only by a
+    release manager or the release's qa stakeholder (`Action.CLOSE_BLOCKING_DEFECT`), with a
+    resolution."""
     ordinary = can(user, Action.MANAGE_DEFECTS, release)
-    for defect in defects:
-        defect.blocking = defect.severity in rules.BLOCKING_SEVERITIES
-        defect.closable = defect.status == "open" and ordinary
-    if any(d.closable and d.blocking for d in defects):  # the stakeholder lookup only then
-        blocking = can(user, Action.CLOSE_BLOCKING_DEFECT, release)
-        for defect in defects:
-            defect.closable = defect.closable and (blocking or not defect.blocking)
-    return defects
+    rows = [
+        DefectRow(
+            defect=defect,
+            blocking=defect.severity in rules.BLOCKING_SEVERITIES,
+            closable=defect.status == "open" and ordinary,
+        )
+        for defect in defects
+    ]
+    if any(r.closable and r.blocking for r in rows):  # the stakeholder lookup only then
+        if not can(user, Action.CLOSE_BLOCKING_DEFECT, release):
+            rows = [replace(r, closable=False) if r.blocking else r for r in rows]
+    return rows
