@@ -2,6 +2,7 @@
 verdicts, the policy) and the approve/reject form. The verdict goes through signoff_give."""
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
@@ -31,6 +32,14 @@ TEMPLATE = "signoffs/page.html"
 # The release page listens for this too, so both refresh after a verdict.
 CHANGED_EVENT = "release-changed"
 live_pass = LivePass("signoffs.live")
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """An earlier verdict on the release, and why it no longer counts (empty when it does)."""
+
+    signoff: SignOff
+    not_counted: str
 
 
 def _get_visible(request: HttpRequest, release_id: int) -> Release:
@@ -172,19 +181,17 @@ def _context(
     )
     stakeholders = list(Stakeholder.objects.filter(release=release).select_related("user", "role"))
     held = {(s.user_id, s.role.slug) for s in stakeholders}
-    history = list(
-        SignOff.objects.filter(release=release, wave__isnull=True)
+    history = [
+        HistoryRow(signoff=signoff, not_counted=_why_not_counted(signoff, release, facts, held))
+        for signoff in SignOff.objects.filter(release=release, wave__isnull=True)
         .select_related("signer", "role")
         .order_by("-created_at", "-id")
-    )
+    ]
+    counted = [row.signoff for row in history if not row.not_counted]
     verdicts: dict[tuple[int, str], SignOff] = {}
-    for signoff in history:
-        signoff.not_counted = _why_not_counted(signoff, release, facts, held)
-        if not signoff.not_counted:
-            verdicts.setdefault((signoff.signer_id, signoff.role.slug), signoff)
-    approvals = Counter(
-        s.role.slug for s in history if not s.not_counted and s.decision == Decision.APPROVE
-    )
+    for signoff in counted:
+        verdicts.setdefault((signoff.signer_id, signoff.role.slug), signoff)
+    approvals = Counter(s.role.slug for s in counted if s.decision == Decision.APPROVE)
     policy = []
     for req in requirements:
         slug = req.role.slug
@@ -205,7 +212,11 @@ def _context(
     eligible = signoff_roles(user, release)
     names = {req.role.slug: req.role.name for req in requirements}
     my_signoff = next(
-        (s for s in history if s.signer_id == user.pk and s.fingerprint == release.fingerprint),
+        (
+            row.signoff
+            for row in history
+            if row.signoff.signer_id == user.pk and row.signoff.fingerprint == release.fingerprint
+        ),
         None,
     )
     test_cases = list(release.test_cases.select_related("recorded_by"))
