@@ -20,16 +20,18 @@ from .validators import (
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 
 
-class ServiceErrorsMixin:
+class ServiceErrorsForm(forms.Form):
+    """A form a service's refusal can be shown on: at the field it names, else the form's."""
+
     def add_service_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)  # type: ignore[attr-defined]
+        self.add_error(field if field in self.fields else None, message)
 
 
-class ActionForm(ServiceErrorsMixin, forms.Form):
+class ActionForm(ServiceErrorsForm):
     """A button with nothing to type: only the service's answer can be an error."""
 
 
-class EnvironmentForm(ServiceErrorsMixin, forms.Form):
+class EnvironmentForm(ServiceErrorsForm):
     name = forms.CharField(
         max_length=64,
         validators=[validate_environment_name],
@@ -94,7 +96,7 @@ class EnvironmentEditForm(EnvironmentForm):
         return data
 
 
-class DeploymentWindowForm(ServiceErrorsMixin, forms.Form):
+class DeploymentWindowForm(ServiceErrorsForm):
     weekdays = forms.TypedMultipleChoiceField(
         choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple, label="Days"
     )
@@ -106,7 +108,7 @@ class DeploymentWindowForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class FreezeForm(ServiceErrorsMixin, forms.Form):
+class FreezeForm(ServiceErrorsForm):
     scope = forms.ChoiceField(
         choices=FreezeScope.choices, widget=forms.RadioSelect, initial=FreezeScope.ENVIRONMENT
     )
@@ -126,7 +128,7 @@ class FreezeForm(ServiceErrorsMixin, forms.Form):
         environment.choices = [("", "Choose…")] + [(env.pk, env.name) for env in environments]
 
 
-class FreezeEditForm(ServiceErrorsMixin, forms.Form):
+class FreezeEditForm(ServiceErrorsForm):
     start = LocalDateTimeField(label="Starts", validators=[validate_moment])
     end = LocalDateTimeField(label="Ends", validators=[validate_moment])
     reason = forms.CharField(max_length=300)
@@ -138,7 +140,7 @@ class FreezeEditForm(ServiceErrorsMixin, forms.Form):
     )
 
 
-class ReasonForm(ServiceErrorsMixin, forms.Form):
+class ReasonForm(ServiceErrorsForm):
     reason = forms.CharField(max_length=2000, required=False)
 
 
