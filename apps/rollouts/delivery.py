@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -215,7 +216,7 @@ def record_check_result(
     ok: bool,
     value: str,
     detail: str,
-    actor: Any = None,
+    actor: User | None = None,
     now: datetime | None = None,
 ) -> str:
     """Store one result; enough failures in a row wake the wave to apply its failure policy.

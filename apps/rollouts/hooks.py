@@ -3,6 +3,8 @@
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
+
 from apps.environments.models import StopTheLine
 
 from . import queue
@@ -13,5 +15,5 @@ def calendar_changed(**_: Any) -> None:
     queue.wake_waiting()
 
 
-def stop_the_line_changed(*, switch: StopTheLine, actor: Any, now: datetime, **_: Any) -> None:
+def stop_the_line_changed(*, switch: StopTheLine, actor: User, now: datetime, **_: Any) -> None:
     follow_stop_the_line(switch=switch, actor=actor, now=now)

@@ -8,9 +8,9 @@ stays in rollout, for an operator to decide, when one of them failed.
 """
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import Max
 
 from apps.audit.models import AuditEvent
@@ -52,7 +52,7 @@ def request_wave_rollback(
     now: datetime,
     *,
     reason: str,
-    actor: Any = None,
+    actor: User | None = None,
     writes: Writes | None = None,
 ) -> bool:
     """Ask the wave's deployer to undo it, inside the caller's transaction, which holds

@@ -13,9 +13,9 @@ and of the engine's runner (`runner`) follow alike.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
@@ -177,7 +177,7 @@ def start_deploy(
     now: datetime,
     writes: Writes,
     *,
-    actor: Any = None,
+    actor: User | None = None,
     why: str = "",
 ) -> Outcome:
     """Enter deploying and hand the work to the wave's deployer, in the caller's transaction,
@@ -246,7 +246,7 @@ def begin_verifying(
     writes: Writes,
     *,
     reason: str,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> Outcome:
     """Enter verifying: checks start at once, the bake ends `bake_minutes` from now."""
     wave_move(
