@@ -20,6 +20,7 @@ from apps.releases import rules
 from apps.releases.models import DefectStatus, Release, TestStatus
 from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import release_facts, releases_visible_to
+from apps.rollouts.views.shared import signed_in
 from apps.rollouts.wave_signoffs import wave_signoff_give
 from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.forms import SignoffForm, WaveSignoffForm
@@ -129,7 +130,7 @@ def wave_sign(request: HttpRequest, release_id: int, wave_id: int) -> HttpRespon
                 decision=data["decision"],
                 comment=data["comment"],
                 role=data["role"] or None,
-                actor=request.user,
+                actor=signed_in(request),
             )
         except NotAllowed as exc:
             raise PermissionDenied(exc.message) from None

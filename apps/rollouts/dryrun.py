@@ -1,47 +1,58 @@
 """Dry runs of a rollout plan: when each wave could start, given windows, freezes and bakes.
 Reads only."""
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypedDict
 
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.core.errors import ServiceError
-from apps.core.validation import clean_id, clean_int, clean_text
 from apps.environments import calendars
 from apps.environments import selectors as env_selectors
+from apps.environments.models import Environment
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.selectors import release_get
 
+from . import scheduling
 from .models import Wave
 from .rules import WAITING_STATES
 from .scheduling import PlannedWindow
 
 
-def local_start(value: Any, time_zone: str, field: str) -> datetime | None:
-    """A planned start typed in the environment's local time ('2026-12-01T09:00'), in UTC.
-    A time that does not exist there (skipped when clocks go forward) is refused."""
+class DryRunLine(TypedDict):
+    """One wave of a dry run: when it could start at the earliest, and why not earlier."""
 
-    if value is None or value == "":
+    wave: int | None
+    name: str
+    environment: str
+    time_zone: str
+    planned_start: datetime | None
+    earliest_start: datetime | None
+    earliest_start_local: str | None
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class ProposedWave:
+    """A wave not saved yet, for the dry run: no name is its environment's name, a planned
+    start a naive wall-clock time in that environment."""
+
+    environment_id: int
+    name: str = ""
+    planned_start_local: datetime | None = None
+    bake_minutes: int = 30
+
+
+def local_start(value: datetime | None, time_zone: str, field: str) -> datetime | None:
+    """A planned start given as a naive wall-clock time in `time_zone`, in UTC. A time that does
+    not exist there (skipped when clocks go forward) is refused, naming `field`."""
+    if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(clean_text(value, field=field, max_length=40))
-        except ValueError:
-            raise ServiceError(
-                f"{field} must be a local date and time like 2026-12-01T09:00.", field=field
-            ) from None
-    if not isinstance(value, datetime):
-        raise ServiceError(f"{field} must be a local date and time.", field=field)
-    if value.tzinfo is not None:
-        raise ServiceError(
-            f"{field} is local time in the environment's zone; give it without an offset.",
-            field=field,
-        )
-    if not 1970 <= value.year <= 9998:
-        raise ServiceError(f"{field} is out of range.", field=field)
     gap = calendars.nonexistent_local(value, time_zone)
     if gap is not None:
         raise ServiceError(f"{gap}. Choose a time outside that gap.", field=field)
@@ -58,15 +69,9 @@ def planned_window(release: Release) -> PlannedWindow:
     )
 
 
-def plan_dry_run(
-    *, release_id: Any, actor: Any, now: datetime | None = None
-) -> list[dict[str, Any]]:
+def plan_dry_run(*, release_id: int, actor: User, now: datetime | None = None) -> list[DryRunLine]:
     """For each wave of the plan, the earliest start windows, freezes and earlier bake times allow,
     with the reason when it is pushed later."""
-    from datetime import timedelta
-
-    from . import scheduling
-
     release = release_get(release_id)
     require(actor, Action.VIEW, release)
     now = now or timezone.now()
@@ -86,67 +91,58 @@ def plan_dry_run(
     ]
     lines = scheduling.dry_run(planned, now, planned_window(release))
     return [
-        {
-            "wave": w.pk,
-            "name": w.name,
-            "environment": w.environment.name,
-            "time_zone": w.environment.time_zone,
-            "planned_start": w.planned_start,
-            "earliest_start": line.earliest,
-            "earliest_start_local": (
-                calendars.utc_to_local(line.earliest, w.environment.time_zone).isoformat()
-                if line.earliest
-                else None
-            ),
-            "warnings": list(line.reasons),
-        }
+        _line(w.pk, w.name, w.environment, w.planned_start, line)
         for w, line in zip(waves, lines, strict=True)
     ]
 
 
+def _line(
+    wave_id: int | None,
+    name: str,
+    env: Environment,
+    planned_start: datetime | None,
+    line: scheduling.DryRunLine,
+) -> DryRunLine:
+    return DryRunLine(
+        wave=wave_id,
+        name=name,
+        environment=env.name,
+        time_zone=env.time_zone,
+        planned_start=planned_start,
+        earliest_start=line.earliest,
+        earliest_start_local=(
+            calendars.utc_to_local(line.earliest, env.time_zone).isoformat()
+            if line.earliest
+            else None
+        ),
+        warnings=list(line.reasons),
+    )
+
+
 def plan_dry_run_proposal(
-    *, waves: Any, actor: Any, release_id: Any = None, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """The dry run of waves not saved yet: [{name, environment, planned_start_local?, bake_minutes}],
-    against the planned window of the release `release_id` when given."""
-    from datetime import timedelta
-
-    from apps.environments.models import Environment
-
-    from . import scheduling
-
+    *,
+    waves: Sequence[ProposedWave],
+    actor: User,
+    release_id: int | None = None,
+    now: datetime | None = None,
+) -> list[DryRunLine]:
+    """The dry run of waves not saved yet, in order, against the planned window of the release
+    `release_id` when given."""
     require(actor, Action.VIEW)
     window = planned_window(release_get(release_id)) if release_id is not None else None
-    if not isinstance(waves, list | tuple) or not waves:
-        raise ServiceError("Give the waves to try, in order.", field="waves")
-    if len(waves) > 100:
-        raise ServiceError("At most 100 waves.", field="waves")
     now = now or timezone.now()
     rows = []
     for index, proposal in enumerate(waves):
-        if not isinstance(proposal, dict):
-            raise ServiceError("Each wave is an object.", field=f"waves.{index}")
         try:
-            environment = Environment.objects.get(
-                pk=clean_id(proposal.get("environment"), field=f"waves.{index}.environment")
-            )
+            environment = Environment.objects.get(pk=proposal.environment_id)
         except Environment.DoesNotExist:
             raise ServiceError("No such environment.", field=f"waves.{index}.environment") from None
-        name = clean_text(
-            proposal.get("name") or environment.name, field=f"waves.{index}.name", max_length=100
-        )
         start = local_start(
-            proposal.get("planned_start_local"),
+            proposal.planned_start_local,
             environment.time_zone,
             f"waves.{index}.planned_start_local",
         )
-        bake = clean_int(
-            proposal.get("bake_minutes", 30),
-            field=f"waves.{index}.bake_minutes",
-            minimum=0,
-            maximum=60 * 24 * 14,
-        )
-        rows.append((name, environment, start, bake))
+        rows.append((proposal.name or environment.name, environment, start, proposal.bake_minutes))
     planned = [
         scheduling.PlannedWave(
             name, env_selectors.calendar_for(env, now), start, timedelta(minutes=bake)
@@ -154,20 +150,7 @@ def plan_dry_run_proposal(
         for name, env, start, bake in rows
     ]
     return [
-        {
-            "wave": None,
-            "name": name,
-            "environment": env.name,
-            "time_zone": env.time_zone,
-            "planned_start": start,
-            "earliest_start": line.earliest,
-            "earliest_start_local": (
-                calendars.utc_to_local(line.earliest, env.time_zone).isoformat()
-                if line.earliest
-                else None
-            ),
-            "warnings": list(line.reasons),
-        }
+        _line(None, name, env, start, line)
         for (name, env, start, _), line in zip(
             rows, scheduling.dry_run(planned, now, window), strict=True
         )
@@ -178,9 +161,7 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     """What the dry run says about the release's planned window (a wave outside it, a freeze
     inside it, a rollout begun ahead of it), for the release page; `waves` in order, with their
     environments. Two queries, whatever the plan's size."""
-    from datetime import timedelta
-
-    from . import scheduling, selectors
+    from . import selectors
 
     if release.planned_start is None or release.phase not in (
         *release_rules.CONTENT_EDITABLE,
@@ -219,7 +200,7 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     return list(dict.fromkeys(notes))
 
 
-def _span(delta: Any) -> str:
+def _span(delta: timedelta) -> str:
     days, hours = delta.days, delta.seconds // 3600
     if days:
         return f"{days} day{'s' if days != 1 else ''}"

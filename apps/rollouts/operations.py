@@ -3,19 +3,20 @@ of wave states, with the operator recorded as the actor. (What deploy tools repo
 `reports`.)"""
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
-from apps.core.validation import clean_id, clean_text
 from apps.environments.models import StopTheLine
 from apps.releases import rules as release_rules
+from apps.releases.models import Release
 
 from . import delivery, gates, queue, steps
-from .locking import is_current, lock
+from .locking import LockedWave, is_current, lock
 from .models import (
     CallState,
     Check,
@@ -30,11 +31,21 @@ from .rollbacks import request_wave_rollback
 from .rules import ENDED_STATES, RUNNING_STATES, WAITING_STATES
 from .transitions import wave_move
 
-ACTIONS = ("start", "pause", "resume", "abort", "rollback", "skip", "confirm")
+
+class WaveAction(StrEnum):
+    """What an operator can do to a wave."""
+
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ABORT = "abort"
+    ROLLBACK = "rollback"
+    SKIP = "skip"
+    CONFIRM = "confirm"
 
 
-def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = lock(clean_id(wave_id, field="wave"))
+def _locked(wave_id: int) -> tuple[Release, LockedWave]:
+    locked = lock(wave_id)
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked
@@ -52,12 +63,10 @@ DONE_BY = {
 }
 
 
-def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> Wave:
+def wave_operate(*, wave_id: int, action: WaveAction, actor: User, reason: str = "") -> Wave:
     """start | pause | resume | abort | rollback | skip | confirm one wave. Repeating an
     action whose effect already holds is a no-op."""
-    if action not in ACTIONS:
-        raise ServiceError(f"action must be one of: {', '.join(ACTIONS)}.", field="action")
-    reason = clean_text(reason, field="reason", max_length=2000)
+    reason = reason.strip()  # blank says nothing: an action that needs a reason is refused
     if action in ("abort", "rollback", "skip") and not reason:
         raise ServiceError(f"Say why you {action} this wave.", field="reason")
     now = timezone.now()
@@ -104,7 +113,7 @@ def wave_operate(*, wave_id: Any, action: Any, actor: Any, reason: Any = "") -> 
     return wave
 
 
-def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _start(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state in RUNNING_STATES or wave.state in ENDED_STATES:
         if wave.state in RUNNING_STATES:
             return
@@ -131,7 +140,7 @@ def _start(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
     steps.follow_and_send(wave, outcome, now)
 
 
-def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _pause(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state == WaveState.HALTED:
         return
     if wave.state in ENDED_STATES:
@@ -140,7 +149,13 @@ def _pause(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
 
 
 def halt(
-    release: Any, wave: Wave, now: datetime, *, actor: Any, reason: str, by_stop_line: bool = False
+    release: Release,
+    wave: Wave,
+    now: datetime,
+    *,
+    actor: User | None,
+    reason: str,
+    by_stop_line: bool = False,
 ) -> None:
     """Halt a wave the caller holds locked: nothing is due for it until it is resumed."""
     wave_move(
@@ -156,7 +171,9 @@ def halt(
     steps.Writes().notify(release, "wave.halted", wave=wave, text=reason)
 
 
-def resume_wave(release: Any, wave: Wave, now: datetime, actor: Any, reason: str) -> None:
+def resume_wave(
+    release: Release, wave: Wave, now: datetime, actor: User | None, reason: str
+) -> None:
     """Continue a halted wave the caller holds locked where it stopped; a deploy that failed is
     sent again. Whoever calls has checked the actor's right."""
     back_to = wave.paused_from or WaveState.WAITING
@@ -186,7 +203,7 @@ def resume_wave(release: Any, wave: Wave, now: datetime, actor: Any, reason: str
     queue.step_soon(wave, now)
 
 
-def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _resume(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state != WaveState.HALTED:
         if wave.state in RUNNING_STATES or wave.state in WAITING_STATES:
             return
@@ -205,7 +222,7 @@ def _resume(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) ->
     resume_wave(release, wave, now, actor, reason)
 
 
-def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _abort(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state == WaveState.FAILED:
         return
     if wave.state in (WaveState.PENDING, WaveState.SCHEDULED) or wave.state in ENDED_STATES:
@@ -213,7 +230,7 @@ def _abort(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> 
     wave_move(release, wave, WaveState.FAILED, actor=actor, reason=reason, now=now)
 
 
-def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _rollback(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state == WaveState.ROLLED_BACK or wave.rollback_requested_at is not None:
         return
     if wave.started_at is None:
@@ -222,7 +239,7 @@ def _rollback(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) 
         steps.Writes().notify(release, "wave.rolled_back", wave=wave, text=reason)
 
 
-def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _skip(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state == WaveState.SKIPPED:
         return
     if wave.state not in WAITING_STATES and wave.state != WaveState.HALTED:
@@ -231,7 +248,7 @@ def _skip(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> N
     steps.follow_and_send(wave, steps.Outcome("skipped", next_wave=steps.next_wave(wave)), now)
 
 
-def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -> None:
+def _confirm(wave: Wave, release: Release, now: datetime, actor: User, reason: str) -> None:
     if wave.state == WaveState.VERIFYING:
         return
     if wave.state != WaveState.DEPLOYING or wave.deployer != Deployer.MANUAL:
@@ -240,15 +257,10 @@ def _confirm(wave: Wave, release: Any, now: datetime, actor: Any, reason: str) -
     steps.follow_and_send(wave, outcome, now)
 
 
-def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
+def check_confirm(*, check_id: int, ok: bool, actor: User, note: str = "") -> str:
     """An operator's verdict on a manual check."""
-    note = clean_text(note, field="note", max_length=2000)
-    if not isinstance(ok, bool):
-        raise ServiceError("ok must be true or false.", field="ok")
     try:
-        check = Check.objects.select_related("wave__plan__release").get(
-            pk=clean_id(check_id, field="check")
-        )
+        check = Check.objects.select_related("wave__plan__release").get(pk=check_id)
     except Check.DoesNotExist:
         raise NotFound("No such check.", field="check") from None
     require(actor, Action.OPERATE_WAVES, check.wave.plan.release)
@@ -265,7 +277,7 @@ def check_confirm(*, check_id: Any, ok: Any, actor: Any, note: Any = "") -> str:
     )
 
 
-def follow_stop_the_line(*, switch: StopTheLine, actor: Any, now: datetime) -> None:
+def follow_stop_the_line(*, switch: StopTheLine, actor: User, now: datetime) -> None:
     """The stop-the-line switch changed (in this transaction): halt every running wave, or
     resume those it halted and let waiting waves look again."""
     if switch.active:

@@ -9,19 +9,18 @@ and refused.
 import hmac
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_id, clean_text
+from apps.releases.models import Release
 from apps.releases.services import record_change
 
 from . import delivery, queue
 from .calls import call_move
-from .locking import lock
-from .models import CallState, DeployAction, DeployCall, ReportStatus, Wave, WaveState
+from .locking import LockedWave, lock
+from .models import CallState, DeployAction, DeployCall, Wave, WaveState
 
 
 class NotAuthenticated(ServiceError):
@@ -39,25 +38,26 @@ class ReportCredentials:
     token: str = ""
 
 
-def _report_key(key: Any) -> uuid.UUID:
+def _call_key(key: str | None) -> uuid.UUID | None:
+    """The call key a report names, if it is one (the report is not yet read for its shape)."""
+    if not key:
+        return None
     try:
-        return uuid.UUID(clean_text(key, field="key", max_length=64, required=True))
+        return uuid.UUID(key.strip())
     except ValueError:
-        raise ServiceError("key is not a call key.", field="key") from None
+        return None
 
 
 def deploy_report_authenticate(
-    *, wave_id: Any, credentials: ReportCredentials, key: Any = None
+    *, wave_id: int, credentials: ReportCredentials, key: str | None = None
 ) -> str:
     """Check a report's credentials for the wave (401 unless they hold); returns how it was
-    authenticated. No person's token counts: a deploy tool holds no operator's rights."""
+    authenticated. A report token is good for the call it was made for, the one `key` (as the
+    report body has it, unchecked: who asks comes before what they ask) names. No person's
+    token counts: a deploy tool holds no operator's rights."""
     from apps.core import signing
 
-    wave = (
-        Wave.objects.filter(pk=clean_id(wave_id, field="wave"))
-        .select_related("environment")
-        .first()
-    )
+    wave = Wave.objects.filter(pk=wave_id).select_related("environment").first()
     if wave is None:
         raise NotFound("No such wave.", field="wave")
     if credentials.signature or credentials.timestamp:
@@ -71,10 +71,7 @@ def deploy_report_authenticate(
             "is more than 5 minutes away."
         )
     if credentials.token:
-        try:
-            parsed = _report_key(key)
-        except ServiceError:
-            parsed = None
+        parsed = _call_key(key)
         call = DeployCall.objects.filter(wave=wave, key=parsed).first() if parsed else None
         if call is not None and hmac.compare_digest(
             credentials.token.encode(), delivery.report_token(call).encode()
@@ -113,21 +110,18 @@ def _stale(call: DeployCall, wave: Wave) -> str:
 
 def deploy_report(
     *,
-    wave_id: Any,
-    status: Any,
-    key: Any,
+    wave_id: int,
+    status: str,
+    key: uuid.UUID,
     credentials: ReportCredentials,
-    message: Any = "",
-    action: Any = "deploy",
+    message: str = "",
+    action: str = DeployAction.DEPLOY,
 ) -> DeployCall:
-    """A deploy tool reports on a call, authenticated by `credentials`. Idempotent: the same
-    final report twice is a no-op. A contradicting final report, or one about a call the wave
-    no longer waits on, changes nothing: it is recorded and refused (409)."""
-    via = deploy_report_authenticate(wave_id=wave_id, credentials=credentials, key=key)
-    status = clean_choice(status, field="status", choices=ReportStatus)
-    action = clean_choice(action, field="action", choices=DeployAction)
-    message = clean_text(message, field="message", max_length=2000)
-    key = _report_key(key)
+    """A deploy tool reports on a call (`status` a `ReportStatus`, `action` the call's
+    `DeployAction`), authenticated by `credentials`. Idempotent: the same final report twice is
+    a no-op. A contradicting final report, or one about a call the wave no longer waits on,
+    changes nothing: it is recorded and refused (409)."""
+    via = deploy_report_authenticate(wave_id=wave_id, credentials=credentials, key=str(key))
     now = timezone.now()
     with transaction.atomic():
         release, wave = _locked(wave_id)
@@ -179,8 +173,8 @@ def deploy_report(
     return call
 
 
-def _locked(wave_id: Any) -> tuple[Any, Wave]:
-    locked = lock(clean_id(wave_id, field="wave"))
+def _locked(wave_id: int) -> tuple[Release, LockedWave]:
+    locked = lock(wave_id)
     if locked is None:
         raise NotFound("No such wave.", field="wave")
     return locked

@@ -1,14 +1,17 @@
 """Rollout plans and waves: every write to a plan before it rolls out. (A wave's state is
 `transitions`.)"""
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypedDict, Unpack
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 
 from apps.accounts.permissions import Action, require
 from apps.core.errors import Conflict, NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_datetime, clean_id, clean_int, clean_text
+from apps.environments.models import Environment
 from apps.releases import rules as release_rules
 from apps.releases.services import get_release, record_change
 from apps.signoffs.models import SignoffRequirement
@@ -17,10 +20,10 @@ from apps.stakeholders.models import StakeholderRole
 from . import queue
 from .dryrun import local_start
 from .models import (
+    Check,
     Deployer,
     FailurePolicy,
     RolloutPlan,
-    Strategy,
     Wave,
     WaveState,
 )
@@ -29,9 +32,8 @@ from .rules import WAITING_STATES
 PLANNABLE = frozenset({release_rules.PLANNING, release_rules.PREPARATION, release_rules.TESTING})
 
 
-def plan_set(*, release_id: Any, strategy: Any, actor: Any) -> RolloutPlan:
-    """Create the release's rollout plan or change its strategy."""
-    strategy = clean_choice(strategy, field="strategy", choices=Strategy)
+def plan_set(*, release_id: int, strategy: str, actor: User) -> RolloutPlan:
+    """Create the release's rollout plan or change its strategy (a `Strategy`)."""
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -58,37 +60,22 @@ def plan_set(*, release_id: Any, strategy: Any, actor: Any) -> RolloutPlan:
 
 def wave_add(
     *,
-    release_id: Any,
-    name: Any,
-    environment_id: Any,
-    actor: Any,
-    percentage: Any = 100,
-    planned_start: Any = None,
-    planned_start_local: Any = None,
-    bake_minutes: Any = 30,
-    failure_policy: Any = FailurePolicy.HALT,
-    deployer: Any = Deployer.SIMULATED,
-    shadow: Any = False,
+    release_id: int,
+    name: str,
+    environment_id: int,
+    actor: User,
+    percentage: int = 100,
+    planned_start: datetime | None = None,
+    planned_start_local: datetime | None = None,
+    bake_minutes: int = 30,
+    failure_policy: str = FailurePolicy.HALT,
+    deployer: str = Deployer.SIMULATED,
+    shadow: bool = False,
 ) -> Wave:
-    """Append a wave to the release's plan. Its planned start is given in UTC (`planned_start`)
-    or in the environment's local time (`planned_start_local`), not both."""
-    from apps.environments.models import Environment
-
-    name = clean_text(name, field="name", max_length=100, required=True)
-    percentage = clean_int(percentage, field="percentage", minimum=0, maximum=100)
-    planned_start = clean_datetime(planned_start, field="planned_start")
-    bake_minutes = clean_int(bake_minutes, field="bake_minutes", minimum=0, maximum=60 * 24 * 14)
-    failure_policy = clean_choice(failure_policy, field="failure_policy", choices=FailurePolicy)
-    deployer = clean_choice(deployer, field="deployer", choices=Deployer)
-    if not isinstance(shadow, bool):
-        raise ServiceError("shadow must be true or false.", field="shadow")
-    try:
-        environment = Environment.objects.get(pk=clean_id(environment_id, field="environment"))
-    except Environment.DoesNotExist:
-        raise ServiceError("No such environment.", field="environment") from None
-    if planned_start_local not in (None, ""):
-        if planned_start is not None:
-            raise _both_starts()
+    """Append a wave to the release's plan. Its planned start is a moment (`planned_start`) or
+    a wall-clock time in the environment's zone (`planned_start_local`, naive)."""
+    environment = _environment(environment_id)
+    if planned_start_local is not None:
         planned_start = local_start(
             planned_start_local, environment.time_zone, "planned_start_local"
         )
@@ -123,43 +110,40 @@ def wave_add(
     return wave
 
 
-def _both_starts() -> ServiceError:
-    return ServiceError(
-        "Give planned_start (UTC) or planned_start_local, not both.", field="planned_start"
-    )
+def _environment(environment_id: int) -> Environment:
+    try:
+        return Environment.objects.get(pk=environment_id)
+    except Environment.DoesNotExist:
+        raise ServiceError("No such environment.", field="environment") from None
 
 
-def _wave_and_release_ids(wave_id: Any) -> tuple[int, int]:
-    """The wave's id, checked, and its release's: writers lock the release row first."""
-    wave_id = clean_id(wave_id, field="wave")
+def _release_id_of(wave_id: int) -> int:
+    """The id of the wave's release, which writers lock first; NotFound without the wave."""
     release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
     if release_id is None:
         raise NotFound("No such wave.", field="wave")
-    return wave_id, release_id
+    return release_id
 
 
-def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
-    """Edit a wave that has not started. Its planned start is `planned_start` (UTC) or
-    `planned_start_local` (the environment's local time), not both."""
-    from apps.environments.models import Environment
+class WaveChanges(TypedDict, total=False):
+    """What `wave_update` may change; a planned start is a moment or a naive wall-clock time
+    in the wave's environment (None clears it)."""
 
-    allowed = {
-        "name",
-        "environment_id",
-        "percentage",
-        "planned_start",
-        "planned_start_local",
-        "bake_minutes",
-        "failure_policy",
-        "deployer",
-        "shadow",
-    }
-    unknown = set(changes) - allowed
-    if unknown:
-        raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    if "planned_start" in changes and "planned_start_local" in changes:
-        raise _both_starts()
-    wave_id, release_id = _wave_and_release_ids(wave_id)
+    name: str
+    environment_id: int
+    percentage: int
+    planned_start: datetime | None
+    planned_start_local: datetime | None
+    bake_minutes: int
+    failure_policy: str
+    deployer: str
+    shadow: bool
+
+
+def wave_update(*, wave_id: int, actor: User, **changes: Unpack[WaveChanges]) -> Wave:
+    """Edit a wave that has not started. A local planned start is read in the zone of the
+    wave's environment, the new one when that changes too."""
+    release_id = _release_id_of(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -181,37 +165,24 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
             "shadow": wave.shadow,
         }
         if "name" in changes:
-            wave.name = clean_text(changes["name"], field="name", max_length=100, required=True)
+            wave.name = changes["name"]
         if "environment_id" in changes:
-            try:
-                wave.environment = Environment.objects.get(
-                    pk=clean_id(changes["environment_id"], field="environment")
-                )
-            except Environment.DoesNotExist:
-                raise ServiceError("No such environment.", field="environment") from None
+            wave.environment = _environment(changes["environment_id"])
         if "percentage" in changes:
-            wave.percentage = clean_int(
-                changes["percentage"], field="percentage", minimum=0, maximum=100
-            )
+            wave.percentage = changes["percentage"]
         if "planned_start" in changes:
-            wave.planned_start = clean_datetime(changes["planned_start"], field="planned_start")
+            wave.planned_start = changes["planned_start"]
         if "planned_start_local" in changes:
             wave.planned_start = local_start(
                 changes["planned_start_local"], wave.environment.time_zone, "planned_start_local"
             )
         if "bake_minutes" in changes:
-            wave.bake_minutes = clean_int(
-                changes["bake_minutes"], field="bake_minutes", minimum=0, maximum=60 * 24 * 14
-            )
+            wave.bake_minutes = changes["bake_minutes"]
         if "failure_policy" in changes:
-            wave.failure_policy = clean_choice(
-                changes["failure_policy"], field="failure_policy", choices=FailurePolicy
-            )
+            wave.failure_policy = changes["failure_policy"]
         if "deployer" in changes:
-            wave.deployer = clean_choice(changes["deployer"], field="deployer", choices=Deployer)
+            wave.deployer = changes["deployer"]
         if "shadow" in changes:
-            if not isinstance(changes["shadow"], bool):
-                raise ServiceError("shadow must be true or false.", field="shadow")
             wave.shadow = changes["shadow"]
         wave.save()
         after = {
@@ -240,18 +211,13 @@ def wave_update(*, wave_id: Any, actor: Any, **changes: Any) -> Wave:
 
 
 def plan_apply_strategy(
-    *, release_id: Any, strategy: Any, environment_ids: Any, actor: Any
+    *, release_id: int, strategy: str, environment_ids: Sequence[int], actor: User
 ) -> list[Wave]:
     """Set the plan's strategy and replace its waves with the strategy's defaults for the
     named environments, in that order. Waves can be edited afterwards."""
-    from apps.environments.models import Environment
-
     from .strategies import default_waves
 
-    strategy = clean_choice(strategy, field="strategy", choices=Strategy)
-    if not isinstance(environment_ids, list | tuple) or not environment_ids:
-        raise ServiceError("Name the environments, in rollout order.", field="environments")
-    ids = [clean_id(e, field="environments") for e in environment_ids]
+    ids = list(environment_ids)
     found = {e.pk: e for e in Environment.objects.filter(pk__in=ids)}
     if len(found) != len(set(ids)):
         raise ServiceError("An environment does not exist.", field="environments")
@@ -288,26 +254,20 @@ def plan_apply_strategy(
 
 def check_add(
     *,
-    wave_id: Any,
-    name: Any,
-    kind: Any,
-    actor: Any,
-    config: Any = None,
-    interval_seconds: Any = 60,
-    failures_to_fail: Any = 3,
-) -> Any:
-    """Attach a verification check to a wave that has not started."""
+    wave_id: int,
+    name: str,
+    kind: str,
+    actor: User,
+    config: dict[str, object] | None = None,
+    interval_seconds: int = 60,
+    failures_to_fail: int = 3,
+) -> Check:
+    """Attach a verification check (a `CheckKind`) to a wave that has not started. Its
+    configuration is the kind's to judge, and where it may point the egress policy's."""
     from . import checks
-    from .models import Check, CheckKind
 
-    name = clean_text(name, field="name", max_length=100, required=True)
-    kind = clean_choice(kind, field="kind", choices=CheckKind)
-    config = checks.validate_config(kind, config if config is not None else {})
-    interval_seconds = clean_int(
-        interval_seconds, field="interval_seconds", minimum=1, maximum=86400
-    )
-    failures_to_fail = clean_int(failures_to_fail, field="failures_to_fail", minimum=1, maximum=100)
-    wave_id, release_id = _wave_and_release_ids(wave_id)
+    checked = checks.validate_config(kind, config if config is not None else {})
+    release_id = _release_id_of(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.PLAN_ROLLOUT, release)
@@ -318,7 +278,7 @@ def check_add(
             wave=wave,
             name=name,
             kind=kind,
-            config=config,
+            config=checked,
             interval_seconds=interval_seconds,
             failures_to_fail=failures_to_fail,
         )
@@ -331,7 +291,7 @@ def check_add(
                 "wave": wave.name,
                 "name": name,
                 "kind": kind,
-                "config": config,
+                "config": checked,
                 "interval_seconds": interval_seconds,
                 "failures_to_fail": failures_to_fail,
             },
@@ -339,14 +299,15 @@ def check_add(
     return check
 
 
-def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> Any:
-    """A wave's own sign-off requirement (count 0 removes it): N approvals from a role before it starts."""
-    slug = clean_text(role, field="role", max_length=32, required=True)
-    count = clean_int(count, field="count", minimum=0, maximum=50)
-    role_obj = StakeholderRole.objects.filter(slug=slug).first()
+def wave_requirement_set(
+    *, wave_id: int, role: str, count: int, actor: User
+) -> SignoffRequirement | None:
+    """A wave's own sign-off requirement (count 0 removes it): N approvals from a role before it
+    starts. `role` is a stakeholder role's slug."""
+    role_obj = StakeholderRole.objects.filter(slug=role).first()
     if role_obj is None:
-        raise ServiceError(f"Unknown stakeholder role {slug!r}.", field="role")
-    wave_id, release_id = _wave_and_release_ids(wave_id)
+        raise ServiceError(f"Unknown stakeholder role {role!r}.", field="role")
+    release_id = _release_id_of(wave_id)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.SET_POLICY, release)
@@ -373,8 +334,8 @@ def wave_requirement_set(*, wave_id: Any, role: Any, count: Any, actor: Any) -> 
             actor=actor,
             verb="wave.requirement_set",
             obj=wave,
-            before={"role": slug, "count": before},
-            after={"role": slug, "count": count},
+            before={"role": role, "count": before},
+            after={"role": role, "count": count},
         )
         if release.phase == release_rules.ROLLOUT:
             queue.wake(wave)

@@ -2,15 +2,14 @@
 service that moves a wave for a person (or the system) outside the engine's steps."""
 
 from datetime import datetime
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_id, clean_text
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.services import record_change
@@ -25,7 +24,7 @@ def wave_move(
     wave: Wave,
     to: str,
     *,
-    actor: Any,
+    actor: User | None,
     reason: str,
     now: datetime,
     by_stop_line: bool = False,
@@ -95,7 +94,7 @@ def _record(
     verb: str,
     before: dict[str, str],
     *,
-    actor: Any,
+    actor: User | None,
     batch: AuditBatch | None,
 ) -> None:
     after = {"state": wave.state, "state_reason": wave.state_reason}
@@ -112,16 +111,16 @@ def _record(
 
 
 def wave_transition(
-    *, wave_id: Any, to: Any, actor: Any, reason: Any = "", now: datetime | None = None
+    *, wave_id: int, to: str, actor: User | None, reason: str = "", now: datetime | None = None
 ) -> Wave:
-    """Move a wave to `to` for `actor` (None: the system); a no-op when it is already there
-    with the same reason. Operators' actions on a running rollout are `wave_operate`."""
-    to = clean_choice(to, field="to", choices=WaveState)
-    reason = clean_text(reason, field="reason", max_length=2000)
+    """Move a wave to `to` (a `WaveState`) for `actor` (None: the system); a no-op when it is
+    already there with the same reason. Operators' actions on a running rollout are
+    `wave_operate`."""
+    reason = reason.strip()  # blank says nothing: a move that needs a reason is refused
     if to in rules.REASON_REQUIRED and not reason:
         raise ServiceError(f"Say why the wave is {to.replace('_', ' ')}.", field="reason")
     with transaction.atomic():
-        locked = lock(clean_id(wave_id, field="wave"))
+        locked = lock(wave_id)
         if locked is None:
             raise NotFound("No such wave.", field="wave")
         release, wave = locked

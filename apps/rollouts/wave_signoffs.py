@@ -2,12 +2,10 @@
 out and before the wave starts, bound to the release's content, and waking the wave it lets
 start. The verdict itself is written by the signoffs app; this module knows the wave."""
 
-from typing import Any
-
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from apps.core.errors import Conflict, NotAllowed, NotFound
-from apps.core.validation import clean_id
 from apps.releases import rules
 from apps.releases.models import Release
 from apps.releases.services import get_release
@@ -21,11 +19,11 @@ from .rules import WAITING_STATES
 
 
 def wave_signoff_give(
-    *, wave_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+    *, wave_id: int, decision: str, actor: User, comment: str = "", role: str | None = None
 ) -> tuple[SignOff, bool]:
-    """A verdict on one wave's own sign-off requirement. Returns the sign-off and whether it
-    is new (False: the same verdict was given before)."""
-    wave_id = clean_id(wave_id, field="wave")
+    """A verdict (a `Decision`) on one wave's own sign-off requirement, as the stakeholder role
+    `role` (its slug; None: the only one the actor holds here). Returns the sign-off and whether
+    it is new (False: the same verdict was given before)."""
     release_id = Wave.objects.filter(pk=wave_id).values_list("plan__release_id", flat=True).first()
     if release_id is None:
         raise NotFound("No such wave.", field="wave")
@@ -70,7 +68,7 @@ def _wave_to_sign(release: Release, wave_id: int) -> Wave:
     return wave
 
 
-def _refusal(actor: Any, release: Release) -> str:
+def _refusal(actor: User, release: Release) -> str:
     if actor.pk in (release.owner_id, release.created_by_id):
         return "You own or created this release, so you cannot sign its waves off."
     return (

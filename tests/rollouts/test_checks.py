@@ -28,7 +28,11 @@ from apps.rollouts.models import Check, CheckResult, Wave
 from tests.factories import EnvironmentFactory
 from tests.loopback import loopback_server
 from tests.rollouts.test_engine_steps import rolling_out, run_engine, waves_of
-from tests.rollouts.test_services import refused_without_writing
+from tests.rollouts.test_services import (
+    answered_without_writing,
+    api_refused,
+    refused_without_writing,
+)
 
 HTTP = validate_config("http", {"url": "http://health.test/status"})
 
@@ -450,12 +454,31 @@ def test_check_add_refuses_bad_configuration_naming_the_field(rita):
         )
     )
     assert (error.field, error.message.startswith("config.url")) == ("config", True)
-    for changes, field in [
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
         ({"kind": "ping"}, "kind"),
         ({"interval_seconds": 0}, "interval_seconds"),
         ({"failures_to_fail": 0}, "failures_to_fail"),
         ({"name": ""}, "name"),
-    ]:
-        kwargs = {"wave_id": wave.pk, "name": "health", "kind": "manual", **changes}
-        error = refused_without_writing(lambda k=kwargs: ro.check_add(**k, actor=rita))
-        assert error.field == field
+    ],
+)
+def test_check_add_refuses_bad_input_naming_the_field(client, rita, changes, field):
+    env = EnvironmentFactory(name="prod-eu")
+    release = rolling_out(rita, [env])
+    (wave,) = waves_of(release)
+    client.force_login(rita)
+    body = {"name": "health", "kind": "manual", **changes}
+    api_refused(client, "post", f"/api/v1/waves/{wave.pk}/checks/", body, field)
+    answer = answered_without_writing(
+        lambda: client.post(
+            f"/releases/{release.pk}/plan/waves/{wave.pk}/checks/",
+            {k: str(v) for k, v in body.items()},
+            HTTP_HX_REQUEST="true",
+        )
+    )
+    assert answer.status_code == 400
+    assert f"{field} " in answer.content.decode()

@@ -118,7 +118,7 @@ def test_a_planned_start_that_happens_twice_means_the_first_and_the_dry_run_says
     )
     last_sunday = 31 - (datetime(YEAR, 10, 31).weekday() + 1) % 7
     moved = ro.wave_update(
-        wave_id=eu.pk, planned_start_local=f"{YEAR}-10-{last_sunday:02d}T02:30", actor=rita
+        wave_id=eu.pk, planned_start_local=datetime(YEAR, 10, last_sunday, 2, 30), actor=rita
     )
     assert moved.planned_start == utc(YEAR, 10, last_sunday, 0, 30)  # CEST, the first
     client.force_login(rita)
@@ -191,7 +191,7 @@ def test_a_wave_planned_after_the_window_closes_is_flagged_on_the_release_page(
     client, release, rita
 ):
     eu = waves(release)[0]
-    ro.wave_update(wave_id=eu.pk, planned_start_local=f"{YEAR}-01-05T09:00", actor=rita)
+    ro.wave_update(wave_id=eu.pk, planned_start_local=datetime(YEAR, 1, 5, 9), actor=rita)
     client.force_login(rita)
     page = text(client.get(f"/releases/{release.pk}/").content.decode())
     assert "prod-eu 100%: starts" in page and "after the release's planned window closes" in page

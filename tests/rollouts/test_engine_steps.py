@@ -71,7 +71,11 @@ def rolling_out(
             **wave_fields,
         )
         if planned_local:
-            ro.wave_update(wave_id=wave.pk, actor=rm, planned_start_local=planned_local)
+            ro.wave_update(
+                wave_id=wave.pk,
+                actor=rm,
+                planned_start_local=datetime.fromisoformat(planned_local),
+            )
     Release.objects.filter(pk=release.pk).update(phase="rollout")
     release.refresh_from_db()
     return release

@@ -13,7 +13,11 @@ from apps.rollouts.models import RolloutPlan, Wave
 from apps.rollouts.strategies import BLUE_GREEN_ROLLBACK_WINDOW_MINUTES, WaveSpec, default_waves
 from tests.factories import EnvironmentFactory, ReleaseFactory
 from tests.rollouts.test_engine_steps import run_engine, waves_of
-from tests.rollouts.test_services import refused_without_writing
+from tests.rollouts.test_services import (
+    answered_without_writing,
+    api_refused,
+    refused_without_writing,
+)
 
 REGIONS = ["prod-eu", "prod-us", "prod-apac"]
 
@@ -132,8 +136,7 @@ def test_applying_another_strategy_replaces_the_waves(release, rita, regions):
 
 
 @pytest.mark.parametrize(
-    ("environment_ids", "field"),
-    [([], "environments"), ("prod-eu", "environments"), ([987654], "environments")],
+    ("environment_ids", "field"), [([], "environments"), ([987654], "environments")]
 )
 def test_apply_strategy_refuses_bad_environments(release, rita, environment_ids, field):
     error = refused_without_writing(
@@ -142,6 +145,27 @@ def test_apply_strategy_refuses_bad_environments(release, rita, environment_ids,
         )
     )
     assert error.field == field
+
+
+@pytest.mark.parametrize("environments", [[], "prod-eu", [987654]])
+def test_apply_strategy_entry_points_refuse_bad_environments(client, release, rita, environments):
+    client.force_login(rita)
+    api_refused(
+        client,
+        "post",
+        f"/api/v1/releases/{release.pk}/rollout-plan/apply-strategy/",
+        {"strategy": "canary", "environments": environments},
+        "environments",
+    )
+    posted = [environments] if isinstance(environments, str) else [str(e) for e in environments]
+    answer = answered_without_writing(
+        lambda: client.post(
+            f"/releases/{release.pk}/plan/strategy/",
+            {"strategy": "canary", "environments": posted},
+            HTTP_HX_REQUEST="true",
+        )
+    )
+    assert answer.status_code == 400
 
 
 def test_only_release_managers_apply_a_strategy(release, oscar, regions):

@@ -141,7 +141,7 @@ def test_scheduler_shows_local_time_inputs_labelled_with_each_zone(client, world
 
 def test_scheduler_shows_saved_planned_start_in_the_environment_local_time(client, world, rita):
     eu, us, _ = waves_of(world)
-    ro.wave_update(wave_id=us.pk, actor=rita, planned_start_local="2026-12-01T09:00")
+    ro.wave_update(wave_id=us.pk, actor=rita, planned_start_local=datetime(2026, 12, 1, 9))
     client.force_login(rita)
     html = client.get(url("scheduler", world)).content.decode()
     assert re.search(rf'name="w{us.pk}-planned_start_local"\s+value="2026-12-01T09:00"', html)
@@ -195,7 +195,7 @@ def test_scheduler_endpoints_refuse_the_wrong_method(client, world, rita, name, 
 def test_scheduler_page_warns_about_a_freeze_in_the_saved_plan(client, world, vera, rita):
     year_end_freeze(rita)
     eu = waves_of(world)[0]
-    ro.wave_update(wave_id=eu.pk, actor=rita, planned_start_local=f"{YEAR}-12-22T09:00")
+    ro.wave_update(wave_id=eu.pk, actor=rita, planned_start_local=datetime(YEAR, 12, 22, 9))
     client.force_login(vera)
     html = client.get(url("scheduler", world)).content.decode()
     thaw = describe(utc(YEAR + 1, 1, 4, 0), BERLIN)
@@ -290,7 +290,7 @@ def test_preview_without_conflicts_says_every_wave_can_start(client, world, rita
 
 def test_preview_of_the_saved_values_is_not_marked_unsaved(client, world, rita):
     eu, us, ap = waves_of(world)
-    ro.wave_update(wave_id=eu.pk, actor=rita, planned_start_local=f"{YEAR}-06-04T09:00")
+    ro.wave_update(wave_id=eu.pk, actor=rita, planned_start_local=datetime(YEAR, 6, 4, 9))
     client.force_login(rita)
     form = plan_form(
         row_fields(eu, planned_start_local=f"{YEAR}-06-04T09:00"), row_fields(us), row_fields(ap)
@@ -702,6 +702,20 @@ def test_abort_without_a_reason_is_refused_beside_the_field(client, rolling, osc
     assert 'id="confirm-reason-error">Say why you abort this wave.' in html
     assert "data-confirm-open" in html  # the dialog stays open
     assert Wave.objects.get(pk=wave.pk).state == "verifying"
+
+
+def test_a_reason_past_its_length_is_refused_beside_the_field(client, rolling, oscar):
+    wave = waves_of(rolling)[0]
+    events = AuditEvent.objects.count()
+    client.force_login(oscar)
+    response = client.post(
+        url("operate", rolling, wave.pk, "pause"), {"reason": "x" * 2001}, **HTMX
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="confirm-reason-error">reason must be at most 2000 characters.' in html
+    assert Wave.objects.get(pk=wave.pk).state == "verifying"
+    assert AuditEvent.objects.count() == events
 
 
 def test_starting_a_later_wave_shows_the_blockers_with_409(client, rolling, oscar):

@@ -8,10 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, error_responses, required_text, validated
+from apps.core.api import ApiMixin, ApiView, error_responses, validated
 
 from .. import operations, services
 from ..models import Check, CheckKind, CheckResult, Wave
+from .shared import person
 
 
 class CheckSerializer(serializers.ModelSerializer):
@@ -35,7 +36,7 @@ class CheckSerializer(serializers.ModelSerializer):
 
 
 class CheckCreateSerializer(serializers.Serializer):
-    name = required_text(100)
+    name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=CheckKind.choices)
     config = serializers.DictField(
         required=False,
@@ -69,7 +70,7 @@ class CheckListView(ApiMixin, generics.ListAPIView):
     )
     def post(self, request: Request, id: int) -> Response:
         data = validated(CheckCreateSerializer, request)
-        check = services.check_add(wave_id=id, actor=request.user, **data)
+        check = services.check_add(wave_id=id, actor=person(request), **data)
         return Response(CheckSerializer(check).data, status=status.HTTP_201_CREATED)
 
 
@@ -99,9 +100,7 @@ class CheckResultListView(ApiMixin, generics.ListAPIView):
 
 class CheckConfirmSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
-    note = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
-    )
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class CheckConfirmView(ApiView):
@@ -117,5 +116,7 @@ class CheckConfirmView(ApiView):
     )
     def post(self, request: Request, id: int) -> Response:
         data = validated(CheckConfirmSerializer, request)
-        operations.check_confirm(check_id=id, ok=data["ok"], note=data["note"], actor=request.user)
+        operations.check_confirm(
+            check_id=id, ok=data["ok"], note=data["note"], actor=person(request)
+        )
         return Response(CheckSerializer(get_object_or_404(Check, pk=id)).data)

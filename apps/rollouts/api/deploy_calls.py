@@ -50,9 +50,7 @@ class DeployCallSerializer(serializers.ModelSerializer):
 
 class ReportSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ReportStatus.choices)
-    message = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
-    )
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     key = serializers.UUIDField(help_text="The `key` of the call being reported.")
     action = serializers.ChoiceField(choices=DeployAction.choices, default=DeployAction.DEPLOY)
 
@@ -95,18 +93,17 @@ class WaveReportView(ApiView):
             token=request.query_params.get("token", ""),
         )
         raw = request.data
+        key = raw.get("key") if isinstance(raw, dict) else None
         # Who is asking comes before what they ask: 401 before any 400.
         reports.deploy_report_authenticate(
-            wave_id=id,
-            credentials=credentials,
-            key=raw.get("key") if isinstance(raw, dict) else None,
+            wave_id=id, credentials=credentials, key=key if isinstance(key, str) else None
         )
         data = validated(ReportSerializer, request)
         call = reports.deploy_report(
             wave_id=id,
             status=data["status"],
             message=data["message"],
-            key=str(data["key"]),
+            key=data["key"],
             action=data["action"],
             credentials=credentials,
         )

@@ -11,7 +11,9 @@ from apps.core.api import ApiView, error_responses, id_field, validated
 from apps.releases.models import Release
 
 from .. import dryrun, services
+from ..forms import MAX_BAKE_MINUTES
 from ..models import RolloutPlan, Strategy
+from .shared import LocalTimeField, person
 from .waves import WAVES, WaveSerializer
 
 
@@ -48,7 +50,7 @@ class PlanView(ApiView):
     def put(self, request: Request, release_id: int) -> Response:
         data = validated(PlanWriteSerializer, request)
         plan = services.plan_set(
-            release_id=release_id, strategy=data["strategy"], actor=request.user
+            release_id=release_id, strategy=data["strategy"], actor=person(request)
         )
         return Response(PlanSerializer(plan).data)
 
@@ -77,7 +79,7 @@ class ApplyStrategyView(ApiView):
             release_id=release_id,
             strategy=data["strategy"],
             environment_ids=data["environments"],
-            actor=request.user,
+            actor=person(request),
         )
         return Response(
             WaveSerializer(
@@ -100,10 +102,8 @@ class DryRunLineSerializer(serializers.Serializer):
 class ProposedWaveSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     environment = id_field()
-    planned_start_local = serializers.CharField(
-        max_length=40, required=False, allow_null=True, allow_blank=True
-    )
-    bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, default=30)
+    planned_start_local = LocalTimeField(required=False)
+    bake_minutes = serializers.IntegerField(min_value=0, max_value=MAX_BAKE_MINUTES, default=30)
 
 
 class DryRunProposalSerializer(serializers.Serializer):
@@ -126,7 +126,7 @@ class DryRunView(ApiView):
         responses={200: DryRunLineSerializer(many=True)},
     )
     def get(self, request: Request, release_id: int) -> Response:
-        lines = dryrun.plan_dry_run(release_id=release_id, actor=request.user)
+        lines = dryrun.plan_dry_run(release_id=release_id, actor=person(request))
         return Response(DryRunLineSerializer(lines, many=True).data)
 
     @extend_schema(
@@ -137,7 +137,16 @@ class DryRunView(ApiView):
     def post(self, request: Request, release_id: int) -> Response:
         get_object_or_404(Release, pk=release_id)
         data = validated(DryRunProposalSerializer, request)
+        proposal = [
+            dryrun.ProposedWave(
+                environment_id=w["environment"],
+                name=w.get("name", ""),
+                planned_start_local=w.get("planned_start_local"),
+                bake_minutes=w["bake_minutes"],
+            )
+            for w in data["waves"]
+        ]
         lines = dryrun.plan_dry_run_proposal(
-            waves=[dict(w) for w in data["waves"]], actor=request.user, release_id=release_id
+            waves=proposal, actor=person(request), release_id=release_id
         )
         return Response(DryRunLineSerializer(lines, many=True).data)

@@ -15,6 +15,7 @@ from apps.signoffs.models import SignOff
 
 from ..models import Wave
 from ..wave_signoffs import wave_signoff_give
+from .shared import person
 
 
 class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
@@ -49,7 +50,7 @@ class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request, id: int) -> Response:
         data = validated(SignOffCreateSerializer, request)
-        signoff, created = wave_signoff_give(wave_id=id, actor=request.user, **data)
+        signoff, created = wave_signoff_give(wave_id=id, actor=person(request), **data)
         return Response(
             SignOffSerializer(SIGNOFFS.get(pk=signoff.pk)).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

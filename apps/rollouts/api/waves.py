@@ -1,5 +1,7 @@
 """Waves: read, add and edit them, operate them, and set a wave's own sign-off requirement."""
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -13,14 +15,16 @@ from apps.core.api import (
     EnvironmentRefSerializer,
     error_responses,
     id_field,
-    required_text,
     validated,
 )
 from apps.releases.api import ReleaseScopedMixin
 from apps.signoffs.models import SignoffRequirement
 
 from .. import operations, services
+from ..forms import MAX_BAKE_MINUTES
 from ..models import Deployer, FailurePolicy, Wave, WaveState
+from ..operations import WaveAction
+from .shared import LocalTimeField, MomentField, person
 
 
 class WaveSerializer(serializers.ModelSerializer):
@@ -68,24 +72,24 @@ PLANNED_START_LOCAL_HELP = (
 )
 
 
+BOTH_STARTS = "Give planned_start (UTC) or planned_start_local, not both."
+
+
 class WaveCreateSerializer(serializers.Serializer):
-    name = required_text(100)
+    name = serializers.CharField(max_length=100)
     environment = id_field()
     percentage = serializers.IntegerField(min_value=0, max_value=100, default=100)
-    planned_start = serializers.DateTimeField(
-        required=False, allow_null=True, help_text=PLANNED_START_HELP
-    )
-    planned_start_local = serializers.CharField(
-        max_length=40,
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        help_text=PLANNED_START_LOCAL_HELP,
-    )
-    bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, default=30)
+    planned_start = MomentField(required=False, allow_null=True, help_text=PLANNED_START_HELP)
+    planned_start_local = LocalTimeField(required=False, help_text=PLANNED_START_LOCAL_HELP)
+    bake_minutes = serializers.IntegerField(min_value=0, max_value=MAX_BAKE_MINUTES, default=30)
     failure_policy = serializers.ChoiceField(choices=FailurePolicy.choices, default="halt")
     deployer = serializers.ChoiceField(choices=Deployer.choices, default="simulated")
     shadow = serializers.BooleanField(default=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("planned_start") is not None and data.get("planned_start_local") is not None:
+            raise serializers.ValidationError({"planned_start": BOTH_STARTS})
+        return data
 
 
 WAVES = Wave.objects.select_related("plan", "environment")
@@ -113,7 +117,7 @@ class WaveListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView):
         wave = services.wave_add(
             release_id=release_id,
             environment_id=data.pop("environment"),
-            actor=request.user,
+            actor=person(request),
             **data,
         )
         return Response(WaveSerializer(WAVES.get(pk=wave.pk)).data, status=status.HTTP_201_CREATED)
@@ -126,23 +130,20 @@ class WaveDetailView(ApiMixin, generics.RetrieveAPIView):
 
 
 class WaveUpdateSerializer(serializers.Serializer):
-    name = required_text(100, required=False)
+    name = serializers.CharField(max_length=100, required=False)
     environment = id_field(required=False)
     percentage = serializers.IntegerField(min_value=0, max_value=100, required=False)
-    planned_start = serializers.DateTimeField(
-        required=False, allow_null=True, help_text=PLANNED_START_HELP
-    )
-    planned_start_local = serializers.CharField(
-        max_length=40,
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        help_text=PLANNED_START_LOCAL_HELP,
-    )
-    bake_minutes = serializers.IntegerField(min_value=0, max_value=60 * 24 * 14, required=False)
+    planned_start = MomentField(required=False, allow_null=True, help_text=PLANNED_START_HELP)
+    planned_start_local = LocalTimeField(required=False, help_text=PLANNED_START_LOCAL_HELP)
+    bake_minutes = serializers.IntegerField(min_value=0, max_value=MAX_BAKE_MINUTES, required=False)
     failure_policy = serializers.ChoiceField(choices=FailurePolicy.choices, required=False)
     deployer = serializers.ChoiceField(choices=Deployer.choices, required=False)
     shadow = serializers.BooleanField(required=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "planned_start" in data and "planned_start_local" in data:
+            raise serializers.ValidationError({"planned_start": BOTH_STARTS})
+        return data
 
 
 class WaveEditView(WaveDetailView, generics.UpdateAPIView):
@@ -159,17 +160,15 @@ class WaveEditView(WaveDetailView, generics.UpdateAPIView):
         data = validated(WaveUpdateSerializer, request)
         if "environment" in data:
             data["environment_id"] = data.pop("environment")
-        services.wave_update(wave_id=id, actor=request.user, **data)
+        services.wave_update(wave_id=id, actor=person(request), **data)
         return Response(WaveSerializer(WAVES.get(pk=id)).data)
 
 
 class OperateSerializer(serializers.Serializer):
-    reason = serializers.CharField(
-        max_length=2000, required=False, allow_blank=True, default="", trim_whitespace=False
-    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-def _operate_view(action: str, doc: str) -> type[ApiView]:
+def _operate_view(action: WaveAction, doc: str) -> type[ApiView]:
     class OperateView(ApiView):
         serializer_class = WaveSerializer
         write_actions = {"POST": Action.OPERATE_WAVES}
@@ -187,7 +186,7 @@ def _operate_view(action: str, doc: str) -> type[ApiView]:
         def post(self, request: Request, id: int) -> Response:
             data = validated(OperateSerializer, request)
             operations.wave_operate(
-                wave_id=id, action=action, actor=request.user, reason=data["reason"]
+                wave_id=id, action=action, actor=person(request), reason=data["reason"]
             )
             wave = WAVES.get(pk=id)
             # A rollback the deploy tool has yet to confirm is accepted, not done.
@@ -204,24 +203,28 @@ def _operate_view(action: str, doc: str) -> type[ApiView]:
 
 WAVE_ACTION_VIEWS = {
     "start": _operate_view(
-        "start",
+        WaveAction.START,
         "Start the wave now, before its planned time; refused (409, with blockers) during a "
         "freeze, outside deployment hours, while stop the line is on or its sign-off is missing.",
     ),
-    "pause": _operate_view("pause", "Halt the wave where it is."),
-    "resume": _operate_view("resume", "Continue a halted wave where it stopped."),
+    "pause": _operate_view(WaveAction.PAUSE, "Halt the wave where it is."),
+    "resume": _operate_view(WaveAction.RESUME, "Continue a halted wave where it stopped."),
     "abort": _operate_view(
-        "abort", "Stop the wave for good, without rolling back (reason required)."
+        WaveAction.ABORT, "Stop the wave for good, without rolling back (reason required)."
     ),
     "rollback": _operate_view(
-        "rollback",
+        WaveAction.ROLLBACK,
         "Undo a deployed wave through its deployer (reason required). A webhook wave keeps "
         "its state with `rollback_pending` true and the answer is 202 until the deploy tool "
         "confirms; it then reads `rolled_back`, or halts with the tool's reason if the "
         "rollback failed. Other deployers roll back at once (200).",
     ),
-    "skip": _operate_view("skip", "Leave a wave out (reason required); the next one may start."),
-    "confirm": _operate_view("confirm", "Confirm a manual deploy is done; the bake starts."),
+    "skip": _operate_view(
+        WaveAction.SKIP, "Leave a wave out (reason required); the next one may start."
+    ),
+    "confirm": _operate_view(
+        WaveAction.CONFIRM, "Confirm a manual deploy is done; the bake starts."
+    ),
 }
 
 
@@ -246,7 +249,7 @@ class WaveRequirementView(ApiView):
     )
     def put(self, request: Request, id: int) -> Response:
         data = validated(WaveRequirementSerializer, request)
-        services.wave_requirement_set(wave_id=id, actor=request.user, **data)
+        services.wave_requirement_set(wave_id=id, actor=person(request), **data)
         return Response(self._current(id))
 
     @extend_schema(

@@ -24,9 +24,10 @@ from apps.releases.models import Release
 from apps.releases.polling import release_live_parts, release_unchanged
 
 from .. import operations, selectors
+from ..forms import OperateForm, first_error
 from ..models import CheckResult, DeployCall, FailurePolicy, RolloutPlan, Wave, WaveState
 from ..rollbacks import auto_rollbacks_recent
-from .shared import CHANGED_EVENT, form_int, get_visible
+from .shared import CHANGED_EVENT, get_visible, signed_in, typed_int
 
 CONSOLE = "rollouts/console.html"
 RECENT_RESULTS = 15
@@ -141,25 +142,19 @@ def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) ->
     """Carry out a confirmed operator action through `operations.wave_operate`."""
     release = get_visible(request, release_id)
     wave = _operated_wave(release, wave_id, action)
-    reason = request.POST.get("reason", "")
+    form = OperateForm(request.POST)
+    if not form.is_valid():
+        field, message = first_error(form)
+        return _refused(request, release, wave, action, ServiceError(message, field=field))
     try:
-        operations.wave_operate(wave_id=wave.pk, action=action, actor=request.user, reason=reason)
-    except ServiceError as exc:
-        confirm = {
-            **_confirm_context(wave, action),
-            "reason": reason,
-            "op_error": exc.message,
-            "op_field": exc.field,
-            "op_blockers": exc.blockers if isinstance(exc, Conflict) else [],
-        }
-        if is_htmx(request):
-            return render(
-                request, f"{CONSOLE}#confirm", {"release": release, **confirm}, status=exc.status
-            )
-        context = _console_context(request, release, focus_id=wave.pk)
-        return render(
-            request, CONSOLE, {**context, **confirm, "confirm_inline": True}, status=exc.status
+        operations.wave_operate(
+            wave_id=wave.pk,
+            action=operations.WaveAction(action),
+            actor=signed_in(request),
+            reason=form.cleaned_data["reason"],
         )
+    except ServiceError as exc:
+        return _refused(request, release, wave, action, exc)
     if not is_htmx(request):
         return redirect(f"{reverse('rollouts:console', args=[release.pk])}?wave={wave.pk}")
     release.refresh_from_db()
@@ -170,6 +165,27 @@ def operate(request: HttpRequest, release_id: int, wave_id: int, action: str) ->
     else:
         context["done_message"] = f"{ACTIONS[action]['verb']} {wave.name}."
     return render_fragment(request, f"{CONSOLE}#operated", context, event=CHANGED_EVENT)
+
+
+def _refused(
+    request: HttpRequest, release: Release, wave: Wave, action: str, exc: ServiceError
+) -> HttpResponse:
+    """The confirmation step again, with why the action was refused beside the reason."""
+    confirm = {
+        **_confirm_context(wave, action),
+        "reason": request.POST.get("reason", ""),
+        "op_error": exc.message,
+        "op_field": exc.field,
+        "op_blockers": exc.blockers if isinstance(exc, Conflict) else [],
+    }
+    if is_htmx(request):
+        return render(
+            request, f"{CONSOLE}#confirm", {"release": release, **confirm}, status=exc.status
+        )
+    context = _console_context(request, release, focus_id=wave.pk)
+    return render(
+        request, CONSOLE, {**context, **confirm, "confirm_inline": True}, status=exc.status
+    )
 
 
 def _confirm_context(wave: Wave, action: str) -> dict[str, Any]:
@@ -188,7 +204,7 @@ def _console_context(
     user = request.user
     now = timezone.now()
     if focus_id is None:
-        focus_id = form_int(request.GET.get("wave"))
+        focus_id = typed_int(request.GET.get("wave"))
     waves = selectors.plan_waves(release)
     current = selectors.current_wave(waves)
     focus = next((w for w in waves if w.pk == focus_id), None) or current

@@ -1,5 +1,6 @@
 """The dry run as the scheduler shows it: each wave's verdict, the warnings and the timeline."""
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ def _follows(index: int, at_window: bool) -> str:
     return "Starts when the planned window opens" if at_window else "Starts when the rollout starts"
 
 
-def _all_clear(lines: list[dict[str, Any]], at_window: bool) -> str:
+def _all_clear(lines: Sequence[Mapping[str, Any]], at_window: bool) -> str:
     """The dry run's sentence when nothing conflicts, true to what the plan says."""
     planned = sum(1 for line in lines if line["planned_start"])
     if planned == len(lines):
@@ -46,7 +47,7 @@ def _all_clear(lines: list[dict[str, Any]], at_window: bool) -> str:
 
 def dry_run_context(
     waves: list[Wave],
-    lines: list[dict[str, Any]],
+    lines: Sequence[Mapping[str, Any]],
     bakes: list[int],
     *,
     by_env: dict[int, calendars.Calendar] | None = None,

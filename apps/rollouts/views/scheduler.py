@@ -1,7 +1,8 @@
 """The wave scheduler: waves in local time, the timeline, the dry run and the plan's buttons.
 
-Every button calls the service the API calls; the services decide, these views only translate
-form fields into arguments and service errors into fragments with the right status.
+Every button calls the service the API calls: the forms of `rollouts.forms` shape what was
+typed, the services decide, and these views turn both kinds of refusal into fragments with the
+right status.
 """
 
 import re
@@ -23,6 +24,7 @@ from apps.environments import selectors as env_selectors
 from apps.releases.models import Release
 
 from .. import dryrun, selectors, services
+from ..forms import StrategyForm, WavePreviewForm, WaveRowForm, first_error
 from ..models import (
     CheckKind,
     Deployer,
@@ -32,7 +34,7 @@ from ..models import (
     Wave,
 )
 from .dry_run import dry_run_context
-from .shared import CHANGED_EVENT, form_int, get_visible
+from .shared import CHANGED_EVENT, get_visible, signed_in, typed_int
 
 SCHEDULER = "rollouts/scheduler.html"
 # Input names of a wave's row are f"w{wave.pk}-{field}", field as the service names it.
@@ -70,18 +72,28 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
     context = {"release": release}
     if not waves:
         return render(request, f"{SCHEDULER}#dry_run", {**context, **dry_run_context([], [], [])})
-    proposal = [
-        {
-            "name": wave.name,
-            "environment": wave.environment_id,
-            "planned_start_local": values[wave.pk]["planned_start_local"] or None,
-            "bake_minutes": form_int(values[wave.pk]["bake_minutes"]),
-        }
-        for wave in waves
-    ]
+    proposal = []
+    for wave in waves:
+        row = WavePreviewForm(values[wave.pk])
+        if not row.is_valid():
+            field, message = first_error(row)
+            return render(
+                request,
+                f"{SCHEDULER}#dry_run",
+                {**context, "dry_error": _named(wave, field, message), "unsaved": True},
+                status=400,
+            )
+        proposal.append(
+            dryrun.ProposedWave(
+                environment_id=wave.environment_id,
+                name=wave.name,
+                planned_start_local=row.cleaned_data["planned_start_local"],
+                bake_minutes=row.cleaned_data["bake_minutes"],
+            )
+        )
     try:
         lines = dryrun.plan_dry_run_proposal(
-            waves=proposal, actor=request.user, release_id=release.pk
+            waves=proposal, actor=signed_in(request), release_id=release.pk
         )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
@@ -92,7 +104,7 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
             {**context, "dry_error": _proposal_error(exc, waves), "unsaved": True},
             status=exc.status,
         )
-    bakes = [p["bake_minutes"] for p in proposal]  # whole numbers: the service checked them
+    bakes = [p.bake_minutes for p in proposal]
     dry = dry_run_context(waves, lines, bakes, window=dryrun.planned_window(release))
     unsaved = any(values[w.pk][f] != _saved_values(w)[f] for w in waves for f in WAVE_FIELDS)
     return render(
@@ -101,13 +113,20 @@ def scheduler_preview(request: HttpRequest, release_id: int) -> HttpResponse:
 
 
 def _proposal_error(exc: ServiceError, waves: list[Wave]) -> str:
-    """`waves.2.bake_minutes must be …` as a sentence that names the wave."""
+    """The service's word on `waves.2.planned_start_local` as a sentence that names the wave."""
     match = re.fullmatch(r"waves\.(\d+)\.(\w+)", exc.field or "")
     if not match or int(match.group(1)) >= len(waves):
         return exc.message
-    wave = waves[int(match.group(1))]
     field = match.group(2)
     message = exc.message.replace(exc.field or "", _FIELD_NAMES.get(field, field))
+    return f"{waves[int(match.group(1))].name}: {message}"
+
+
+def _named(wave: Wave, field: str, message: str) -> str:
+    """`bake_minutes must be …` about `wave`, as a sentence that names the wave and the field
+    as people call them."""
+    if message.startswith(field):
+        message = _FIELD_NAMES.get(field, field) + message[len(field) :]
     return f"{wave.name}: {message}"
 
 
@@ -134,17 +153,13 @@ def scheduler_save(request: HttpRequest, release_id: int) -> HttpResponse:
         for wave in waves:
             if not values[wave.pk]["posted"]:
                 continue
-            typed = values[wave.pk]
+            row = WaveRowForm(values[wave.pk])
+            if not row.is_valid():
+                for field, messages in row.errors.items():
+                    errors[f"w{wave.pk}-{field}"] = str(messages[0])
+                continue
             try:
-                services.wave_update(
-                    wave_id=wave.pk,
-                    actor=request.user,
-                    planned_start_local=typed["planned_start_local"] or None,
-                    percentage=form_int(typed["percentage"]),
-                    bake_minutes=form_int(typed["bake_minutes"]),
-                    failure_policy=typed["failure_policy"],
-                    deployer=typed["deployer"],
-                )
+                services.wave_update(wave_id=wave.pk, actor=signed_in(request), **row.cleaned_data)
                 saved += 1
             except NotAllowed as exc:
                 raise PermissionDenied(exc.message) from None
@@ -178,34 +193,28 @@ def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
     """Replace the plan's waves with the chosen strategy's defaults for the chosen environments."""
     release = get_visible(request, release_id)
     page_require(request.user, Action.PLAN_ROLLOUT, release)
-    chosen = request.POST.getlist("environments")
+    form = StrategyForm(request.POST)
+    if not form.is_valid():
+        return _strategy_refused(request, release, first_error(form)[1], 400)
     # Rollout order: the order numbers typed beside the environments, then the list order.
-    listed = {str(e.pk): i for i, e in enumerate(selectors.environments_in_rollout_order())}
+    listed = {e.pk: i for i, e in enumerate(selectors.environments_in_rollout_order())}
 
-    def order(env_id: str) -> tuple[int, int]:
-        typed = form_int(request.POST.get(f"order-{env_id}"))
-        return (typed if isinstance(typed, int) else 999, listed.get(env_id, 999))
+    def order(env_id: int) -> tuple[int, int]:
+        typed = typed_int(request.POST.get(f"order-{env_id}"))
+        return (999 if typed is None else typed, listed.get(env_id, 999))
 
-    ids = sorted(dict.fromkeys(chosen), key=order)
-    strategy = request.POST.get("strategy", "")
+    strategy = form.cleaned_data["strategy"]
     try:
         waves = services.plan_apply_strategy(
-            release_id=release.pk, strategy=strategy, environment_ids=ids, actor=request.user
+            release_id=release.pk,
+            strategy=strategy,
+            environment_ids=sorted(dict.fromkeys(form.cleaned_data["environments"]), key=order),
+            actor=signed_in(request),
         )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:
-        context = scheduler_context(request, release)
-        for env in context["environments"]:
-            env.order = request.POST.get(f"order-{env.pk}", "")
-        context.update(
-            strategy_error=exc.message,
-            chosen_strategy=strategy,
-            chosen_envs={int(i) for i in ids if i.isdigit()},
-            strategy_open=True,
-        )
-        template = f"{SCHEDULER}#workspace" if is_htmx(request) else SCHEDULER
-        return render(request, template, context, status=exc.status)
+        return _strategy_refused(request, release, exc.message, exc.status)
     if not is_htmx(request):
         return redirect("rollouts:scheduler", release_id=release.pk)
     context = scheduler_context(request, release)
@@ -215,6 +224,23 @@ def strategy_apply(request: HttpRequest, release_id: int) -> HttpResponse:
         "Set their start times, then save."
     )
     return render_fragment(request, f"{SCHEDULER}#workspace", context, event=CHANGED_EVENT)
+
+
+def _strategy_refused(
+    request: HttpRequest, release: Release, message: str, status: int
+) -> HttpResponse:
+    """The strategy form again, as it was filled in, with why it was refused."""
+    context = scheduler_context(request, release)
+    for env in context["environments"]:
+        env.order = request.POST.get(f"order-{env.pk}", "")
+    context.update(
+        strategy_error=message,
+        chosen_strategy=request.POST.get("strategy", ""),
+        chosen_envs={int(i) for i in request.POST.getlist("environments") if i.isdigit()},
+        strategy_open=True,
+    )
+    template = f"{SCHEDULER}#workspace" if is_htmx(request) else SCHEDULER
+    return render(request, template, context, status=status)
 
 
 def _posted_values(post: QueryDict, waves: list[Wave]) -> dict[int, dict[str, Any]]:
@@ -263,8 +289,8 @@ def scheduler_context(
         start = wave.planned_start
         if values[wave.pk]["posted"]:
             start = _parse_local(values[wave.pk]["planned_start_local"], wave) or start
-        bake = form_int(values[wave.pk]["bake_minutes"])
-        if not isinstance(bake, int) or bake < 0:
+        bake = typed_int(values[wave.pk]["bake_minutes"])
+        if bake is None or bake < 0:
             bake = wave.bake_minutes  # the refused value is shown beside its field
         proposals.append(selectors.Proposal(wave.name, wave.environment, start, bake))
     window = dryrun.planned_window(release)

@@ -1,8 +1,10 @@
-"""What every rollout page shares: the release it is about and how a form's numbers are read."""
+"""What every rollout page shares: who asks, the release it is about, and how a number typed
+outside a form is read."""
 
 import re
-from typing import Any
 
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
@@ -21,7 +23,15 @@ def get_visible(request: HttpRequest, release_id: int) -> Release:
     return get_object_or_404(releases_visible_to(request.user), pk=release_id)
 
 
-def form_int(value: str | None) -> Any:
-    """A whole number typed in a form, or the text itself so the service names the problem."""
+def signed_in(request: HttpRequest) -> User:
+    """The person behind a request to a page behind `login_required`."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
+def typed_int(value: str | None) -> int | None:
+    """A whole number typed in a field no form reads (an order number, a query parameter)."""
     text = (value or "").strip()
-    return int(text) if _NUMBER.fullmatch(text) else text
+    return int(text) if _NUMBER.fullmatch(text) else None

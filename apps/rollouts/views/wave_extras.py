@@ -1,7 +1,5 @@
 """A wave's extras on the scheduler: its own sign-off requirement and its verification checks."""
 
-from typing import Any
-
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,9 +11,10 @@ from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.releases.models import Release
 
 from .. import services
+from ..forms import CheckForm, WaveRequirementForm, first_error
 from ..models import CheckKind, Wave
 from .scheduler import SCHEDULER, scheduler_context
-from .shared import CHANGED_EVENT, form_int, get_visible
+from .shared import CHANGED_EVENT, get_visible, signed_in, typed_int
 
 
 @require_POST
@@ -25,12 +24,15 @@ def requirement_set(request: HttpRequest, release_id: int, wave_id: int) -> Http
     release = get_visible(request, release_id)
     page_require(request.user, Action.SET_POLICY, release)
     wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
+    form = WaveRequirementForm(request.POST)
+    if not form.is_valid():
+        return _extras_answer(request, release, 400, error=(wave.pk, first_error(form)[1]))
     try:
         services.wave_requirement_set(
             wave_id=wave.pk,
-            role=request.POST.get("role", ""),
-            count=form_int(request.POST.get("count")),
-            actor=request.user,
+            role=form.cleaned_data["role"],
+            count=form.cleaned_data["count"],
+            actor=signed_in(request),
         )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
@@ -46,17 +48,19 @@ def check_create(request: HttpRequest, release_id: int, wave_id: int) -> HttpRes
     release = get_visible(request, release_id)
     page_require(request.user, Action.PLAN_ROLLOUT, release)
     wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
-    post = request.POST
-    kind = post.get("kind", "")
+    form = CheckForm(request.POST)
+    if not form.is_valid():
+        return _extras_answer(request, release, 400, error=(wave.pk, first_error(form)[1]))
+    kind = form.cleaned_data["kind"]
     try:
         services.check_add(
             wave_id=wave.pk,
-            name=post.get("name", ""),
+            name=form.cleaned_data["name"],
             kind=kind,
-            config=_check_config(kind, post),
-            interval_seconds=form_int(post.get("interval_seconds") or "60"),
-            failures_to_fail=form_int(post.get("failures_to_fail") or "3"),
-            actor=request.user,
+            config=_check_config(kind, request.POST),
+            interval_seconds=form.cleaned_data["interval_seconds"],
+            failures_to_fail=form.cleaned_data["failures_to_fail"],
+            actor=signed_in(request),
         )
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
@@ -65,22 +69,23 @@ def check_create(request: HttpRequest, release_id: int, wave_id: int) -> HttpRes
     return _extras_answer(request, release, 200, changed=True, done=wave.pk)
 
 
-def _check_config(kind: str, post: QueryDict) -> dict[str, Any]:
-    """The check's settings from the form, shaped as `checks.validate_config` expects."""
+def _check_config(kind: str, post: QueryDict) -> dict[str, object]:
+    """The check's settings from the form, as a JSON object: what they mean depends on the
+    kind, so `checks.validate_config` judges them for the service."""
     url = post.get("url", "").strip()
     if kind == CheckKind.HTTP:
         return {
             "url": url,
-            "expect_status": form_int(post.get("expect_status") or "200"),
+            "expect_status": typed_int(post.get("expect_status") or "200"),
             "expect_version": post.get("expect_version", "").strip(),
             "version_field": post.get("version_field", "").strip(),
         }
     if kind == CheckKind.METRIC:
-        threshold: Any = post.get("threshold", "").strip()
+        threshold: float | str = post.get("threshold", "").strip()
         try:
             threshold = float(threshold)
         except ValueError:
-            pass  # left as text: the service says it must be a number
+            pass  # left as text: the configuration's check says it must be a number
         return {
             "url": url,
             "source": "json",
