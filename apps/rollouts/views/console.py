@@ -212,16 +212,14 @@ def _console_context(
         focus = waves[-1]
     rolling = release.phase == release_rules.ROLLOUT
     can_operate = can(user, Action.OPERATE_WAVES, release)
-    for wave in waves:
-        wave.is_current = wave is current
-        wave.actions = (
-            [
-                {"name": a, **ACTIONS[a]}
-                for a in selectors.operator_actions(wave, current=wave.is_current)
-            ]
-            if can_operate and rolling
-            else []
-        )
+    focus_actions = (
+        [
+            {"name": a, **ACTIONS[a]}
+            for a in selectors.operator_actions(focus, current=focus is current)
+        ]
+        if focus is not None and can_operate and rolling
+        else []
+    )
     checks = list(selectors.checks_with_latest([focus])) if focus else []
     results = (
         list(
@@ -257,6 +255,7 @@ def _console_context(
         "waves": waves,
         "current": current,
         "focus": focus,
+        "focus_actions": focus_actions,
         "focus_query": f"&wave={focus.pk}" if focus and focus is not current else "",
         "checks": checks,
         "results": results,

@@ -6,6 +6,7 @@ right status.
 """
 
 import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.environments import calendars
 from apps.environments import selectors as env_selectors
+from apps.environments.models import Environment
 from apps.releases.models import Release
 
 from .. import dryrun, selectors, services
@@ -48,6 +50,14 @@ STRATEGY_ABOUT: dict[str, str] = {
     Strategy.BIG_BANG: "One wave in one environment, everything at once.",
     Strategy.SHADOW: "Mirror traffic that users never see; follow it with a real strategy.",
 }
+
+
+@dataclass(frozen=True)
+class EnvironmentChoice:
+    """An environment offered to a strategy, with the rollout order typed in (or planned)."""
+
+    environment: Environment
+    order: int | str
 
 
 def _local_input(at: datetime | None, time_zone: str) -> str:
@@ -231,8 +241,10 @@ def _strategy_refused(
 ) -> HttpResponse:
     """The strategy form again, as it was filled in, with why it was refused."""
     context = scheduler_context(request, release)
-    for env in context["environments"]:
-        env.order = request.POST.get(f"order-{env.pk}", "")
+    context["environments"] = [
+        replace(row, order=request.POST.get(f"order-{row.environment.pk}", ""))
+        for row in context["environments"]
+    ]
     context.update(
         strategy_error=message,
         chosen_strategy=request.POST.get("strategy", ""),
@@ -326,8 +338,10 @@ def scheduler_context(
     plan = RolloutPlan.objects.filter(release=release).first()
     environments = selectors.environments_in_rollout_order() if can_plan and plannable else []
     wave_envs = list(dict.fromkeys(w.environment_id for w in waves))
-    for env in environments:
-        env.order = wave_envs.index(env.pk) + 1 if env.pk in wave_envs else ""
+    choices = [
+        EnvironmentChoice(env, wave_envs.index(env.pk) + 1 if env.pk in wave_envs else "")
+        for env in environments
+    ]
     context = {
         "release": release,
         "plan": plan,
@@ -342,7 +356,7 @@ def scheduler_context(
         ],
         "chosen_strategy": plan.strategy if plan else Strategy.CANARY,
         "chosen_envs": set(wave_envs),
-        "environments": environments,
+        "environments": choices,
         "strategy_open": not waves,
         "failure_policies": FailurePolicy.choices,
         "deployers": Deployer.choices,
