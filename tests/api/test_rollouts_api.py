@@ -121,6 +121,23 @@ def test_a_local_time_with_an_offset_is_refused_naming_the_field(client, rita, a
     assert answer.json()["field"] == "planned_start_local"
 
 
+def test_a_bad_field_in_a_later_proposed_wave_is_named(client, rita, alice, bob):
+    release = planned_release(rita, qa=alice, business_owner=bob)
+    env = EnvironmentFactory(name="prod-eu", time_zone="Europe/Berlin")
+    good = {"environment": env.pk, "planned_start_local": "2030-01-01T09:00", "bake_minutes": 30}
+    bad = {**good, "planned_start_local": "2030-01-01T09:00+02:00"}
+    answer = send(
+        client,
+        "post",
+        f"/api/v1/releases/{release.pk}/rollout-plan/dry-run/",
+        {"waves": [good, bad]},
+        rita,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "waves.1.planned_start_local"
+    assert "offset" in answer.json()["detail"]
+
+
 def test_wave_create_and_edit_take_both_utc_and_local_planned_starts(client, rita, alice, bob):
     release = planned_release(rita, qa=alice, business_owner=bob)
     berlin = EnvironmentFactory(name="prod-eu", time_zone="Europe/Berlin")
