@@ -28,7 +28,10 @@ CHECKLIST = (
     ("tooling", "Deployment pipeline points at the release build"),
 )
 
-POLICY = [{"role": "qa", "count": 1}, {"role": "business_owner", "count": 1}]
+POLICY: list[so.Requirement] = [
+    {"role": "qa", "count": 1},
+    {"role": "business_owner", "count": 1},
+]
 
 # The in-flight rollout's checks ask the demo's own stand-in for the service it deploys
 # (apps.demo.views), so results arrive in the console as the canary bakes.
@@ -95,7 +98,7 @@ class Demo:
                 actor=self.rita,
             )
 
-    def policy(self, release: Release, requirements: list[dict] | None = None) -> None:
+    def policy(self, release: Release, requirements: list[so.Requirement] | None = None) -> None:
         so.policy_set(release_id=release.pk, requirements=requirements or POLICY, actor=self.rita)
 
     def plan(

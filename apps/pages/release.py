@@ -15,10 +15,20 @@ from apps.core.live import LivePass, live_poll
 from apps.notifications.forms import AnnouncementForm
 from apps.notifications.services import announcement_create
 from apps.releases import services
+from apps.releases.forms import (
+    ChecklistSetForm,
+    DefectCloseForm,
+    DefectOpenForm,
+    MoveForm,
+    ReviewForm,
+    TestCaseAddForm,
+    TestCaseRecordForm,
+)
 from apps.releases.models import ChecklistItem, Defect, Release, TestCase
 from apps.releases.polling import release_live_parts, release_unchanged
 from apps.releases.selectors import releases_visible_to
 from apps.releases.services import release_request_move
+from apps.signoffs.forms import VerdictForm
 from apps.signoffs.services import signoff_give
 
 from .release_page import release_page
@@ -64,10 +74,8 @@ def signoff_submit(request: HttpRequest, release_id: int) -> HttpResponse:
     try:
         signoff_give(
             release_id=release.pk,
-            decision=request.POST.get("decision", ""),
-            comment=request.POST.get("comment", ""),
-            role=request.POST.get("role") or None,
-            actor=request.user,
+            actor=cast(User, request.user),
+            **VerdictForm(request.POST).verdict(),
         )
     except ServiceError as exc:
         return _answer(request, release_id, "signoff_panel", exc.status, signoff_error=exc.message)
@@ -82,9 +90,8 @@ def move_submit(request: HttpRequest, release_id: int) -> HttpResponse:
     try:
         move = release_request_move(
             release_id=release.pk,
-            to=request.POST.get("to", ""),
-            reason=request.POST.get("reason", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **MoveForm(request.POST).move(),
         )
     except Conflict as exc:
         return _answer(
@@ -130,9 +137,8 @@ def checklist_set(request: HttpRequest, release_id: int, item_id: int) -> HttpRe
         item = get_object_or_404(ChecklistItem, pk=item_id, release=release)
         services.checklist_item_set(
             item_id=item.pk,
-            status=request.POST.get("status", ""),
-            reason=request.POST.get("reason", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **ChecklistSetForm(request.POST).checklist_set(),
         )
 
     return _inline(request, release_id, Action.UPDATE_CHECKLIST, "checklist_list", write)
@@ -143,7 +149,9 @@ def checklist_set(request: HttpRequest, release_id: int, item_id: int) -> HttpRe
 def case_add(request: HttpRequest, release_id: int) -> HttpResponse:
     def write(release: Release) -> None:
         services.test_case_add(
-            release_id=release.pk, title=request.POST.get("title", ""), actor=request.user
+            release_id=release.pk,
+            actor=cast(User, request.user),
+            **TestCaseAddForm(request.POST).test_case(),
         )
 
     return _inline(request, release_id, Action.RECORD_TEST, "tests_list", write)
@@ -156,9 +164,8 @@ def case_record(request: HttpRequest, release_id: int, case_id: int) -> HttpResp
         case = get_object_or_404(TestCase, pk=case_id, release=release)
         services.test_case_record(
             case_id=case.pk,
-            status=request.POST.get("status", ""),
-            note=request.POST.get("note", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **TestCaseRecordForm(request.POST).result(),
         )
 
     return _inline(request, release_id, Action.RECORD_TEST, "tests_list", write)
@@ -170,9 +177,8 @@ def defect_open(request: HttpRequest, release_id: int) -> HttpResponse:
     def write(release: Release) -> None:
         services.defect_open(
             release_id=release.pk,
-            title=request.POST.get("title", ""),
-            severity=request.POST.get("severity", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **DefectOpenForm(request.POST).defect(),
         )
 
     return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
@@ -185,8 +191,8 @@ def defect_close(request: HttpRequest, release_id: int, defect_id: int) -> HttpR
         defect = get_object_or_404(Defect, pk=defect_id, release=release)
         services.defect_close(
             defect_id=defect.pk,
-            resolution=request.POST.get("resolution", ""),
-            actor=request.user,
+            resolution=DefectCloseForm(request.POST).resolution_note(),
+            actor=cast(User, request.user),
         )
 
     return _inline(request, release_id, Action.MANAGE_DEFECTS, "defects_list", write)
@@ -211,10 +217,8 @@ def review_submit(request: HttpRequest, release_id: int) -> HttpResponse:
     def write(release: Release) -> None:
         services.review_write(
             release_id=release.pk,
-            went_well=request.POST.get("went_well", ""),
-            went_badly=request.POST.get("went_badly", ""),
-            actions=request.POST.get("actions", ""),
-            actor=request.user,
+            actor=cast(User, request.user),
+            **ReviewForm(request.POST).review(),
         )
 
     return _inline(request, release_id, Action.WRITE_REVIEW, "review", write)

@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -81,7 +82,7 @@ def _sign(request: HttpRequest, release: Release) -> HttpResponse:
                     decision=data["decision"],
                     comment=data["comment"],
                     role=data["role"] or None,
-                    actor=request.user,
+                    actor=cast(User, request.user),
                 )
             except NotAllowed as exc:
                 raise PermissionDenied(exc.message) from None

@@ -1,17 +1,22 @@
-"""Forms for the release pages. They check the shape of what people type; the services decide."""
+"""Forms for the release pages and the release page's buttons. They check the shape of what
+people type; the services decide."""
 
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
 from django.utils import timezone
 
 from apps.accounts.roles import Role
+from apps.core.errors import ServiceError
 from apps.core.forms import LocalDateTimeField
 
-from .models import Application, Phase, Release
+from . import validators
+from .models import Application, ItemStatus, Phase, Release, Severity, TestStatus
+from .services.lifecycle import ReleaseChanges
 
 
 class PersonChoiceField(forms.ModelChoiceField):
@@ -86,6 +91,21 @@ class ReleaseFilterForm(forms.Form):
         return any(self.data.get(name) for name in self.fields)
 
 
+class NewRelease(TypedDict):
+    """A release to create, as release_create takes it."""
+
+    application_id: int
+    name: str
+    version: str
+    build_ref: str
+    scope: str
+    owner_id: int
+    planned_start: datetime | None
+    planned_end: datetime | None
+    signoff_expiry_days: int | None
+    hypercare_days: int
+
+
 class ReleaseForm(forms.Form):
     """Create or edit a release. Edits leave out the application, which never changes."""
 
@@ -111,8 +131,12 @@ class ReleaseForm(forms.Form):
         help_text="What changes for users. Approvers sign off exactly this.",
     )
     owner = PersonChoiceField(queryset=get_user_model().objects.none())
-    planned_start = LocalDateTimeField(required=False, label="Planned start")
-    planned_end = LocalDateTimeField(required=False, label="Planned end")
+    planned_start = LocalDateTimeField(
+        required=False, label="Planned start", validators=[validators.planned_start]
+    )
+    planned_end = LocalDateTimeField(
+        required=False, label="Planned end", validators=[validators.planned_end]
+    )
     signoff_expiry_days = forms.IntegerField(
         required=False,
         min_value=1,
@@ -125,7 +149,7 @@ class ReleaseForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, release: Release | None = None, actor: Any = None, **kwargs: Any
+        self, *args: Any, release: Release | None = None, actor: User | None = None, **kwargs: Any
     ) -> None:
         self.release = release
         if release is not None:
@@ -153,30 +177,49 @@ class ReleaseForm(forms.Form):
         for name in ("version", "build_ref", "scope"):
             self.fields[name].disabled = True
 
-    def service_arguments(self) -> dict[str, Any]:
-        """What to hand the service: everything for a new release, only the changes for an edit."""
+    def new_release(self) -> NewRelease:
+        """The release to create, named after its application and version unless named."""
         data = self.cleaned_data
-        names = self.changed_data if self.release is not None else list(self.fields)
-        out: dict[str, Any] = {}
-        for name in names:
-            value = data[name]
-            if name == "application":
-                out["application_id"] = value.pk
-            elif name == "owner":
-                out["owner_id"] = value.pk
-            elif name == "name":
-                if not value:
-                    app = self.release.application if self.release else data["application"]
-                    value = f"{app.name} {data['version']}"
-                out["name"] = value
-            elif name == "hypercare_days" and value is None:
-                continue
-            else:
-                out[name] = value
-        if self.release is not None and "version" in out and "name" not in out:
-            old = f"{self.release.application.name} {self.release.version}"
-            if self.release.name == old:  # a default name follows the version
-                out["name"] = f"{self.release.application.name} {out['version']}"
+        app: Application = data["application"]
+        return NewRelease(
+            application_id=app.pk,
+            name=data["name"] or f"{app.name} {data['version']}",
+            version=data["version"],
+            build_ref=data["build_ref"],
+            scope=data["scope"],
+            owner_id=data["owner"].pk,
+            planned_start=data["planned_start"],
+            planned_end=data["planned_end"],
+            signoff_expiry_days=data["signoff_expiry_days"],
+            hypercare_days=data["hypercare_days"],
+        )
+
+    def changes(self) -> ReleaseChanges:
+        """What an edit changes: only the fields that differ from the release's."""
+        assert self.release is not None, "an edit form"
+        data, changed = self.cleaned_data, set(self.changed_data)
+        out = ReleaseChanges()
+        if "version" in changed:
+            out["version"] = data["version"]
+        if "build_ref" in changed:
+            out["build_ref"] = data["build_ref"]
+        if "scope" in changed:
+            out["scope"] = data["scope"]
+        if "owner" in changed:
+            out["owner_id"] = data["owner"].pk
+        if "planned_start" in changed:
+            out["planned_start"] = data["planned_start"]
+        if "planned_end" in changed:
+            out["planned_end"] = data["planned_end"]
+        if "signoff_expiry_days" in changed:
+            out["signoff_expiry_days"] = data["signoff_expiry_days"]
+        if "hypercare_days" in changed and data["hypercare_days"] is not None:
+            out["hypercare_days"] = data["hypercare_days"]
+        app = self.release.application
+        if "name" in changed:
+            out["name"] = data["name"] or f"{app.name} {data['version']}"
+        elif "version" in out and self.release.name == f"{app.name} {self.release.version}":
+            out["name"] = f"{app.name} {out['version']}"  # a default name follows the version
         return out
 
     def add_service_error(self, field: str | None, message: str) -> None:
@@ -204,3 +247,138 @@ def _initial(release: Release) -> dict[str, Any]:
         "signoff_expiry_days": release.signoff_expiry_days,
         "hypercare_days": release.hypercare_days,
     }
+
+
+# The buttons of the release page. Each message names the field it is about.
+
+
+class ActionForm(forms.Form):
+    """A button's form on the release page. The page answers a refusal in the part that was
+    posted, so an invalid form is refused as a ServiceError naming its first field."""
+
+    def checked_data(self) -> dict[str, Any]:
+        if not self.is_valid():
+            field, errors = next(iter(self.errors.items()))
+            raise ServiceError(str(errors[0]), field=field)
+        return self.cleaned_data
+
+
+def text_field(name: str, max_length: int, *, required: bool = True) -> forms.CharField:
+    """Text, trimmed, at most `max_length` characters once trimmed."""
+    return forms.CharField(
+        required=required,
+        max_length=max_length,
+        error_messages={
+            "required": f"{name} is required.",
+            "max_length": f"{name} must be at most {max_length} characters.",
+            "null_characters_not_allowed": f"{name} must not contain NUL characters.",
+        },
+    )
+
+
+def choice_field(name: str, choices: type[TextChoices]) -> forms.ChoiceField:
+    """One of `choices`, by its value."""
+    message = f"{name} must be one of: {', '.join(choices.values)}."
+    return forms.ChoiceField(
+        choices=choices.choices,
+        error_messages={"required": message, "invalid_choice": message},
+    )
+
+
+class Move(TypedDict):
+    to: str
+    reason: str
+
+
+class MoveForm(ActionForm):
+    to = choice_field("to", Phase)
+    reason = text_field("reason", 2000, required=False)
+
+    def move(self) -> Move:
+        data = self.checked_data()
+        return Move(to=data["to"], reason=data["reason"])
+
+
+class ChecklistSet(TypedDict):
+    status: str
+    reason: str
+
+
+class ChecklistSetForm(ActionForm):
+    status = choice_field("status", ItemStatus)
+    reason = text_field("reason", 2000, required=False)
+
+    def checklist_set(self) -> ChecklistSet:
+        data = self.checked_data()
+        return ChecklistSet(status=data["status"], reason=data["reason"])
+
+
+class NewTestCase(TypedDict):
+    title: str
+    steps: str
+
+
+class TestCaseAddForm(ActionForm):
+    __test__ = False  # not a pytest class
+
+    title = text_field("title", 300)
+    steps = text_field("steps", 20000, required=False)
+
+    def test_case(self) -> NewTestCase:
+        data = self.checked_data()
+        return NewTestCase(title=data["title"], steps=data["steps"])
+
+
+class TestResult(TypedDict):
+    status: str
+    note: str
+
+
+class TestCaseRecordForm(ActionForm):
+    __test__ = False  # not a pytest class
+
+    status = choice_field("status", TestStatus)
+    note = text_field("note", 5000, required=False)
+
+    def result(self) -> TestResult:
+        data = self.checked_data()
+        return TestResult(status=data["status"], note=data["note"])
+
+
+class NewDefect(TypedDict):
+    title: str
+    severity: str
+
+
+class DefectOpenForm(ActionForm):
+    title = text_field("title", 300)
+    severity = choice_field("severity", Severity)
+
+    def defect(self) -> NewDefect:
+        data = self.checked_data()
+        return NewDefect(title=data["title"], severity=data["severity"])
+
+
+class DefectCloseForm(ActionForm):
+    resolution = text_field("resolution", 5000, required=False)
+
+    def resolution_note(self) -> str:
+        return str(self.checked_data()["resolution"])
+
+
+class Review(TypedDict):
+    went_well: str
+    went_badly: str
+    actions: str
+
+
+class ReviewForm(ActionForm):
+    went_well = text_field("went_well", 20000)
+    went_badly = text_field("went_badly", 20000)
+    actions = text_field("actions", 20000)
+
+    def review(self) -> Review:
+        data = self.checked_data()
+        return Review(
+            went_well=data["went_well"], went_badly=data["went_badly"], actions=data["actions"]
+        )

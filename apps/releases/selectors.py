@@ -1,27 +1,27 @@
 """Reads that gather what the gates, pages and API need about a release."""
 
+from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, can
 from apps.core.errors import NotFound
-from apps.core.validation import clean_id
 
 from . import rules
 from .models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
 
 
-def releases_visible_to(user: Any) -> QuerySet[Release]:
+def releases_visible_to(user: User | AnonymousUser) -> QuerySet[Release]:
     if not can(user, Action.VIEW):
         return Release.objects.none()
     return Release.objects.select_related("application", "owner")
 
 
-def release_get(release_id: Any, *, queryset: QuerySet[Release] | None = None) -> Release:
+def release_get(release_id: int, *, queryset: QuerySet[Release] | None = None) -> Release:
     """One release by its id (from `queryset`, say a locking one); NotFound when there is none."""
-    release_id = clean_id(release_id, field="release")
     try:
         return (queryset if queryset is not None else Release.objects.all()).get(pk=release_id)
     except Release.DoesNotExist:
@@ -39,7 +39,7 @@ def _waves_of(release: Release) -> QuerySet[Release]:
     )
 
 
-def release_facts(release: Release, *, now: Any = None) -> rules.ReleaseFacts:
+def release_facts(release: Release, *, now: datetime | None = None) -> rules.ReleaseFacts:
     """Read everything the gates need, in a fixed handful of queries. What hangs off a release
     in the apps above this one (its stakeholders, sign-offs and rollout plan) is read through
     the release's own relations, so this app imports none of them."""

@@ -1,8 +1,9 @@
 """Release pages with forms: the filtered list, and creating and editing a release."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, F
@@ -94,13 +95,13 @@ def release_list(request: HttpRequest) -> HttpResponse:
 def release_new(request: HttpRequest) -> HttpResponse:
     page_require(request.user, Action.CREATE_RELEASE)
     if request.method == "GET":
-        form = ReleaseForm(actor=request.user, initial=_prefill(request))
+        form = ReleaseForm(actor=cast(User, request.user), initial=_prefill(request))
         return _form_page(request, form)
-    form = ReleaseForm(request.POST, actor=request.user)
+    form = ReleaseForm(request.POST, actor=cast(User, request.user))
     if not form.is_valid():
         return _form_page(request, form, status=400)
     try:
-        release = release_create(actor=request.user, **form.service_arguments())
+        release = release_create(actor=cast(User, request.user), **form.new_release())
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:
@@ -133,7 +134,7 @@ def release_edit(request: HttpRequest, release_id: int) -> HttpResponse:
     if not form.is_valid():
         return _form_page(request, form, release=release, status=400)
     try:
-        release_update(release_id=release.pk, actor=request.user, **form.service_arguments())
+        release_update(release_id=release.pk, actor=cast(User, request.user), **form.changes())
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from None
     except ServiceError as exc:

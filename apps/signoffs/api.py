@@ -1,7 +1,8 @@
 """Sign-off endpoints: a release's policy, and the verdicts approvers give."""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, UserRefSerializer, error_responses, text, validated
+from apps.core.api import ApiMixin, ApiView, UserRefSerializer, error_responses, validated
 from apps.releases.api import ReleaseScopedMixin
 from apps.releases.models import Release
 from apps.stakeholders.models import StakeholderRole
@@ -33,6 +34,13 @@ class PolicySerializer(serializers.Serializer):
         required=False,
         help_text="A sign-off older than this many days no longer counts.",
     )
+
+    def validate_requirements(self, requirements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        roles = [r["role"] for r in requirements]
+        twice = next((role for role in roles if roles.count(role) > 1), None)
+        if twice is not None:
+            raise serializers.ValidationError(f"Role {twice!r} is named twice.")
+        return requirements
 
 
 def _policy(release: Release) -> dict[str, Any]:
@@ -67,9 +75,11 @@ class PolicyView(ApiView):
         data = validated(PolicySerializer, request)
         services.policy_set(
             release_id=release_id,
-            requirements=[dict(r) for r in data["requirements"]],
+            requirements=[
+                services.Requirement(role=r["role"], count=r["count"]) for r in data["requirements"]
+            ],
             expiry_days=data.get("expiry_days"),
-            actor=request.user,
+            actor=cast(User, request.user),
         )
         return Response(_policy(Release.objects.get(pk=release_id)))
 
@@ -110,7 +120,9 @@ class SignOffSerializer(serializers.ModelSerializer):
 
 class SignOffCreateSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=Decision.choices)
-    comment = text(5000, required=False, help_text="Required to reject.")
+    comment = serializers.CharField(
+        max_length=5000, required=False, allow_blank=True, help_text="Required to reject."
+    )
     role = serializers.SlugField(
         max_length=32, required=False, help_text="Needed only when you hold several roles here."
     )
@@ -146,7 +158,9 @@ class SignOffListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView):
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(SignOffCreateSerializer, request)
         asked_at = timezone.now()
-        signoff = services.signoff_give(release_id=release_id, actor=request.user, **data)
+        signoff = services.signoff_give(
+            release_id=release_id, actor=cast(User, request.user), **data
+        )
         # A sign-off recorded before this request is the earlier, identical verdict.
         new = signoff.created_at >= asked_at
         return Response(

@@ -1,6 +1,6 @@
 """Who may sign a release, or one of its waves, off, and as which of its policy roles."""
 
-from typing import Any
+from django.contrib.auth.models import AnonymousUser, User
 
 from apps.accounts.permissions import APPROVER, user_roles
 from apps.releases.models import Release
@@ -9,7 +9,9 @@ from apps.stakeholders.models import Stakeholder
 from .models import SignoffRequirement
 
 
-def signoff_roles(user: Any, release: Release, wave_id: int | None = None) -> list[str]:
+def signoff_roles(
+    user: User | AnonymousUser | None, release: Release, wave_id: int | None = None
+) -> list[str]:
     """The policy roles `user` may sign `release` (or the wave `wave_id`) off as; empty when
     they may not sign at all."""
     if user is None or not user.is_authenticated or not user.is_active:
@@ -31,6 +33,6 @@ def signoff_roles(user: Any, release: Release, wave_id: int | None = None) -> li
     return sorted(set(held) & policy_roles)
 
 
-def may_sign_off(user: Any, release: Release) -> bool:
+def may_sign_off(user: User | AnonymousUser | None, release: Release) -> bool:
     """The answer to `can(user, Action.SIGN_OFF, release)`."""
     return bool(signoff_roles(user, release))

@@ -1,8 +1,38 @@
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from django import forms
 
+from apps.releases.forms import ActionForm, choice_field, text_field
+
 from .models import Decision
+
+
+class Verdict(TypedDict):
+    decision: str
+    comment: str
+    role: str | None
+
+
+class VerdictForm(ActionForm):
+    """A verdict given from the release page's sign-off panel, each message naming its field.
+    apps.signoffs.services decides who may give it."""
+
+    decision = choice_field("decision", Decision)
+    comment = text_field("comment", 5000, required=False)
+    role = forms.SlugField(
+        required=False,
+        max_length=32,
+        error_messages={
+            "invalid": "role may hold only letters, digits, hyphens and underscores.",
+            "max_length": "role must be at most 32 characters.",
+        },
+    )
+
+    def verdict(self) -> Verdict:
+        data = self.checked_data()
+        return Verdict(
+            decision=data["decision"], comment=data["comment"], role=data["role"] or None
+        )
 
 
 class SignoffForm(forms.Form):

@@ -1,16 +1,17 @@
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.urls import reverse
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, ServiceError
-from apps.core.validation import clean_choice, clean_int, clean_text
-from apps.notifications.outbox import Sends, notify
+from apps.notifications.outbox import Sends, WaveFacts, notify
 from apps.releases import rules
 from apps.releases.models import Release
 from apps.releases.services import get_release, record_change
@@ -22,24 +23,27 @@ from .models import Decision, SignOff, SignoffRequirement
 SIGNING_PHASES = frozenset({rules.PREPARATION, rules.TESTING})
 POLICY_PHASES = frozenset({rules.PLANNING, rules.PREPARATION, rules.TESTING})
 
+# What the services take is shaped and checked by the API's serializers and the pages' forms
+# (a choice of decision, lengths, a role's slug, counts, one line per role); the services check
+# permission, the phase, who may sign as what, and that a rejection says why.
+
+
+class Requirement(TypedDict):
+    """One line of a sign-off policy: `count` approvals (1 unless given) from the role."""
+
+    role: str
+    count: NotRequired[int]
+
 
 def policy_set(
-    *, release_id: Any, requirements: Any, actor: Any, expiry_days: Any = None
+    *,
+    release_id: int,
+    requirements: Sequence[Requirement],
+    actor: User,
+    expiry_days: int | None = None,
 ) -> list[SignoffRequirement]:
-    """Replace a release's sign-off policy: `requirements` is [{"role": slug, "count": n}, ...]."""
-    if not isinstance(requirements, list | tuple):
-        raise ServiceError("requirements must be a list.", field="requirements")
-    wanted: dict[str, int] = {}
-    for entry in requirements:
-        if not isinstance(entry, dict):
-            raise ServiceError("Each requirement is {role, count}.", field="requirements")
-        slug = clean_text(entry.get("role"), field="role", max_length=32, required=True)
-        count = clean_int(entry.get("count", 1), field="count", minimum=1, maximum=50)
-        if slug in wanted:
-            raise ServiceError(f"Role {slug!r} is named twice.", field="requirements")
-        wanted[slug] = count
-    if expiry_days is not None:
-        expiry_days = clean_int(expiry_days, field="expiry_days", minimum=1, maximum=3650)
+    """Replace a release's sign-off policy, one requirement per role."""
+    wanted = {r["role"]: r.get("count", 1) for r in requirements}
     roles = {r.slug: r for r in StakeholderRole.objects.filter(slug__in=wanted)}
     unknown = sorted(set(wanted) - set(roles))
     if unknown:
@@ -76,7 +80,7 @@ def policy_set(
     return created
 
 
-def signoff_ask_on_testing(*, release: Release, **_: Any) -> None:
+def signoff_ask_on_testing(*, release: Release, **_: object) -> None:
     """A release entering testing asks the policy's roles for their sign-off
     (`releases.signals.release_moved`). Release-level policy only: a wave's own sign-off is
     asked for when that wave waits."""
@@ -89,7 +93,7 @@ def signoff_ask_on_testing(*, release: Release, **_: Any) -> None:
 
 
 def signoff_give(
-    *, release_id: Any, decision: Any, actor: Any, comment: Any = "", role: Any = None
+    *, release_id: int, decision: str, actor: User, comment: str = "", role: str | None = None
 ) -> SignOff:
     """Approve or reject the release's current content. One verdict per person per content;
     repeating the same verdict is a no-op. A rejection needs a comment. (A wave's own
@@ -114,13 +118,10 @@ def signoff_give(
         )[0]
 
 
-def verdict_clean(decision: Any, comment: Any, role: Any) -> tuple[str, str, str | None]:
-    """A verdict's decision, comment and role as given, checked for shape."""
-    decision = clean_choice(decision, field="decision", choices=Decision)
-    comment = clean_text(comment, field="comment", max_length=5000)
-    if role is not None:
-        role = clean_text(role, field="role", max_length=32, required=True)
-    if decision == Decision.REJECT and not comment:
+def verdict_clean(decision: str, comment: str, role: str | None) -> tuple[str, str, str | None]:
+    """A verdict's decision, comment and role, refused when it breaks the rule every verdict
+    keeps: a rejection says why. (The serializer or form that took it checked its shape.)"""
+    if decision == Decision.REJECT and not comment.strip():
         raise ServiceError("Say why you reject: a rejection needs a comment.", field="comment")
     return decision, comment, role
 
@@ -130,7 +131,7 @@ def signoff_record(
     release: Release,
     wave_id: int | None,
     wave_name: str | None,
-    actor: Any,
+    actor: User,
     decision: str,
     comment: str,
     role: str | None,
@@ -190,8 +191,8 @@ def signoff_record(
 
 def wave_signoff_request(
     *,
-    release: Any,
-    wave: Any,
+    release: Release,
+    wave: WaveFacts,
     roles: list[str],
     now: datetime,
     wave_state: str,
@@ -203,7 +204,7 @@ def wave_signoff_request(
     `batch` and `sends` are the engine run's (see AuditBatch and Sends)."""
     pending = list(
         SignoffRequirement.objects.filter(
-            wave=wave, role__slug__in=roles, requested_at__isnull=True
+            wave_id=wave.pk, role__slug__in=roles, requested_at__isnull=True
         ).values_list("pk", "role__slug", "role__name")
     )
     if not pending:
@@ -215,7 +216,7 @@ def wave_signoff_request(
         release_id=release.pk,
         actor=None,
         verb="wave.signoff_requested",
-        obj=wave,
+        obj=cast(Model, wave),  # the rollout engine's Wave row
         after={"wave": wave.name, "roles": asked},
         batch=batch,
     )

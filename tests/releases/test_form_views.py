@@ -271,8 +271,24 @@ def test_create_converts_the_local_window_to_aware_times(client, rita, crm):
         ({"signoff_expiry_days": "0"}, "signoff_expiry_days", "greater than or equal to 1"),
         ({"scope": "x" * 20001}, "scope", "at most 20000 characters"),
         ({"build_ref": "a\x00b"}, "build_ref", "Null characters are not allowed."),
+        ({"version": "v" * 65}, "version", "at most 64 characters"),
+        ({"name": "n" * 201}, "name", "at most 200 characters"),
+        ({"planned_start": "0001-01-02T00:00"}, "planned_start", "planned_start is out of range."),
+        ({"planned_end": "9999-12-31T00:00"}, "planned_end", "planned_end is out of range."),
     ],
-    ids=["no-version", "unknown-app", "bad-time", "hypercare", "expiry", "long-scope", "nul"],
+    ids=[
+        "no-version",
+        "unknown-app",
+        "bad-time",
+        "hypercare",
+        "expiry",
+        "long-scope",
+        "nul",
+        "long-version",
+        "long-name",
+        "start-out-of-range",
+        "end-out-of-range",
+    ],
 )
 def test_create_with_bad_input_shows_a_field_error_and_writes_nothing(
     client, rita, crm, changes, field, message

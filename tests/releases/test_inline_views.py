@@ -5,6 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from apps.audit.models import AuditEvent
 from apps.notifications.models import Announcement
 from apps.releases import services as rs
 from apps.releases.models import Defect, PostReleaseReview, Release
@@ -405,6 +406,91 @@ def test_review_forged_post_is_refused_403(client, in_support, persona, request)
 def test_review_rejects_get(client, in_support, rita):
     client.force_login(rita)
     assert client.get(reverse("releases:review", args=[in_support.pk])).status_code == 405
+
+
+# ---- What the forms refuse ----
+
+
+def _urls(release: Release) -> dict[str, str]:
+    item, case = release.checklist.get(), release.test_cases.get()
+    defect = rs.defect_open(
+        release_id=release.pk, title="Typo", severity="minor", actor=release.owner
+    )
+    return {
+        "checklist": reverse("releases:checklist_set", args=[release.pk, item.pk]),
+        "test_add": reverse("releases:test_add", args=[release.pk]),
+        "test_record": reverse("releases:test_record", args=[release.pk, case.pk]),
+        "defect_open": reverse("releases:defect_open", args=[release.pk]),
+        "defect_close": reverse("releases:defect_close", args=[release.pk, defect.pk]),
+    }
+
+
+FORM_BAD = [
+    ("checklist", {"status": "finished"}, "status must be one of: open, done, waived."),
+    ("checklist", {"status": ""}, "status must be one of: open, done, waived."),
+    ("checklist", {"status": "waived", "reason": "r" * 2001}, "reason must be at most 2000"),
+    ("checklist", {"status": "waived", "reason": "a\x00b"}, "reason must not contain NUL"),
+    ("test_add", {"title": "   "}, "title is required."),
+    ("test_add", {"title": "t" * 301}, "title must be at most 300 characters."),
+    ("test_add", {"title": "a\x00b"}, "title must not contain NUL characters."),
+    ("test_add", {"title": "T", "steps": "s" * 20001}, "steps must be at most 20000"),
+    ("test_record", {"status": "PASSED"}, "status must be one of: not_run, passed, failed"),
+    ("test_record", {"status": "failed", "note": "n" * 5001}, "note must be at most 5000"),
+    ("defect_open", {"title": "", "severity": "minor"}, "title is required."),
+    ("defect_open", {"title": "x" * 301, "severity": "minor"}, "title must be at most 300"),
+    ("defect_open", {"title": "Odd"}, "severity must be one of: blocker, critical, major"),
+    ("defect_close", {"resolution": "r" * 5001}, "resolution must be at most 5000 characters."),
+]
+
+
+@pytest.mark.parametrize(("action", "data", "message"), FORM_BAD)
+def test_inline_forms_refuse_bad_input_with_the_reason_and_write_nothing(
+    client, testing, rita, action, data, message
+):
+    url = _urls(testing)[action]
+
+    def rows() -> tuple:
+        return (
+            AuditEvent.objects.count(),
+            list(testing.checklist.values_list("status", "waive_reason")),
+            list(testing.test_cases.values_list("title", "status", "note")),
+            list(Defect.objects.filter(release=testing).values_list("title", "status")),
+        )
+
+    before = rows()
+    client.force_login(rita)
+    response = client.post(url, data, **HTMX)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert "HX-Trigger-After-Settle" not in response
+    assert rows() == before
+
+
+def test_inline_forms_store_what_they_are_sent_trimmed(client, preparing, rita):
+    item, url = item_url(preparing)
+    client.force_login(rita)
+    response = client.post(url, {"status": "waived", "reason": "  Restored last week. "}, **HTMX)
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert item.waive_reason == "Restored last week."
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"went_well": "  "}, "went_well is required."),
+        ({"went_badly": "b" * 20001}, "went_badly must be at most 20000 characters."),
+        ({"actions": "a\x00b"}, "actions must not contain NUL characters."),
+    ],
+)
+def test_review_with_a_bad_part_is_400_with_the_reason(client, in_support, rita, change, message):
+    client.force_login(rita)
+    response = client.post(
+        reverse("releases:review", args=[in_support.pk]), REVIEW | change, **HTMX
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not PostReleaseReview.objects.exists()
 
 
 # ---- Live part ----

@@ -1,6 +1,6 @@
 """Lifecycle services on real PostgreSQL: gates, moves, requested moves, the tick, bad input."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.signals import after_task_publish
@@ -582,40 +582,20 @@ def test_tick_does_nothing_for_releases_not_due(in_testing, rita):
     assert db_state() == before
 
 
-# Bad input: refused with the right field, nothing written
+# Refused by the services: what only they can know (no such row, a window that does not end
+# after it starts, given or stored). The shape of each value is checked by the serializers and
+# forms that feed them: tests/api/test_refused_input.py and the page tests.
 
-NAIVE = datetime(2030, 1, 1, 9, 0)
 START = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
-BAD_IDS = ["abc", -1, 0, 10**30, None, 1.5, True, "", " 1", 2**40]
+MISSING_IDS = [2**40, 987654321]
 
 
-def bad_text(kw: str, field: str, max_length: int, required: bool) -> list:
-    values = [5, ["x"], {"a": 1}, "a\x00b", "x" * (max_length + 1), "caf\ud800"]
-    if required:
-        values += [None, "", "   "]
-    return [pytest.param({kw: v}, field, id=f"{kw}={v!r:.12}") for v in values]
+def missing_id(kw: str, field: str) -> list:
+    return [pytest.param({kw: v}, field, id=f"{kw}={v!r:.12}") for v in MISSING_IDS]
 
 
-def bad_id(kw: str, field: str) -> list:
-    return [pytest.param({kw: v}, field, id=f"{kw}={v!r:.12}") for v in BAD_IDS]
-
-
-def bad_int(kw: str, low: int, high: int, nullable: bool) -> list:
-    values = [low - 1, high + 1, "7", 1.5, True, 10**30]
-    if not nullable:
-        values.append(None)
-    return [pytest.param({kw: v}, kw, id=f"{kw}={v!r:.12}") for v in values]
-
-
-def bad_window() -> list:
+def reversed_window() -> list:
     values = [
-        ({"planned_start": NAIVE}, "planned_start"),
-        ({"planned_end": NAIVE}, "planned_end"),
-        ({"planned_start": "2030-01-01T09:00:00Z"}, "planned_start"),
-        ({"planned_start": date(2030, 1, 1)}, "planned_start"),
-        ({"planned_start": 1_900_000_000}, "planned_start"),
-        ({"planned_start": datetime(1, 1, 2, tzinfo=UTC)}, "planned_start"),
-        ({"planned_end": datetime(9999, 12, 31, tzinfo=UTC)}, "planned_end"),
         ({"planned_start": START, "planned_end": START - timedelta(hours=1)}, "planned_end"),
         ({"planned_start": START, "planned_end": START}, "planned_end"),
     ]
@@ -639,21 +619,15 @@ def assert_refused(call, field: str) -> ServiceError:
     return exc.value
 
 
-CREATE_BAD = [
-    *bad_text("name", "name", 200, required=True),
-    *bad_text("version", "version", 64, required=True),
-    *bad_text("build_ref", "build_ref", 200, required=False),
-    *bad_text("scope", "scope", 20000, required=False),
-    *bad_id("application_id", "application"),
-    *[p for p in bad_id("owner_id", "owner") if p.values[0]["owner_id"] is not None],
-    *bad_window(),
-    *bad_int("signoff_expiry_days", 1, 3650, nullable=True),
-    *bad_int("hypercare_days", 0, 365, nullable=False),
+CREATE_REFUSED = [
+    *missing_id("application_id", "application"),
+    *missing_id("owner_id", "owner"),
+    *reversed_window(),
 ]
 
 
-@pytest.mark.parametrize(("changes", "field"), CREATE_BAD)
-def test_release_create_refuses_bad_input(rita, changes, field):
+@pytest.mark.parametrize(("changes", "field"), CREATE_REFUSED)
+def test_release_create_refuses_what_only_it_can_check(rita, changes, field):
     app = ApplicationFactory(name="HR", slug="hr")
     valid = {
         "application_id": app.pk,
@@ -680,47 +654,22 @@ def test_release_create_refuses_an_inactive_owner(rita):
     )
 
 
-UPDATE_BAD = [
-    *bad_text("name", "name", 200, required=True),
-    *bad_text("version", "version", 64, required=True),
-    *bad_text("build_ref", "build_ref", 200, required=False),
-    *bad_text("scope", "scope", 20000, required=False),
-    *bad_id("owner_id", "owner"),
-    *bad_window(),
-    *bad_int("signoff_expiry_days", 1, 3650, nullable=True),
-    *bad_int("hypercare_days", 0, 365, nullable=False),
-    pytest.param({"phase": "completed"}, "phase", id="phase"),
-    pytest.param({"fingerprint": "x"}, "fingerprint", id="fingerprint"),
+UPDATE_REFUSED = [
+    *missing_id("owner_id", "owner"),
+    *reversed_window(),
     pytest.param({"planned_end": START - timedelta(days=3650)}, "planned_end", id="end<start"),
 ]
 
 
-@pytest.mark.parametrize(("changes", "field"), UPDATE_BAD)
-def test_release_update_refuses_bad_input(rows_release, rita, changes, field):
+@pytest.mark.parametrize(("changes", "field"), UPDATE_REFUSED)
+def test_release_update_refuses_what_only_it_can_check(rows_release, rita, changes, field):
     assert_refused(
         lambda: rs.release_update(release_id=rows_release.pk, actor=rita, **changes), field
     )
 
 
 @pytest.mark.parametrize("service", [rs.release_update, rs.release_move, rs.release_request_move])
-@pytest.mark.parametrize("release_id", [*BAD_IDS, 987654321])
-def test_release_services_refuse_bad_release_ids(rita, service, release_id):
+@pytest.mark.parametrize("release_id", MISSING_IDS)
+def test_release_services_refuse_unknown_release_ids(rita, service, release_id):
     extra = {} if service is rs.release_update else {"to": "preparation"}
     assert_refused(lambda: service(release_id=release_id, actor=rita, **extra), "release")
-
-
-MOVE_BAD = [
-    *[
-        pytest.param({"to": v}, "to", id=f"to={v!r}")
-        for v in ["launched", "PLANNING", "", None, 5, "planning\x00"]
-    ],
-    *bad_text("reason", "reason", 2000, required=False),
-    *[pytest.param({"override": v}, "override", id=f"override={v!r}") for v in ["yes", 1, None]],
-]
-
-
-@pytest.mark.parametrize("service", [rs.release_move, rs.release_request_move])
-@pytest.mark.parametrize(("changes", "field"), MOVE_BAD)
-def test_move_services_refuse_bad_input(rows_release, rita, service, changes, field):
-    kwargs = {"to": "preparation", "reason": "", "override": False, **changes}
-    assert_refused(lambda: service(release_id=rows_release.pk, actor=rita, **kwargs), field)

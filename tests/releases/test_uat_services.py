@@ -81,8 +81,9 @@ def test_checklist_item_done_by_operator_records_who_and_when(item, oscar):
 
 
 def test_checklist_waiver_keeps_its_reason(item, rita, release):
+    # The API and the page trim what they are sent: tests/api/test_refused_input.py.
     waived = rs.checklist_item_set(
-        item_id=item.pk, status="waived", reason="  Nightly backup covers it. ", actor=rita
+        item_id=item.pk, status="waived", reason="Nightly backup covers it.", actor=rita
     )
     assert (waived.status, waived.waive_reason) == ("waived", "Nightly backup covers it.")
     event = last_event(release)
@@ -182,7 +183,7 @@ def test_same_review_twice_writes_nothing(rita):
     release = ReleaseFactory(owner=rita, phase="support")
     rs.review_write(release_id=release.pk, went_well="a", went_badly="b", actions="c", actor=rita)
     before = db_state()
-    rs.review_write(release_id=release.pk, went_well="a ", went_badly="b", actions="c", actor=rita)
+    rs.review_write(release_id=release.pk, went_well="a", went_badly="b", actions="c", actor=rita)
     assert db_state() == before
 
 
@@ -221,9 +222,11 @@ def test_checklist_and_tests_frozen_once_release_completed(rita, alice, bob):
     assert db_state() == before
 
 
-# Bad input: refused with the right field, nothing written
+# Refused by the services: what only they can know (no such row). The shape of each value is
+# checked by the serializers and forms that feed them: tests/api/test_refused_input.py and
+# tests/releases/test_inline_views.py.
 
-BAD_IDS = ["abc", -1, 0, 10**30, None, 1.5, True, "", 987654321]
+MISSING_IDS = [2**40, 987654321]
 
 
 def assert_refused(call, field: str) -> ServiceError:
@@ -237,20 +240,8 @@ def assert_refused(call, field: str) -> ServiceError:
     return exc.value
 
 
-def bad_text(kw: str, max_length: int, required: bool) -> list:
-    values = [5, ["x"], "a\x00b", "x" * (max_length + 1), "caf\ud800"]
-    if required:
-        values += [None, "", "   "]
-    return [pytest.param(kw, v, kw, id=f"{kw}={v!r:.12}") for v in values]
-
-
-def bad_choice(kw: str) -> list:
-    values = ["nope", "", None, 3, "DONE", "open\x00"]
-    return [pytest.param(kw, v, kw, id=f"{kw}={v!r:.12}") for v in values]
-
-
-def bad_id(kw: str, field: str) -> list:
-    return [pytest.param(kw, v, field, id=f"{kw}={v!r:.12}") for v in BAD_IDS]
+def missing_id(kw: str, field: str) -> list:
+    return [pytest.param(kw, v, field, id=f"{kw}={v!r:.12}") for v in MISSING_IDS]
 
 
 def support_release(rita) -> Release:
@@ -266,53 +257,32 @@ SERVICES = {
             "area": "data",
             "title": "Backup",
         },
-        [
-            *bad_id("release_id", "release"),
-            *bad_id("environment_id", "environment"),
-            *bad_choice("area"),
-            *bad_text("title", 300, required=True),
-        ],
+        [*missing_id("release_id", "release"), *missing_id("environment_id", "environment")],
     ),
     "checklist_item_set": (
         rs.checklist_item_set,
         lambda c: {"item_id": c.item.pk, "status": "waived", "reason": "Covered."},
-        [
-            *bad_id("item_id", "item"),
-            *bad_choice("status"),
-            *bad_text("reason", 2000, required=False),
-        ],
+        missing_id("item_id", "item"),
     ),
     "test_case_add": (
         rs.test_case_add,
         lambda c: {"release_id": c.release.pk, "title": "Search", "steps": "1. Search."},
-        [
-            *bad_id("release_id", "release"),
-            *bad_text("title", 300, required=True),
-            *bad_text("steps", 20000, required=False),
-        ],
+        missing_id("release_id", "release"),
     ),
     "test_case_record": (
         rs.test_case_record,
         lambda c: {"case_id": c.case.pk, "status": "failed", "note": "Broken."},
-        [
-            *bad_id("case_id", "test_case"),
-            *bad_choice("status"),
-            *bad_text("note", 5000, required=False),
-        ],
+        missing_id("case_id", "test_case"),
     ),
     "defect_open": (
         rs.defect_open,
         lambda c: {"release_id": c.release.pk, "title": "Crash", "severity": "major"},
-        [
-            *bad_id("release_id", "release"),
-            *bad_text("title", 300, required=True),
-            *bad_choice("severity"),
-        ],
+        missing_id("release_id", "release"),
     ),
     "defect_close": (
         rs.defect_close,
         lambda c: {"defect_id": c.defect.pk, "resolution": "Fixed."},
-        [*bad_id("defect_id", "defect"), *bad_text("resolution", 5000, required=False)],
+        missing_id("defect_id", "defect"),
     ),
     "review_write": (
         rs.review_write,
@@ -322,12 +292,7 @@ SERVICES = {
             "went_badly": "b",
             "actions": "c",
         },
-        [
-            *bad_id("release_id", "release"),
-            *bad_text("went_well", 20000, required=True),
-            *bad_text("went_badly", 20000, required=True),
-            *bad_text("actions", 20000, required=True),
-        ],
+        missing_id("release_id", "release"),
     ),
 }
 CASES = [
@@ -349,15 +314,15 @@ class Context:
 
 
 @pytest.mark.parametrize(("service", "kw", "value", "field"), CASES)
-def test_uat_services_refuse_bad_input(request, rita, service, kw, value, field):
+def test_uat_services_refuse_unknown_ids(request, rita, service, kw, value, field):
     call, valid, _ = SERVICES[service]
     actor = request.getfixturevalue("alice" if service.startswith("defect") else "rita")
     kwargs = {**valid(Context(request, rita)), kw: value}
     assert_refused(lambda: call(**kwargs, actor=actor), field)
 
 
-def test_valid_input_of_the_bad_input_table_is_accepted(request, rita, alice):
-    """The baseline each bad-input case changes one value of must itself be accepted."""
+def test_valid_input_of_the_refusal_table_is_accepted(request, rita, alice):
+    """The baseline each refused case changes one value of must itself be accepted."""
     context = Context(request, rita)
     for name, (call, valid, _) in SERVICES.items():
         actor = alice if name.startswith("defect") else rita

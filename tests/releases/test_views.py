@@ -373,6 +373,31 @@ def test_rejection_without_comment_is_refused_with_400(client, testing_release, 
     assert not SignOff.objects.filter(release=testing_release).exists()
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"decision": "approved"}, "decision must be one of: approve, reject."),
+        ({"decision": ""}, "decision must be one of: approve, reject."),
+        ({"decision": "approve", "comment": "c" * 5001}, "comment must be at most 5000"),
+        ({"decision": "approve", "comment": "a\x00b"}, "comment must not contain NUL"),
+        (
+            {"decision": "approve", "role": "q a"},
+            "role may hold only letters, digits, hyphens and underscores.",
+        ),
+        ({"decision": "approve", "role": "r" * 33}, "role must be at most 32 characters."),
+    ],
+)
+def test_signoff_with_bad_input_is_400_with_the_reason(
+    client, testing_release, alice, data, message
+):
+    client.force_login(alice)
+    response = client.post(signoff_url(testing_release), data, **HTMX)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert "HX-Trigger-After-Settle" not in response
+    assert not SignOff.objects.filter(release=testing_release).exists()
+
+
 def test_changing_a_verdict_on_the_same_content_is_409(client, testing_release, alice):
     so.signoff_give(release_id=testing_release.pk, decision="approve", actor=alice)
     client.force_login(alice)
@@ -480,6 +505,26 @@ def test_cancel_needs_a_reason(client, testing_release, rita):
     response = client.post(move_url(testing_release), {"to": "cancelled"}, **HTMX)
     assert response.status_code == 400
     assert "Say why the release is cancelled." in response.content.decode()
+    assert not PhaseMove.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"to": "launched"}, "to must be one of: planning, preparation, testing"),
+        ({"to": ""}, "to must be one of: planning, preparation, testing"),
+        ({"to": "cancelled", "reason": "r" * 2001}, "reason must be at most 2000 characters."),
+        ({"to": "cancelled", "reason": "a\x00b"}, "reason must not contain NUL characters."),
+        ({"to": "cancelled", "reason": "   "}, "Say why the release is cancelled."),
+    ],
+)
+def test_move_with_bad_input_is_400_and_requests_nothing(
+    client, testing_release, rita, data, message
+):
+    client.force_login(rita)
+    response = client.post(move_url(testing_release), data, **HTMX)
+    assert response.status_code == 400
+    assert message in response.content.decode()
     assert not PhaseMove.objects.exists()
 
 

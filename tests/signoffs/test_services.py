@@ -154,7 +154,8 @@ def test_changing_the_verdict_on_the_same_content_conflicts(in_testing, alice):
     refused_without_writing(lambda: sign(in_testing, alice, "reject", comment="No."), Conflict)
 
 
-@pytest.mark.parametrize("comment", ["", "   ", None])
+# A null comment is refused by the API's serializer: tests/api/test_refused_input.py.
+@pytest.mark.parametrize("comment", ["", "   "])
 def test_rejection_needs_a_comment(in_testing, alice, comment):
     error = refused_without_writing(
         lambda: sign(in_testing, alice, "reject", comment=comment), ServiceError
@@ -259,10 +260,11 @@ def test_policy_fixed_once_rolling_out(release, rita, alice, bob):
     )
 
 
-# Bad input: refused with the right field, nothing written
+# Refused by the services: what only they can know (no such release or role, a role not held).
+# The shape of each value is checked by the serializers and forms that feed them:
+# tests/api/test_refused_input.py and the page tests.
 
-BAD_IDS = ["abc", -1, 0, 10**30, None, 1.5, True, "", 987654321]
-BAD_TEXT = [5, ["x"], "a\x00b", "caf\ud800"]
+MISSING_IDS = [2**40, 987654321]
 
 
 @pytest.fixture
@@ -270,34 +272,17 @@ def factory_release(rita) -> Release:
     return ReleaseFactory(owner=rita, phase="testing")
 
 
-POLICY_BAD = [
-    *[pytest.param({"release_id": v}, "release", id=f"release_id={v!r}") for v in BAD_IDS],
-    *[
-        pytest.param({"requirements": v}, "requirements", id=f"requirements={v!r:.15}")
-        for v in ["qa", None, {"role": "qa"}, 5, ["qa"], [None]]
-    ],
+POLICY_REFUSED = [
+    *[pytest.param({"release_id": v}, "release", id=f"release_id={v!r}") for v in MISSING_IDS],
     *[
         pytest.param({"requirements": [{"role": v}]}, "role", id=f"role={v!r:.12}")
-        for v in [*BAD_TEXT, None, "", "x" * 33, "nope", "QA"]
-    ],
-    *[
-        pytest.param({"requirements": [{"role": "qa", "count": v}]}, "count", id=f"count={v!r:.12}")
-        for v in [0, -1, 51, "2", 1.5, True, None, 10**30]
-    ],
-    pytest.param(
-        {"requirements": [{"role": "qa"}, {"role": "qa", "count": 2}]},
-        "requirements",
-        id="role twice",
-    ),
-    *[
-        pytest.param({"expiry_days": v}, "expiry_days", id=f"expiry_days={v!r:.12}")
-        for v in [0, 3651, "7", True, 10**30]
+        for v in ["nope", "QA"]
     ],
 ]
 
 
-@pytest.mark.parametrize(("changes", "field"), POLICY_BAD)
-def test_policy_set_refuses_bad_input(factory_release, rita, changes, field):
+@pytest.mark.parametrize(("changes", "field"), POLICY_REFUSED)
+def test_policy_set_refuses_what_only_it_can_check(factory_release, rita, changes, field):
     kwargs = {"release_id": factory_release.pk, "requirements": [{"role": "qa"}], **changes}
     error = refused_without_writing(lambda: so.policy_set(**kwargs, actor=rita), ServiceError)
     assert error.status in (400, 404)
@@ -305,17 +290,9 @@ def test_policy_set_refuses_bad_input(factory_release, rita, changes, field):
     assert error.message.endswith(".")
 
 
-SIGN_BAD = [
-    *[pytest.param({"release_id": v}, "release", id=f"release_id={v!r}") for v in BAD_IDS],
-    *[
-        pytest.param({"decision": v}, "decision", id=f"decision={v!r}")
-        for v in ["approved", "APPROVE", "", None, 1, "approve\x00"]
-    ],
-    *[
-        pytest.param({"comment": v}, "comment", id=f"comment={v!r:.12}")
-        for v in [*BAD_TEXT, "x" * 5001]
-    ],
-    *[pytest.param({"role": v}, "role", id=f"role={v!r:.12}") for v in [*BAD_TEXT, "", "x" * 33]],
+SIGN_REFUSED = [
+    *[pytest.param({"release_id": v}, "release", id=f"release_id={v!r}") for v in MISSING_IDS],
+    *[pytest.param({"role": v}, "role", id=f"role={v!r:.12}") for v in ["nope", "business_owner"]],
 ]
 
 
@@ -332,8 +309,8 @@ def test_signable_release_takes_alices_signoff(signable, alice):
     assert sign(signable, alice).role.slug == "qa"
 
 
-@pytest.mark.parametrize(("changes", "field"), SIGN_BAD)
-def test_signoff_give_refuses_bad_input(signable, alice, changes, field):
+@pytest.mark.parametrize(("changes", "field"), SIGN_REFUSED)
+def test_signoff_give_refuses_what_only_it_can_check(signable, alice, changes, field):
     kwargs = {"release_id": signable.pk, "decision": "approve", "comment": "", **changes}
     error = refused_without_writing(lambda: so.signoff_give(**kwargs, actor=alice), ServiceError)
     assert error.status in (400, 404)

@@ -1,18 +1,15 @@
 """Applications: the products releases belong to."""
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import (
-    ApiMixin,
-    error_responses,
-    required_text,
-    text,
-    validated,
-)
+from apps.core.api import ApiMixin, error_responses, validated
 
 from .. import services
 from ..models import (
@@ -30,9 +27,9 @@ class ApplicationSerializer(serializers.ModelSerializer):
 
 
 class ApplicationWriteSerializer(serializers.Serializer):
-    name = required_text(100)
+    name = serializers.CharField(max_length=100)
     slug = serializers.SlugField(max_length=64)
-    description = text(5000, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
 class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
@@ -50,7 +47,7 @@ class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(ApplicationWriteSerializer, request)
-        app = services.application_create(actor=request.user, **data)
+        app = services.application_create(actor=cast(User, request.user), **data)
         return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
 
 
@@ -66,5 +63,5 @@ class ApplicationDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(ApplicationWriteSerializer, request, partial=True)
-        app = services.application_update(application_id=id, actor=request.user, **data)
+        app = services.application_update(application_id=id, actor=cast(User, request.user), **data)
         return Response(ApplicationSerializer(app).data)

@@ -1,8 +1,9 @@
 """Releases and their phase moves. (Applications and the status document have modules of
 their own.)"""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
@@ -21,13 +22,11 @@ from apps.core.api import (
     UserRefSerializer,
     error_responses,
     id_field,
-    required_text,
-    text,
     user_ref,
     validated,
 )
 
-from .. import services
+from .. import services, validators
 from ..models import (
     MoveState,
     Phase,
@@ -78,13 +77,17 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
 
 class ReleaseWriteSerializer(serializers.Serializer):
-    name = required_text(200)
-    version = required_text(64)
-    build_ref = text(200, required=False)
-    scope = text(20000, required=False)
+    name = serializers.CharField(max_length=200)
+    version = serializers.CharField(max_length=64)
+    build_ref = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    scope = serializers.CharField(max_length=20000, required=False, allow_blank=True)
     owner = id_field(required=False, help_text="The owner's user id; the creator by default.")
-    planned_start = serializers.DateTimeField(required=False, allow_null=True)
-    planned_end = serializers.DateTimeField(required=False, allow_null=True)
+    planned_start = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[validators.planned_start]
+    )
+    planned_end = serializers.DateTimeField(
+        required=False, allow_null=True, validators=[validators.planned_end]
+    )
     signoff_expiry_days = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=3650
     )
@@ -158,7 +161,7 @@ class ReleaseListView(ApiMixin, generics.ListCreateAPIView):
     def post(self, request: Request) -> Response:
         data = validated(ReleaseCreateSerializer, request)
         release = services.release_create(
-            actor=request.user,
+            actor=cast(User, request.user),
             application_id=data.pop("application"),
             owner_id=data.pop("owner", None),
             **data,
@@ -186,7 +189,7 @@ class ReleaseDetailView(ApiMixin, generics.RetrieveAPIView):
         data = validated(ReleaseWriteSerializer, request, partial=True)
         if "owner" in data:
             data["owner_id"] = data.pop("owner")
-        services.release_update(release_id=id, actor=request.user, **data)
+        services.release_update(release_id=id, actor=cast(User, request.user), **data)
         return Response(_release_data(id))
 
 
@@ -219,7 +222,12 @@ class PhaseMoveSerializer(serializers.ModelSerializer):
 
 class TransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=Phase.choices)
-    reason = text(2000, required=False, help_text="Required to cancel, roll back or override.")
+    reason = serializers.CharField(
+        max_length=2000,
+        allow_blank=True,
+        default="",
+        help_text="Required to cancel, roll back or override.",
+    )
     override = serializers.BooleanField(
         required=False, default=False, help_text="Administrators only: pass a blocked gate."
     )
@@ -284,9 +292,9 @@ class TransitionView(ApiView):
         move = services.release_request_move(
             release_id=release_id,
             to=data["to"],
-            reason=data.get("reason", ""),
+            reason=data["reason"],
             override=data["override"],
-            actor=request.user,
+            actor=cast(User, request.user),
         )
         if move is None:
             return Response(_current_phase_move(release_id), status=status.HTTP_200_OK)

@@ -1,6 +1,9 @@
 """What a release holds while it is prepared and tested: checklist, test cases, defects,
 and the post-release review."""
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -14,8 +17,6 @@ from apps.core.api import (
     EnvironmentRefSerializer,
     error_responses,
     id_field,
-    required_text,
-    text,
     user_ref,
     validated,
 )
@@ -62,16 +63,18 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
 class ChecklistItemCreateSerializer(serializers.Serializer):
     environment = id_field()
     area = serializers.ChoiceField(choices=ChecklistArea.choices)
-    title = required_text(300)
+    title = serializers.CharField(max_length=300)
 
 
 class ChecklistItemUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ItemStatus.choices)
-    reason = text(2000, required=False, help_text="Required to waive.")
+    reason = serializers.CharField(
+        max_length=2000, allow_blank=True, default="", help_text="Required to waive."
+    )
 
 
 class WaiveSerializer(serializers.Serializer):
-    reason = required_text(2000, help_text="Why this may be skipped.")
+    reason = serializers.CharField(max_length=2000, help_text="Why this may be skipped.")
 
 
 CHECKLIST = ChecklistItem.objects.select_related("environment", "completed_by")
@@ -98,7 +101,7 @@ class ChecklistListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView
             environment_id=data["environment"],
             area=data["area"],
             title=data["title"],
-            actor=request.user,
+            actor=cast(User, request.user),
         )
         return Response(
             ChecklistItemSerializer(CHECKLIST.get(pk=item.pk)).data,
@@ -120,7 +123,10 @@ class ChecklistDetailView(ApiMixin, generics.RetrieveAPIView):
     def patch(self, request: Request, id: int) -> Response:
         data = validated(ChecklistItemUpdateSerializer, request)
         services.checklist_item_set(
-            item_id=id, status=data["status"], reason=data.get("reason", ""), actor=request.user
+            item_id=id,
+            status=data["status"],
+            reason=data["reason"],
+            actor=cast(User, request.user),
         )
         return Response(ChecklistItemSerializer(CHECKLIST.get(pk=id)).data)
 
@@ -137,7 +143,10 @@ class ChecklistWaiveView(ApiView):
     def post(self, request: Request, id: int) -> Response:
         data = validated(WaiveSerializer, request)
         services.checklist_item_set(
-            item_id=id, status=ItemStatus.WAIVED, reason=data["reason"], actor=request.user
+            item_id=id,
+            status=ItemStatus.WAIVED,
+            reason=data["reason"],
+            actor=cast(User, request.user),
         )
         return Response(ChecklistItemSerializer(CHECKLIST.get(pk=id)).data)
 
@@ -166,13 +175,15 @@ class TestCaseSerializer(serializers.ModelSerializer):
 
 
 class TestCaseCreateSerializer(serializers.Serializer):
-    title = required_text(300)
-    steps = text(20000, required=False)
+    title = serializers.CharField(max_length=300)
+    steps = serializers.CharField(max_length=20000, required=False, allow_blank=True)
 
 
 class TestCaseUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=TestStatus.choices)
-    note = text(5000, required=False, help_text="Required to waive.")
+    note = serializers.CharField(
+        max_length=5000, allow_blank=True, default="", help_text="Required to waive."
+    )
 
 
 TEST_CASES = TestCase.objects.select_related("recorded_by")
@@ -194,7 +205,7 @@ class TestCaseListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView)
     )
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(TestCaseCreateSerializer, request)
-        case = services.test_case_add(release_id=release_id, actor=request.user, **data)
+        case = services.test_case_add(release_id=release_id, actor=cast(User, request.user), **data)
         return Response(
             TestCaseSerializer(TEST_CASES.get(pk=case.pk)).data, status=status.HTTP_201_CREATED
         )
@@ -214,7 +225,10 @@ class TestCaseDetailView(ApiMixin, generics.RetrieveAPIView):
     def patch(self, request: Request, id: int) -> Response:
         data = validated(TestCaseUpdateSerializer, request)
         services.test_case_record(
-            case_id=id, status=data["status"], note=data.get("note", ""), actor=request.user
+            case_id=id,
+            status=data["status"],
+            note=data["note"],
+            actor=cast(User, request.user),
         )
         return Response(TestCaseSerializer(TEST_CASES.get(pk=id)).data)
 
@@ -231,7 +245,10 @@ class TestCaseWaiveView(ApiView):
     def post(self, request: Request, id: int) -> Response:
         data = validated(WaiveSerializer, request)
         services.test_case_record(
-            case_id=id, status=TestStatus.WAIVED, note=data["reason"], actor=request.user
+            case_id=id,
+            status=TestStatus.WAIVED,
+            note=data["reason"],
+            actor=cast(User, request.user),
         )
         return Response(TestCaseSerializer(TEST_CASES.get(pk=id)).data)
 
@@ -262,12 +279,17 @@ class DefectSerializer(serializers.ModelSerializer):
 
 
 class DefectCreateSerializer(serializers.Serializer):
-    title = required_text(300)
+    title = serializers.CharField(max_length=300)
     severity = serializers.ChoiceField(choices=Severity.choices)
 
 
 class DefectCloseSerializer(serializers.Serializer):
-    resolution = text(5000, required=False)
+    resolution = serializers.CharField(
+        max_length=5000,
+        required=False,
+        allow_blank=True,
+        help_text="Required for a critical or blocker defect.",
+    )
 
 
 DEFECTS = Defect.objects.select_related("opened_by", "closed_by")
@@ -289,7 +311,7 @@ class DefectListView(ApiMixin, ReleaseScopedMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request, release_id: int) -> Response:
         data = validated(DefectCreateSerializer, request)
-        defect = services.defect_open(release_id=release_id, actor=request.user, **data)
+        defect = services.defect_open(release_id=release_id, actor=cast(User, request.user), **data)
         return Response(
             DefectSerializer(DEFECTS.get(pk=defect.pk)).data, status=status.HTTP_201_CREATED
         )
@@ -312,7 +334,7 @@ class DefectCloseView(ApiView):
     )
     def post(self, request: Request, id: int) -> Response:
         data = validated(DefectCloseSerializer, request)
-        services.defect_close(defect_id=id, actor=request.user, **data)
+        services.defect_close(defect_id=id, actor=cast(User, request.user), **data)
         return Response(DefectSerializer(DEFECTS.get(pk=id)).data)
 
 
@@ -346,9 +368,9 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 
 class ReviewWriteSerializer(serializers.Serializer):
-    went_well = required_text(20000)
-    went_badly = required_text(20000)
-    actions = required_text(20000)
+    went_well = serializers.CharField(max_length=20000)
+    went_badly = serializers.CharField(max_length=20000)
+    actions = serializers.CharField(max_length=20000)
 
 
 class ReviewView(ApiView):
@@ -377,6 +399,8 @@ class ReviewView(ApiView):
     )
     def put(self, request: Request, release_id: int) -> Response:
         data = validated(ReviewWriteSerializer, request)
-        review = services.review_write(release_id=release_id, actor=request.user, **data)
+        review = services.review_write(
+            release_id=release_id, actor=cast(User, request.user), **data
+        )
         review = PostReleaseReview.objects.select_related("written_by").get(pk=review.pk)
         return Response(ReviewSerializer(review).data)

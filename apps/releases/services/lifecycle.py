@@ -1,32 +1,36 @@
 """Writes that create and edit a release, and the audit of every change to it. (Its phase is
 `moves`.)"""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict, Unpack
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch, audit_record
 from apps.core.errors import Conflict, ServiceError
-from apps.core.validation import clean_datetime, clean_id, clean_int, clean_text
 
 from .. import rules
 from ..models import Application, Phase, Release
 from ..selectors import release_get
 
+# What the services take is shaped and checked by the API's serializers and the pages' forms
+# (see validators.py); the services check permission, existence, state and the invariants
+# that need the stored release (a window that ends after it starts, one release per version).
+
 
 def record_change(
     *,
     release_id: int,
-    actor: Any,
+    actor: User | None,
     verb: str,
-    obj: Any = None,
-    before: Any = None,
-    after: Any = None,
+    obj: Model | None = None,
+    before: Mapping[str, object] | None = None,
+    after: Mapping[str, object] | None = None,
     reason: str = "",
     batch: AuditBatch | None = None,
 ) -> None:
@@ -53,58 +57,44 @@ def record_change(
     )
 
 
-def get_release(release_id: Any, *, lock: bool = False) -> Release:
+def get_release(release_id: int, *, lock: bool = False) -> Release:
     """The release a writer is about to change, its row locked with `lock`."""
     return release_get(release_id, queryset=Release.objects.select_for_update() if lock else None)
 
 
-def _clean_window(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
-    start = clean_datetime(start, field="planned_start")
-    end = clean_datetime(end, field="planned_end")
+def _check_window(start: datetime | None, end: datetime | None) -> None:
     if start and end and end <= start:
         raise ServiceError("The planned window must end after it starts.", field="planned_end")
-    return start, end
 
 
-def _get_user(user_id: Any, field: str) -> Any:
-    User = get_user_model()
+def _active_user(user_id: int, field: str) -> User:
     try:
-        return User.objects.get(pk=clean_id(user_id, field=field), is_active=True)
+        return User.objects.get(pk=user_id, is_active=True)
     except User.DoesNotExist:
         raise ServiceError(f"No such active user for {field}.", field=field) from None
 
 
 def release_create(
     *,
-    application_id: Any,
-    name: Any,
-    version: Any,
-    actor: Any,
-    build_ref: Any = "",
-    scope: Any = "",
-    owner_id: Any = None,
-    planned_start: Any = None,
-    planned_end: Any = None,
-    signoff_expiry_days: Any = None,
-    hypercare_days: Any = 7,
+    application_id: int,
+    name: str,
+    version: str,
+    actor: User,
+    build_ref: str = "",
+    scope: str = "",
+    owner_id: int | None = None,
+    planned_start: datetime | None = None,
+    planned_end: datetime | None = None,
+    signoff_expiry_days: int | None = None,
+    hypercare_days: int = 7,
 ) -> Release:
     """Create a release in planning; the creator owns it unless another owner is named."""
     require(actor, Action.CREATE_RELEASE)
-    name = clean_text(name, field="name", max_length=200, required=True)
-    version = clean_text(version, field="version", max_length=64, required=True)
-    build_ref = clean_text(build_ref, field="build_ref", max_length=200)
-    scope = clean_text(scope, field="scope", max_length=20000)
-    start, end = _clean_window(planned_start, planned_end)
-    if signoff_expiry_days is not None:
-        signoff_expiry_days = clean_int(
-            signoff_expiry_days, field="signoff_expiry_days", minimum=1, maximum=3650
-        )
-    hypercare_days = clean_int(hypercare_days, field="hypercare_days", minimum=0, maximum=365)
-    try:
-        application = Application.objects.get(pk=clean_id(application_id, field="application"))
-    except Application.DoesNotExist:
-        raise ServiceError("No such application.", field="application") from None
-    owner = _get_user(owner_id, "owner") if owner_id is not None else actor
+    _check_window(planned_start, planned_end)
+    application = Application.objects.filter(pk=application_id).first()
+    if application is None:
+        raise ServiceError("No such application.", field="application")
+    owner = _active_user(owner_id, "owner") if owner_id is not None else actor
     now = timezone.now()
     with transaction.atomic():
         if Release.objects.filter(application=application, version=version).exists():
@@ -117,8 +107,8 @@ def release_create(
             scope=scope,
             owner=owner,
             created_by=actor,
-            planned_start=start,
-            planned_end=end,
+            planned_start=planned_start,
+            planned_end=planned_end,
             phase=Phase.PLANNING,
             phase_entered_at=now,
             signoff_expiry_days=signoff_expiry_days,
@@ -142,21 +132,24 @@ def release_create(
     return release
 
 
+class ReleaseChanges(TypedDict, total=False):
+    """What an edit may change; the owner by id."""
+
+    name: str
+    version: str
+    build_ref: str
+    scope: str
+    owner_id: int
+    planned_start: datetime | None
+    planned_end: datetime | None
+    signoff_expiry_days: int | None
+    hypercare_days: int
+
+
 _CONTENT_FIELDS = ("version", "build_ref", "scope")
-_EDITABLE = (
-    "name",
-    "version",
-    "build_ref",
-    "scope",
-    "owner_id",
-    "planned_start",
-    "planned_end",
-    "signoff_expiry_days",
-    "hypercare_days",
-)
 
 
-def _snapshot(release: Release) -> dict[str, Any]:
+def _snapshot(release: Release) -> dict[str, str | int | None]:
     return {
         "name": release.name,
         "version": release.version,
@@ -172,54 +165,30 @@ def _snapshot(release: Release) -> dict[str, Any]:
     }
 
 
-def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
+def release_update(*, release_id: int, actor: User, **changes: Unpack[ReleaseChanges]) -> Release:
     """Edit a release. Changing version, build or scope makes earlier sign-offs stale."""
-    unknown = set(changes) - set(_EDITABLE)
-    if unknown:
-        raise ServiceError(f"Cannot change {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    cleaned: dict[str, Any] = {}
-    if "name" in changes:
-        cleaned["name"] = clean_text(changes["name"], field="name", max_length=200, required=True)
-    if "version" in changes:
-        cleaned["version"] = clean_text(
-            changes["version"], field="version", max_length=64, required=True
-        )
-    if "build_ref" in changes:
-        cleaned["build_ref"] = clean_text(changes["build_ref"], field="build_ref", max_length=200)
-    if "scope" in changes:
-        cleaned["scope"] = clean_text(changes["scope"], field="scope", max_length=20000)
     if "owner_id" in changes:
-        cleaned["owner_id"] = _get_user(changes["owner_id"], "owner").pk
-    if "signoff_expiry_days" in changes:
-        value = changes["signoff_expiry_days"]
-        cleaned["signoff_expiry_days"] = (
-            None
-            if value is None
-            else clean_int(value, field="signoff_expiry_days", minimum=1, maximum=3650)
-        )
-    if "hypercare_days" in changes:
-        cleaned["hypercare_days"] = clean_int(
-            changes["hypercare_days"], field="hypercare_days", minimum=0, maximum=365
-        )
+        _active_user(changes["owner_id"], "owner")
+    given: dict[str, object] = dict(changes)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.EDIT_RELEASE, release)
         if "planned_start" in changes or "planned_end" in changes:
-            start, end = _clean_window(
+            _check_window(
                 changes.get("planned_start", release.planned_start),
                 changes.get("planned_end", release.planned_end),
             )
-            cleaned["planned_start"], cleaned["planned_end"] = start, end
         if release.phase in rules.TERMINAL:
             raise Conflict(f"A {release.phase} release cannot be edited.")
-        if cleaned.get("owner_id", release.owner_id) != release.owner_id:
+        owner_id = changes.get("owner_id", release.owner_id)
+        if owner_id != release.owner_id:
             # Separation of duties: an owner's own sign-off would otherwise count for the gate.
-            if release.signoffs.filter(signer_id=cleaned["owner_id"]).exists():
+            if release.signoffs.filter(signer_id=owner_id).exists():
                 raise ServiceError(
                     "That person has signed this release off and cannot own it.", field="owner"
                 )
         content_changes = {
-            f for f in _CONTENT_FIELDS if f in cleaned and cleaned[f] != getattr(release, f)
+            f for f in _CONTENT_FIELDS if f in given and given[f] != getattr(release, f)
         }
         if content_changes and release.phase not in rules.CONTENT_EDITABLE:
             raise Conflict(
@@ -228,7 +197,7 @@ def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
             )
         if "version" in content_changes and (
             Release.objects.filter(
-                application_id=release.application_id, version=cleaned["version"]
+                application_id=release.application_id, version=changes["version"]
             )
             .exclude(pk=release.pk)
             .exists()
@@ -237,11 +206,11 @@ def release_update(*, release_id: Any, actor: Any, **changes: Any) -> Release:
                 "Another release of this application has that version.", field="version"
             )
         before = _snapshot(release)
-        changed = [f for f, v in cleaned.items() if getattr(release, f) != v]
+        changed = [f for f, v in given.items() if getattr(release, f) != v]
         if not changed:
             return release
         for f in changed:
-            setattr(release, f, cleaned[f])
+            setattr(release, f, given[f])
         release.fingerprint = release.compute_fingerprint()
         extra = []
         if "hypercare_days" in changed and release.phase == rules.SUPPORT:

@@ -3,43 +3,38 @@ rows a task carries out, and the tick re-finds the ones whose message was lost."
 
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import AuditBatch
 from apps.core.errors import Conflict, NotAllowed, ServiceError
-from apps.core.validation import clean_choice, clean_text
 
 from .. import rules
-from ..models import MoveState, Phase, PhaseMove, Release
+from ..models import MoveState, PhaseMove, Release
 from ..selectors import release_facts
 from ..signals import release_moved
 from .lifecycle import get_release, record_change
 
 
-def _check_move_request(to: Any, reason: Any, override: Any) -> tuple[str, str, bool]:
-    to = clean_choice(to, field="to", choices=Phase)
-    reason = clean_text(reason, field="reason", max_length=2000)
-    if not isinstance(override, bool):
-        raise ServiceError("override must be true or false.", field="override")
-    if to in rules.REASON_REQUIRED and not reason:
+def _check_reason(to: str, reason: str, override: bool) -> None:
+    """Ending a release early, and passing a gate that has blockers, each need a reason."""
+    if to in rules.REASON_REQUIRED and not reason.strip():
         raise ServiceError(f"Say why the release is {to.replace('_', ' ')}.", field="reason")
-    if override and not reason:
+    if override and not reason.strip():
         raise ServiceError("An override needs a reason.", field="reason")
-    return to, reason, override
 
 
 def release_move(
     *,
-    release_id: Any,
-    to: Any,
-    actor: Any,
-    reason: Any = "",
-    override: Any = False,
+    release_id: int,
+    to: str,
+    actor: User | None,
+    reason: str = "",
+    override: bool = False,
     batch: AuditBatch | None = None,
 ) -> Release:
     """Move a release to `to` if its gate allows; a no-op if it is already there.
@@ -47,7 +42,7 @@ def release_move(
     `actor` None means the system (engine, periodic tick). An override (administrators only,
     with a reason) passes a gate that still has blockers; the blockers are kept in the audit.
     """
-    to, reason, override = _check_move_request(to, reason, override)
+    _check_reason(to, reason, override)
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         if actor is not None:
@@ -67,7 +62,7 @@ def release_move(
             release.hypercare_until = now + timedelta(days=release.hypercare_days)
             fields.append("hypercare_until")
         release.save(update_fields=fields)
-        after = {"phase": to, "phase_entered_at": now.isoformat()}
+        after: dict[str, object] = {"phase": to, "phase_entered_at": now.isoformat()}
         if override and blockers:
             after["overridden_blockers"] = [b.as_dict() for b in blockers]
         record_change(
@@ -91,7 +86,9 @@ def _enqueue_move(move_id: int) -> None:
     carry_out_move.delay(move_id)
 
 
-def _create_move(release: Release, to: str, actor: Any, reason: str, override: bool) -> PhaseMove:
+def _create_move(
+    release: Release, to: str, actor: User | None, reason: str, override: bool
+) -> PhaseMove:
     """Insert the pending move row and enqueue its task once committed."""
     now = timezone.now()
     try:
@@ -130,14 +127,14 @@ def _create_move(release: Release, to: str, actor: Any, reason: str, override: b
 
 
 def release_request_move(
-    *, release_id: Any, to: Any, actor: Any, reason: Any = "", override: Any = False
+    *, release_id: int, to: str, actor: User, reason: str = "", override: bool = False
 ) -> PhaseMove | None:
     """Check a move now and hand it to a worker; raises Conflict with the blockers if refused.
 
     Returns the pending move (an existing one if the same move is already on its way), or None
     when the release is already in `to`.
     """
-    to, reason, override = _check_move_request(to, reason, override)
+    _check_reason(to, reason, override)
     release = get_release(release_id)
     require(actor, Action.OVERRIDE_GATE if override else Action.MOVE_PHASE, release)
     if release.phase == to:

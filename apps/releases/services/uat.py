@@ -1,56 +1,55 @@
 """Writes for what a release holds while it is prepared and tested: checklist, tests, defects, review."""
 
-from typing import Any
+from typing import TypeVar
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import Action, require
 from apps.core.errors import Conflict, NotFound, ServiceError
-from apps.core.validation import clean_choice, clean_id, clean_text
 
 from .. import rules
 from ..models import (
-    ChecklistArea,
     ChecklistItem,
     Defect,
     DefectStatus,
     ItemStatus,
     PostReleaseReview,
-    Severity,
+    Release,
     TestCase,
     TestStatus,
 )
 from .lifecycle import get_release, record_change
 
+# What the services take is shaped and checked by the API's serializers and the release page's
+# forms (lengths, choices, required text); the services check permission, existence, the
+# release's phase, and the rules a change must keep (a waiver says why).
 
-def _refuse_if_closed(release: Any) -> None:
+_Held = TypeVar("_Held", ChecklistItem, TestCase, Defect)
+
+
+def _refuse_if_closed(release: Release) -> None:
     if release.phase in rules.TERMINAL:
         raise Conflict(f"A {release.phase} release cannot be changed.")
 
 
-def _locked(model: Any, obj_id: Any, field: str) -> Any:
+def _locked(model: type[_Held], obj_id: int, field: str) -> _Held:
     try:
-        return (
-            model.objects.select_for_update()
-            .select_related("release")
-            .get(pk=clean_id(obj_id, field=field))
-        )
+        return model.objects.select_for_update().select_related("release").get(pk=obj_id)
     except model.DoesNotExist:
         raise NotFound(f"No such {model._meta.verbose_name}.", field=field) from None
 
 
 def checklist_item_add(
-    *, release_id: Any, environment_id: Any, area: Any, title: Any, actor: Any
+    *, release_id: int, environment_id: int, area: str, title: str, actor: User
 ) -> ChecklistItem:
+    """Add a preparation step for one environment, open until someone ticks or waives it."""
     from apps.environments.models import Environment
 
-    area = clean_choice(area, field="area", choices=ChecklistArea)
-    title = clean_text(title, field="title", max_length=300, required=True)
-    try:
-        environment = Environment.objects.get(pk=clean_id(environment_id, field="environment"))
-    except Environment.DoesNotExist:
-        raise ServiceError("No such environment.", field="environment") from None
+    environment = Environment.objects.filter(pk=environment_id).first()
+    if environment is None:
+        raise ServiceError("No such environment.", field="environment")
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.UPDATE_CHECKLIST, release)
@@ -68,11 +67,11 @@ def checklist_item_add(
     return item
 
 
-def checklist_item_set(*, item_id: Any, status: Any, actor: Any, reason: Any = "") -> ChecklistItem:
+def checklist_item_set(
+    *, item_id: int, status: str, actor: User, reason: str = ""
+) -> ChecklistItem:
     """Tick an item done, waive it (a reason is required) or reopen it."""
-    status = clean_choice(status, field="status", choices=ItemStatus)
-    reason = clean_text(reason, field="reason", max_length=2000)
-    if status == ItemStatus.WAIVED and not reason:
+    if status == ItemStatus.WAIVED and not reason.strip():
         raise ServiceError("A waiver needs a reason.", field="reason")
     with transaction.atomic():
         item = _locked(ChecklistItem, item_id, "item")
@@ -101,9 +100,8 @@ def checklist_item_set(*, item_id: Any, status: Any, actor: Any, reason: Any = "
     return item
 
 
-def test_case_add(*, release_id: Any, title: Any, actor: Any, steps: Any = "") -> TestCase:
-    title = clean_text(title, field="title", max_length=300, required=True)
-    steps = clean_text(steps, field="steps", max_length=20000)
+def test_case_add(*, release_id: int, title: str, actor: User, steps: str = "") -> TestCase:
+    """Add a UAT test case, not run yet."""
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.RECORD_TEST, release)
@@ -119,11 +117,9 @@ def test_case_add(*, release_id: Any, title: Any, actor: Any, steps: Any = "") -
     return case
 
 
-def test_case_record(*, case_id: Any, status: Any, actor: Any, note: Any = "") -> TestCase:
+def test_case_record(*, case_id: int, status: str, actor: User, note: str = "") -> TestCase:
     """Record a UAT result; a waiver needs a note saying why."""
-    status = clean_choice(status, field="status", choices=TestStatus)
-    note = clean_text(note, field="note", max_length=5000)
-    if status == TestStatus.WAIVED and not note:
+    if status == TestStatus.WAIVED and not note.strip():
         raise ServiceError("A waived test case needs a note saying why.", field="note")
     with transaction.atomic():
         case = _locked(TestCase, case_id, "test_case")
@@ -151,9 +147,8 @@ test_case_add.__test__ = False  # type: ignore[attr-defined]
 test_case_record.__test__ = False  # type: ignore[attr-defined]
 
 
-def defect_open(*, release_id: Any, title: Any, severity: Any, actor: Any) -> Defect:
-    title = clean_text(title, field="title", max_length=300, required=True)
-    severity = clean_choice(severity, field="severity", choices=Severity)
+def defect_open(*, release_id: int, title: str, severity: str, actor: User) -> Defect:
+    """Record a defect found in UAT; an open critical or blocker one holds the rollout gate."""
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.MANAGE_DEFECTS, release)
@@ -171,10 +166,9 @@ def defect_open(*, release_id: Any, title: Any, severity: Any, actor: Any) -> De
     return defect
 
 
-def defect_close(*, defect_id: Any, actor: Any, resolution: Any = "") -> Defect:
+def defect_close(*, defect_id: int, actor: User, resolution: str = "") -> Defect:
     """Close a defect. A blocker or critical one holds the testing → rollout gate, so it is
     closed only by a release manager or the release's qa stakeholder, with a resolution note."""
-    resolution = clean_text(resolution, field="resolution", max_length=5000)
     with transaction.atomic():
         defect = _locked(Defect, defect_id, "defect")
         require(actor, Action.MANAGE_DEFECTS, defect.release)
@@ -182,7 +176,7 @@ def defect_close(*, defect_id: Any, actor: Any, resolution: Any = "") -> Defect:
             return defect
         if defect.severity in rules.BLOCKING_SEVERITIES:
             require(actor, Action.CLOSE_BLOCKING_DEFECT, defect.release)
-            if not resolution:
+            if not resolution.strip():
                 raise ServiceError(
                     f"Say how the {defect.severity} defect was resolved: closing it needs a "
                     "resolution note.",
@@ -204,12 +198,9 @@ def defect_close(*, defect_id: Any, actor: Any, resolution: Any = "") -> Defect:
 
 
 def review_write(
-    *, release_id: Any, went_well: Any, went_badly: Any, actions: Any, actor: Any
+    *, release_id: int, went_well: str, went_badly: str, actions: str, actor: User
 ) -> PostReleaseReview:
-    """Write or rewrite the post-release review; all three parts are needed."""
-    went_well = clean_text(went_well, field="went_well", max_length=20000, required=True)
-    went_badly = clean_text(went_badly, field="went_badly", max_length=20000, required=True)
-    actions = clean_text(actions, field="actions", max_length=20000, required=True)
+    """Write or rewrite the post-release review, once the release is in support."""
     with transaction.atomic():
         release = get_release(release_id, lock=True)
         require(actor, Action.WRITE_REVIEW, release)
