@@ -186,11 +186,5 @@ def _counts_for_content(signoff: SignOff, facts: rules.ReleaseFacts) -> bool:
     """Whether the sign-off is for today's content and unexpired, by the rule the gate uses.
     The pack's `current` has never asked whether the signer still holds the role, so that is
     left at its default."""
-    fact = rules.SignoffFact(
-        signer_id=signoff.signer_id,
-        role=signoff.role.slug,
-        decision=signoff.decision,
-        fingerprint=signoff.fingerprint,
-        created_at=signoff.created_at,
-    )
+    fact = signoff.fact()
     return rules.is_current(fact, facts)

@@ -245,13 +245,7 @@ def _describe(event: AuditEvent, words: activity.Words) -> dict[str, Any]:
 def _signoff_row(signoff: SignOff, facts: rules.ReleaseFacts) -> SignoffRow:
     # The page shows the reasons a sign-off no longer counts that belong to the sign-off
     # itself; the tally counts with the same rule.
-    fact = rules.SignoffFact(
-        signer_id=signoff.signer_id,
-        role=signoff.role.slug,
-        decision=signoff.decision,
-        fingerprint=signoff.fingerprint,
-        created_at=signoff.created_at,
-    )
+    fact = signoff.fact()
     standing = rules.signoff_standing(fact, facts)
     return SignoffRow(
         signoff=signoff,

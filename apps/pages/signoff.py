@@ -265,13 +265,7 @@ def _why_not_counted(
         return "Given for earlier content: the version, build or scope changed since."
     if (signoff.signer_id, signoff.role.slug) not in held:
         return f"The signer is no longer named as {signoff.role.name} on this release."
-    fact = rules.SignoffFact(
-        signer_id=signoff.signer_id,
-        role=signoff.role.slug,
-        decision=signoff.decision,
-        fingerprint=signoff.fingerprint,
-        created_at=signoff.created_at,
-    )
+    fact = signoff.fact()
     if not rules.is_current(fact, facts):
         return f"Expired: sign-offs count for {release.signoff_expiry_days} days."
     return ""
@@ -391,12 +385,5 @@ def _wave_cards(
 
 
 def _counts(signoff: SignOff, facts: rules.ReleaseFacts, held: set[tuple[int, str]]) -> bool:
-    fact = rules.SignoffFact(
-        signer_id=signoff.signer_id,
-        role=signoff.role.slug,
-        decision=signoff.decision,
-        fingerprint=signoff.fingerprint,
-        created_at=signoff.created_at,
-        role_held=(signoff.signer_id, signoff.role.slug) in held,
-    )
+    fact = signoff.fact(role_held=(signoff.signer_id, signoff.role.slug) in held)
     return rules.is_current(fact, facts)

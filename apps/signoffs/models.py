@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.models import TimeStampedModel
+from apps.releases.rules import SignoffFact
 
 
 class SignoffRequirement(models.Model):
@@ -89,3 +90,14 @@ class SignOff(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.signer} {self.decision}s {self.release}"
+
+    def fact(self, *, role_held: bool = True) -> SignoffFact:
+        """This verdict as the sign-off rules read it; `role_held` is the caller's to know."""
+        return SignoffFact(
+            signer_id=self.signer_id,
+            role=self.role.slug,
+            decision=self.decision,
+            fingerprint=self.fingerprint,
+            created_at=self.created_at,
+            role_held=role_held,
+        )

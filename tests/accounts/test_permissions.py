@@ -4,9 +4,7 @@ from datetime import time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth.models import AnonymousUser, Group
-from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.permissions import ACTION_ROLES, Action, can, require
@@ -23,6 +21,7 @@ from apps.signoffs.eligibility import signoff_roles
 from apps.signoffs.models import SignoffRequirement
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder, StakeholderRole
+from tests.db_state import db_state
 from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,24 +62,6 @@ EXPECTED = {
     "anonymous": set(),
     "inactive": set(),
 }
-
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 @pytest.fixture

@@ -10,21 +10,17 @@ them out."""
 from typing import Any
 
 import pytest
-from django.apps import apps as django_apps
-from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.releases.models import ChecklistItem, PostReleaseReview, Release
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
+from tests.db_state import db_state
 from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
 
 V1 = "/api/v1"
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
 START = "2030-01-01T09:00:00Z"
 BEFORE_START = "2030-01-01T08:00:00Z"
 # Ids in a path: these never reach a view (the route takes 1 to 18 digits) ...
@@ -33,21 +29,6 @@ UNROUTED_IDS: list[Any] = ["abc", -1, 0, 10**30, None, 1.5, True, "", " 1"]
 MISSING_IDS = [2**40, 987654321]
 # Ids in a body.
 BAD_IDS: list[Any] = ["abc", -1, 0, 10**30, None, 1.5, True, "", 2**40]
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 def send(client, method: str, url: str, body: Any) -> Any:

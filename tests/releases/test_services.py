@@ -4,10 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery.signals import after_task_publish
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -21,27 +20,10 @@ from apps.signoffs import services as so
 from apps.stakeholders.models import Stakeholder
 from apps.stakeholders.services import stakeholder_add, stakeholder_remove
 from tests.builders import advance, planned_release
+from tests.db_state import db_state
 from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 def verbs(release: Release) -> list[str]:

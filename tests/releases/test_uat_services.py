@@ -1,8 +1,6 @@
 """Checklist, test cases, defects and the review: behaviour and refusals on real PostgreSQL."""
 
 import pytest
-from django.apps import apps as django_apps
-from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, ServiceError
@@ -10,27 +8,10 @@ from apps.releases import services as rs
 from apps.releases.models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
+from tests.db_state import db_state
 from tests.factories import EnvironmentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
-
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 def last_event(release: Release) -> AuditEvent:

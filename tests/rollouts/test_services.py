@@ -4,8 +4,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
-from django.apps import apps as django_apps
-from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -16,27 +14,10 @@ from apps.rollouts import rules
 from apps.rollouts import services as ro
 from apps.rollouts.models import RolloutPlan, Wave, WaveState
 from apps.rollouts.transitions import wave_transition
+from tests.db_state import db_state
 from tests.factories import EnvironmentFactory, ReleaseFactory
 
 pytestmark = pytest.mark.django_db
-
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 def refused_without_writing(call, error: type[Exception] = ServiceError) -> Exception:

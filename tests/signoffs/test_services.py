@@ -3,9 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
-from django.db import connection
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, NotAllowed, ServiceError
@@ -15,27 +13,10 @@ from apps.signoffs import services as so
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.services import stakeholder_add
 from tests.builders import advance, planned_release
+from tests.db_state import db_state
 from tests.factories import ReleaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
-
-
-def db_state() -> dict[str, tuple]:
-    """Row count and content digest of every project table: proves a refused call wrote nothing."""
-    tables = [
-        m._meta.db_table for m in django_apps.get_models() if m._meta.app_label in PROJECT_APPS
-    ]
-    sql = " UNION ALL ".join(
-        f"SELECT '{t}', count(*), md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), ''))"
-        f" FROM {t} r"
-        for t in tables
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return {table: (count, digest) for table, count, digest in cursor.fetchall()}
 
 
 def approver(username: str):
