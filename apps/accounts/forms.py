@@ -1,7 +1,9 @@
 from django import forms
 
+from apps.core.forms import ServiceErrorsForm
 
-class TokenForm(forms.Form):
+
+class TokenForm(ServiceErrorsForm):
     name = forms.CharField(
         max_length=100,
         help_text="What uses it, so you know which one to revoke: “CI pipeline”, “chat bot”.",
@@ -11,6 +13,3 @@ class TokenForm(forms.Form):
         label="Read-only",
         help_text="It may read everything you can, and change nothing.",
     )
-
-    def add_service_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)

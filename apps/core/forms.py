@@ -1,4 +1,4 @@
-"""Form fields every page's forms share."""
+"""Form fields and the base form every page's forms share."""
 
 from typing import Any
 
@@ -16,3 +16,10 @@ class LocalDateTimeField(forms.DateTimeField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("input_formats", [LOCAL_INPUT, "%Y-%m-%dT%H:%M:%S"])
         super().__init__(**kwargs)
+
+
+class ServiceErrorsForm(forms.Form):
+    """A form a service's refusal can be shown on: at the field it names, else the form's."""
+
+    def add_service_error(self, field: str | None, message: str) -> None:
+        self.add_error(field if field in self.fields else None, message)

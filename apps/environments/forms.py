@@ -5,7 +5,7 @@ from typing import Any, cast
 from django import forms
 
 from apps.accounts.models import validate_time_zone
-from apps.core.forms import LocalDateTimeField
+from apps.core.forms import LocalDateTimeField, ServiceErrorsForm
 
 from .models import FreezeScope, Tier
 from .validators import (
@@ -18,13 +18,6 @@ from .validators import (
 )
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
-
-
-class ServiceErrorsForm(forms.Form):
-    """A form a service's refusal can be shown on: at the field it names, else the form's."""
-
-    def add_service_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)
 
 
 class ActionForm(ServiceErrorsForm):

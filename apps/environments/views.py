@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.permissions import Action, page_require
 from apps.audit.selectors import latest_event_id
 from apps.core.errors import NotAllowed, ServiceError
+from apps.core.forms import ServiceErrorsForm
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
 
@@ -27,7 +28,6 @@ from .forms import (
     FreezeEditForm,
     FreezeForm,
     ReasonForm,
-    ServiceErrorsForm,
 )
 from .models import Environment, FreezeScope
 

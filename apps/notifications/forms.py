@@ -4,7 +4,7 @@ from typing import TypedDict
 from django import forms
 
 from apps.core.errors import ServiceError
-from apps.core.forms import LocalDateTimeField
+from apps.core.forms import LocalDateTimeField, ServiceErrorsForm
 
 from . import validators
 
@@ -12,11 +12,6 @@ SECRET_HELP = (
     "Signs every request (HMAC-SHA256). Leave it empty and ReleaseDeck makes one up and shows "
     "it to you once; it is never shown again."
 )
-
-
-class _ServiceErrors:
-    def add_service_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)  # type: ignore[attr-defined]
 
 
 class NewAnnouncement(TypedDict):
@@ -70,7 +65,7 @@ class AnnouncementForm(forms.Form):
         )
 
 
-class WebhookForm(_ServiceErrors, forms.Form):
+class WebhookForm(ServiceErrorsForm):
     name = forms.CharField(
         max_length=100, help_text="Who receives it: “Release chat”, “CAB board”."
     )
@@ -91,7 +86,7 @@ class WebhookForm(_ServiceErrors, forms.Form):
     )
 
 
-class SecretForm(_ServiceErrors, forms.Form):
+class SecretForm(ServiceErrorsForm):
     secret = forms.CharField(
         label="New secret",
         required=False,

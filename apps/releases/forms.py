@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
-from apps.core.forms import LocalDateTimeField
+from apps.core.forms import LocalDateTimeField, ServiceErrorsForm
 
 from . import validators
 from .models import Application, ItemStatus, Phase, Release, Severity, TestStatus
@@ -106,7 +106,7 @@ class NewRelease(TypedDict):
     hypercare_days: int
 
 
-class ReleaseForm(forms.Form):
+class ReleaseForm(ServiceErrorsForm):
     """Create or edit a release. Edits leave out the application, which never changes."""
 
     application = forms.ModelChoiceField(
@@ -227,7 +227,7 @@ class ReleaseForm(forms.Form):
         `owner_id`), or above the form when it names none of ours."""
         if field and field.endswith("_id"):
             field = field[:-3]
-        self.add_error(field if field in self.fields else None, message)
+        super().add_service_error(field, message)
 
 
 def _initial(release: Release) -> dict[str, Any]:

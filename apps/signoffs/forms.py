@@ -2,6 +2,7 @@ from typing import Any, TypedDict, cast
 
 from django import forms
 
+from apps.core.forms import ServiceErrorsForm
 from apps.releases.forms import ActionForm, choice_field, text_field
 
 from .models import Decision
@@ -35,7 +36,7 @@ class VerdictForm(ActionForm):
         )
 
 
-class SignoffForm(forms.Form):
+class SignoffForm(ServiceErrorsForm):
     """An approver's verdict. The shape is checked here; apps.signoffs.services decides."""
 
     decision = forms.ChoiceField(choices=Decision.choices)
@@ -53,9 +54,6 @@ class SignoffForm(forms.Form):
         role = cast(forms.ChoiceField, self.fields["role"])
         role.choices = roles
         role.required = len(roles) > 1
-
-    def add_service_error(self, field: str | None, message: str) -> None:
-        self.add_error(field if field in self.fields else None, message)
 
 
 class WaveSignoffForm(forms.Form):
