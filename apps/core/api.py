@@ -371,16 +371,5 @@ def user_ref() -> UserRefSerializer:
     return UserRefSerializer(read_only=True, allow_null=True)
 
 
-def text(max_length: int | None = None, **kwargs: Any) -> serializers.CharField:
-    """A text field as services take it: may be blank, never trimmed here (services trim)."""
-    return serializers.CharField(
-        max_length=max_length, allow_blank=True, trim_whitespace=False, **kwargs
-    )
-
-
-def required_text(max_length: int, **kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(max_length=max_length, trim_whitespace=False, **kwargs)
-
-
 def id_field(**kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=ID_MAX, **kwargs)

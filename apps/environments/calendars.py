@@ -41,10 +41,29 @@ class Calendar:
     freezes: tuple[Freeze, ...] = ()
 
 
+class Reason(str):
+    """A sentence saying why a start moved or what a plan should know, tagged with what it is
+    about so pages can colour it without reading the words (as `SafeString` tags a string).
+
+    Kinds: `freeze`, `window` (outside deployment hours), `impossible` (no start at all),
+    `plan` (the release's planned window), `clock` (a local time that happens twice) and
+    `sequence` (the wave before it)."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> "Reason":
+        reason = super().__new__(cls, text)
+        reason.kind = kind
+        return reason
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        return str(self), self.kind  # so a copied or pickled reason keeps its kind
+
+
 @dataclass(frozen=True)
 class Slot:
     at: datetime | None  # None: no start possible within the horizon
-    reasons: tuple[str, ...] = field(default_factory=tuple)
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
 
 
 def local_to_utc(local: datetime, time_zone: str) -> datetime:
@@ -148,13 +167,17 @@ def earliest_start(not_before: datetime, calendar: Calendar) -> Slot:
     """The first moment at or after `not_before` outside every freeze and inside a window,
     with a sentence for each thing that pushed it later."""
     at = not_before
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     limit = not_before + HORIZON
     while at < limit:
         freeze = active_freeze(at, calendar.freezes)
         if freeze is not None:
             reasons.append(
-                f"{calendar.name}: freeze until {describe(freeze.end, calendar.time_zone)} ({freeze.reason})"
+                Reason(
+                    f"{calendar.name}: freeze until {describe(freeze.end, calendar.time_zone)} "
+                    f"({freeze.reason})",
+                    "freeze",
+                )
             )
             at = freeze.end
             continue
@@ -163,10 +186,16 @@ def earliest_start(not_before: datetime, calendar: Calendar) -> Slot:
             if opens is None:
                 break
             reasons.append(
-                f"{calendar.name}: outside deployment hours until {describe(opens, calendar.time_zone)}"
+                Reason(
+                    f"{calendar.name}: outside deployment hours until "
+                    f"{describe(opens, calendar.time_zone)}",
+                    "window",
+                )
             )
             at = opens
             continue
         return Slot(at=at, reasons=tuple(reasons))
-    reasons.append(f"{calendar.name}: no deployment window free of freezes within a year")
+    reasons.append(
+        Reason(f"{calendar.name}: no deployment window free of freezes within a year", "impossible")
+    )
     return Slot(at=None, reasons=tuple(reasons))

@@ -34,7 +34,7 @@ class DryRunLine(TypedDict):
     planned_start: datetime | None
     earliest_start: datetime | None
     earliest_start_local: str | None
-    warnings: list[str]
+    warnings: list[calendars.Reason]  # sentences, each tagged with its kind
 
 
 @dataclass(frozen=True)
@@ -161,15 +161,13 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     """What the dry run says about the release's planned window (a wave outside it, a freeze
     inside it, a rollout begun ahead of it), for the release page; `waves` in order, with their
     environments. Two queries, whatever the plan's size."""
-    from . import selectors
-
     if release.planned_start is None or release.phase not in (
         *release_rules.CONTENT_EDITABLE,
         release_rules.ROLLOUT,
     ):
         return []
     now = now or timezone.now()
-    notes = []
+    notes: list[str] = []
     rolling = release.phase == release_rules.ROLLOUT
     if rolling and release.phase_entered_at < release.planned_start:
         ahead = release.planned_start - release.phase_entered_at
@@ -195,7 +193,7 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
             reason
             for line in scheduling.dry_run(planned, now, planned_window(release))
             for reason in line.reasons
-            if selectors.warning_kind(reason) == "plan"
+            if reason.kind == "plan"
         ]
     return list(dict.fromkeys(notes))
 

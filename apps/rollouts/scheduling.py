@@ -4,7 +4,14 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from apps.environments.calendars import Calendar, Freeze, ambiguous_local, describe, earliest_start
+from apps.environments.calendars import (
+    Calendar,
+    Freeze,
+    Reason,
+    ambiguous_local,
+    describe,
+    earliest_start,
+)
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,7 @@ class PlannedWave:
 class DryRunLine:
     name: str
     earliest: datetime | None
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,9 @@ def dry_run(
     for index, wave in enumerate(waves):
         zone = wave.calendar.time_zone
         if previous_end is None:
-            lines.append(DryRunLine(wave.name, None, ("an earlier wave cannot start",)))
+            lines.append(
+                DryRunLine(wave.name, None, (Reason("an earlier wave cannot start", "impossible"),))
+            )
             continue
         not_before = max(previous_end, wave.planned_start or previous_end)
         slot = earliest_start(not_before, wave.calendar)
@@ -56,32 +65,42 @@ def dry_run(
         if wave.planned_start and slot.at and slot.at > wave.planned_start:
             # Only worth saying when the plan asked for something earlier.
             reasons = reasons or (
-                (
+                Reason(
                     f"{wave.name}: starts after the previous wave has baked, {describe(slot.at, zone)}"
                     if index
-                    else f"{wave.name}: starts {describe(slot.at, zone)}, later than planned"
+                    else f"{wave.name}: starts {describe(slot.at, zone)}, later than planned",
+                    "sequence",
                 ),
             )
-        notes = []
+        notes: list[Reason] = []
         if wave.planned_start:
             twice = ambiguous_local(wave.planned_start, zone)
             if twice:
-                notes.append(f"{wave.name}: the planned start {twice}")
+                notes.append(Reason(f"{wave.name}: the planned start {twice}", "clock"))
         early = bool(slot.at and window.start and slot.at < window.start)
         if wave.planned_start and window.start and wave.planned_start < window.start and not early:
             notes.append(
-                f"{wave.name}: planned for {describe(wave.planned_start, zone)}, before the "
-                f"release's planned window opens ({describe(window.start, zone)})"
+                Reason(
+                    f"{wave.name}: planned for {describe(wave.planned_start, zone)}, before the "
+                    f"release's planned window opens ({describe(window.start, zone)})",
+                    "plan",
+                )
             )
         if slot.at and early and window.start:
             notes.append(
-                f"{wave.name}: starts {describe(slot.at, zone)}, before the release's planned "
-                f"window opens ({describe(window.start, zone)})"
+                Reason(
+                    f"{wave.name}: starts {describe(slot.at, zone)}, before the release's planned "
+                    f"window opens ({describe(window.start, zone)})",
+                    "plan",
+                )
             )
         if slot.at and window.end and slot.at >= window.end:
             notes.append(
-                f"{wave.name}: starts {describe(slot.at, zone)}, after the release's planned "
-                f"window closes ({describe(window.end, zone)})"
+                Reason(
+                    f"{wave.name}: starts {describe(slot.at, zone)}, after the release's planned "
+                    f"window closes ({describe(window.end, zone)})",
+                    "plan",
+                )
             )
         if window.start and window.end:
             for freeze in wave.calendar.freezes:
@@ -93,9 +112,12 @@ def dry_run(
                     continue  # it pushed this wave later: its reasons name it already
                 freezes_named.add(freeze)
                 notes.append(
-                    f"{wave.calendar.name}: freeze {describe(freeze.start, zone)} – "
-                    f"{describe(freeze.end, zone)} ({freeze.reason}) overlaps the release's "
-                    "planned window"
+                    Reason(
+                        f"{wave.calendar.name}: freeze {describe(freeze.start, zone)} – "
+                        f"{describe(freeze.end, zone)} ({freeze.reason}) overlaps the release's "
+                        "planned window",
+                        "plan",
+                    )
                 )
         lines.append(DryRunLine(wave.name, slot.at, (*reasons, *notes)))
         previous_end = slot.at + wave.bake if slot.at else None

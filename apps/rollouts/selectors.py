@@ -30,7 +30,7 @@ def environments_in_rollout_order() -> list[Environment]:
     return sorted(Environment.objects.all(), key=lambda e: (TIER_ORDER.get(e.tier, 9), e.name))
 
 
-def plan_waves(release: Any) -> list[Wave]:
+def plan_waves(release: Release) -> list[Wave]:
     return list(
         Wave.objects.filter(plan__release=release)
         .select_related("environment")
@@ -77,23 +77,8 @@ def dry_run(
     ]
 
 
-def warning_kind(message: str) -> str:
-    """What a dry-run sentence is about, for the colour and icon beside the wave."""
-    if "planned window" in message:
-        return "plan"
-    if "happens twice" in message:
-        return "clock"
-    if ": freeze until" in message:
-        return "freeze"
-    if "outside deployment hours" in message:
-        return "window"
-    if "no deployment window" in message or "cannot start" in message:
-        return "impossible"
-    return "sequence"
-
-
-def wave_requirements(release: Any) -> dict[int, list[Any]]:
-    found: dict[int, list[Any]] = {}
+def wave_requirements(release: Release) -> dict[int, list[SignoffRequirement]]:
+    found: dict[int, list[SignoffRequirement]] = {}
     for requirement in (
         SignoffRequirement.objects.filter(release=release, wave__isnull=False)
         .select_related("role")
@@ -111,7 +96,7 @@ def _latest(field: str) -> Subquery:
     )
 
 
-def checks_with_latest(waves: Iterable[Any]) -> QuerySet[Check]:
+def checks_with_latest(waves: Iterable[Wave]) -> QuerySet[Check]:
     """Checks of the waves, each with its latest result's verdict, value, detail and time."""
     return (
         Check.objects.filter(wave__in=list(waves))

@@ -341,3 +341,38 @@ def test_no_start_ever_falls_inside_a_freeze_or_outside_a_window(
             assert active_freeze(moment, calendar.freezes) is not None or not in_window(
                 moment, calendar
             )
+
+
+def test_each_reason_says_what_it_is_about_whatever_its_wording():
+    """Pages colour a warning by its kind, never by reading the sentence."""
+    eu = Calendar(
+        "prod-eu",
+        "Europe/Berlin",
+        freezes=(Freeze(utc(2026, 12, 1, 10), utc(2026, 12, 3, 8), "Sale"),),
+    )
+    us = Calendar("prod-us", "America/New_York", windows=(Window(EVERY_DAY, time(9), time(17)),))
+    never = Calendar("lab", "UTC", freezes=(Freeze(utc(2026, 1, 1), utc(2028, 1, 1), "Closed"),))
+    now = utc(2026, 12, 1, 9)
+    window = PlannedWindow(utc(2026, 12, 1, 8), utc(2026, 12, 3, 9), rolling=True)
+    lines = dry_run(
+        [
+            PlannedWave(
+                "canary", Calendar("staging", "UTC"), utc(2026, 12, 1, 8), timedelta(hours=2)
+            ),
+            PlannedWave("eu", eu, None, timedelta(hours=1)),
+            PlannedWave("us", us, None, timedelta(hours=1)),
+            PlannedWave("lab", never, None, timedelta(0)),
+            PlannedWave("after", UTC_ENV, None, timedelta(0)),
+        ],
+        now,
+        window,
+    )
+    kinds = [[reason.kind for reason in line.reasons] for line in lines]
+    assert kinds == [
+        ["sequence"],  # later than planned
+        ["freeze"],  # pushed past the sale
+        ["window", "plan"],  # outside New York's hours, so after the planned window
+        ["freeze", "impossible", "plan"],  # frozen for over a year, inside the planned window
+        ["impossible"],  # after a wave that cannot start
+    ]
+    assert isinstance(lines[0].reasons[0], str)  # still the sentence for the API and the page

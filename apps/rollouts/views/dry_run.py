@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.environments import calendars
 from apps.environments import selectors as env_selectors
 
-from .. import scheduling, selectors, timeline
+from .. import scheduling, timeline
 from ..models import Wave
 
 
@@ -65,7 +65,7 @@ def dry_run_context(
     lanes = []
     for index, (wave, line, bake) in enumerate(zip(waves, lines, bakes, strict=True)):
         earliest = line["earliest_start"]
-        found = {selectors.warning_kind(m) for m in line["warnings"]}
+        found = {reason.kind for reason in line["warnings"]}
         kinds = [
             k for k in ("impossible", "freeze", "window", "plan", "clock", "sequence") if k in found
         ]
@@ -75,9 +75,7 @@ def dry_run_context(
                 "earliest": earliest,
                 "earliest_text": _local_text(earliest, wave.environment.time_zone),
                 "planned": line["planned_start"],
-                "warnings": [
-                    {"text": m, "kind": selectors.warning_kind(m)} for m in line["warnings"]
-                ],
+                "warnings": [{"text": str(r), "kind": r.kind} for r in line["warnings"]],
                 "kinds": kinds,
                 "late": bool(
                     earliest and line["planned_start"] and earliest > line["planned_start"]
