@@ -192,8 +192,13 @@ def test_seeded_running_canary_checks_pass_against_the_demo_health_endpoint(live
     assert set(checks) == {"http", "metric"}
     assert {c.config["url"] for c in checks.values()} == {f"{live_server.url}{HEALTH_PATH}"}
     for check in checks.values():
-        # A session's Celery worker, started by an earlier test, may have run it first.
-        assert delivery.check_run(check_id=check.pk) in ("passed", "not due")
+        # A session's Celery worker, started by an earlier test, may have run it first, and
+        # even finished the wave's verification on its passing results (checked below).
+        outcome = delivery.check_run(check_id=check.pk)
+        wave.refresh_from_db()
+        assert outcome in ("passed", "not due") or (
+            outcome == "not running" and wave.state == "succeeded"
+        ), (outcome, wave.state)
     seen = CheckResult.objects.filter(wave=wave)
     http, metric = (seen.filter(wave_check=checks[kind]).first() for kind in ("http", "metric"))
     assert http is not None and http.ok and http.value == IN_FLIGHT_VERSION
