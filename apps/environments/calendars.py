@@ -11,6 +11,7 @@ the first and the dry run says so (`ambiguous_local`).
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 # How far ahead a start is searched for before a calendar is declared impossible.
@@ -41,22 +42,23 @@ class Calendar:
     freezes: tuple[Freeze, ...] = ()
 
 
+# What a reason is about, the gravest first: no start at all, a freeze, outside deployment
+# hours, the release's planned window, a local time that happens twice, the wave before it.
+ReasonKind = Literal["impossible", "freeze", "window", "plan", "clock", "sequence"]
+
+
 class Reason(str):
     """A sentence saying why a start moved or what a plan should know, tagged with what it is
-    about so pages can colour it without reading the words (as `SafeString` tags a string).
+    about so pages can colour it without reading the words (as `SafeString` tags a string)."""
 
-    Kinds: `freeze`, `window` (outside deployment hours), `impossible` (no start at all),
-    `plan` (the release's planned window), `clock` (a local time that happens twice) and
-    `sequence` (the wave before it)."""
+    kind: ReasonKind
 
-    kind: str
-
-    def __new__(cls, text: str, kind: str) -> "Reason":
+    def __new__(cls, text: str, kind: ReasonKind) -> "Reason":
         reason = super().__new__(cls, text)
         reason.kind = kind
         return reason
 
-    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+    def __getnewargs__(self) -> tuple[str, ReasonKind]:  # type: ignore[override]
         return str(self), self.kind  # so a copied or pickled reason keeps its kind
 
 

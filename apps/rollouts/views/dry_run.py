@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from django.utils import timezone
 
@@ -66,9 +66,7 @@ def dry_run_context(
     for index, (wave, line, bake) in enumerate(zip(waves, lines, bakes, strict=True)):
         earliest = line["earliest_start"]
         found = {reason.kind for reason in line["warnings"]}
-        kinds = [
-            k for k in ("impossible", "freeze", "window", "plan", "clock", "sequence") if k in found
-        ]
+        kinds = [k for k in get_args(calendars.ReasonKind) if k in found]  # gravest first
         verdicts.append(
             {
                 "wave": wave,
