@@ -79,12 +79,10 @@ def seed() -> tuple[int, str]:
     """1,000 releases across phases, each with a plan, 3 waves, a stakeholder, a policy, a
     checklist item and a test case; returns a release in testing and a viewer's token."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from apps.accounts.roles import ensure_groups
     from apps.accounts.services import api_token_create
     from apps.environments.models import Environment
     from apps.releases.models import (
@@ -99,13 +97,12 @@ def seed() -> tuple[int, str]:
     from apps.stakeholders.models import Stakeholder, StakeholderRole, ensure_default_roles
 
     call_command("migrate", verbosity=0)
-    ensure_groups()
     ensure_default_roles()
     User = get_user_model()
     people = {}
     for username, group in (("rita", "release_manager"), ("alice", "approver"), ("vera", "viewer")):
         people[username] = User.objects.create_user(username, password="bench")
-        people[username].groups.add(Group.objects.get(name=group))
+        people[username].role_grants.create(role=group)
     apps = [Application.objects.create(name=f"App {i}", slug=f"app-{i}") for i in range(5)]
     envs = [
         Environment.objects.create(name=name, tier="production", region=name, time_zone=tz)

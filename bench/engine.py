@@ -118,18 +118,14 @@ def _admin_connection(admin_url: str) -> Any:
 
 
 def _personas() -> tuple[Any, Any, Any]:
-    from django.contrib.auth.models import Group
-
-    from apps.accounts.roles import ensure_groups
     from apps.stakeholders.models import ensure_default_roles
     from tests.factories import UserFactory
 
-    ensure_groups()
     ensure_default_roles()
     users = []
     for name, role in (("rita", "release_manager"), ("alice", "approver"), ("bob", "approver")):
         user = UserFactory(username=name)
-        user.groups.add(Group.objects.get(name=role))
+        user.role_grants.create(role=role)
         users.append(user)
     return users[0], users[1], users[2]
 

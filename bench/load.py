@@ -100,12 +100,10 @@ def seed(*, pages: int, dashboards: int) -> dict:
     """Three releases rolling out: W, watched by the pages, whose second wave is paused and
     resumed; C, whose baking wave gets check results; D, whose deploying wave's tool reports."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from apps.accounts.roles import ensure_groups
     from apps.accounts.services import api_token_create
     from apps.environments.models import Environment
     from apps.releases.models import Application, Release, content_fingerprint
@@ -114,15 +112,14 @@ def seed(*, pages: int, dashboards: int) -> dict:
     from apps.stakeholders.models import ensure_default_roles
 
     call_command("migrate", verbosity=0)
-    ensure_groups()
     ensure_default_roles()
     User = get_user_model()
     rita = User.objects.create_user("rita", password="bench")
-    rita.groups.add(Group.objects.get(name="release_manager"))
+    rita.role_grants.create(role="release_manager")
     viewers = []
     for n in range(pages + dashboards):
         viewer = User.objects.create_user(f"viewer{n}", password="bench")
-        viewer.groups.add(Group.objects.get(name="viewer"))
+        viewer.role_grants.create(role="viewer")
         viewers.append(viewer.username)
     eu = Environment.objects.create(
         name="prod-eu", tier="production", region="eu", time_zone="Europe/Berlin"

@@ -57,22 +57,19 @@ class Seeder:
 
     def __init__(self) -> None:
         from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
         from django.core.management import call_command
 
-        from apps.accounts.roles import ensure_groups
         from apps.environments.models import Environment
         from apps.releases.models import Application
         from apps.stakeholders.models import ensure_default_roles
 
         call_command("migrate", verbosity=0)
-        ensure_groups()
         ensure_default_roles()
         user_model = get_user_model()
         self.people = {}
         for username, group in (("rita", "release_manager"), ("alice", "approver")):
             self.people[username] = user_model.objects.create_user(username, password="bench")
-            self.people[username].groups.add(Group.objects.get(name=group))
+            self.people[username].role_grants.create(role=group)
         self.apps = [
             Application.objects.create(name=f"App {i}", slug=f"app-{i}") for i in range(20)
         ]

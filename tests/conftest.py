@@ -1,6 +1,6 @@
 """Personas and shared fixtures.
 
-rita (release manager) owns releases; alice (approver, qa) and bob (approver, business owner)
+rita (release manager, and platform: environments and freezes) owns releases; alice (approver, qa) and bob (approver, business owner)
 sign off; oscar operates rollouts; vera only looks; charlie has no role at all; root is an
 administrator.
 """
@@ -8,12 +8,10 @@ administrator.
 import os
 
 import pytest
-from django.contrib.auth.models import Group
 
-from apps.accounts.roles import ensure_groups
 from apps.stakeholders.models import ensure_default_roles
 
-from .factories import UserFactory
+from .factories import UserFactory, give
 
 pytest_plugins = ["tests.celery_worker"]
 
@@ -32,23 +30,20 @@ def _empty_cache():
 
 
 def _persona(username: str, *roles: str, **extra: object):
-    ensure_groups()
     user = UserFactory(username=username, **extra)
-    for role in roles:
-        user.groups.add(Group.objects.get(name=role))
+    give(user, *roles)
     return user
 
 
 @pytest.fixture
 def roles_seeded(db):
     # Transactional tests truncate tables, taking migration-seeded rows with them.
-    ensure_groups()
     ensure_default_roles()
 
 
 @pytest.fixture
 def rita(roles_seeded):
-    return _persona("rita", "release_manager")
+    return _persona("rita", "release_manager", "platform")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from apps.accounts.models import RoleGrant, Team
 from apps.environments.models import Environment
 from apps.releases.models import Application, Release
 
@@ -18,6 +19,27 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
     password = factory.django.Password("pw")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+def give(user, *roles: str, team: Team | None = None, tiers: tuple[str, ...] = ()) -> None:
+    """Grant `user` each role in `team` (organisation-wide without one), as an arrangement."""
+    for role in roles:
+        user.role_grants.create(role=role, team=team, tiers=list(tiers))
+
+
+def revoke_all(user) -> None:
+    """Take every role `user` holds."""
+    RoleGrant.objects.filter(user=user).delete()
+    user.refresh_from_db()  # also forgets the grants read earlier
 
 
 class ApplicationFactory(factory.django.DjangoModelFactory):

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken, Profile
+from .models import ApiToken, Profile, RoleGrant, Team
 
 
 @admin.register(Profile)
@@ -20,3 +20,28 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False  # a key must be shown to its owner once; the API and a command do that
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(admin.ModelAdmin):
+    """Read here; grants are given and revoked on the people pages and API, which audit them."""
+
+    list_display = ["user", "role", "team", "tiers", "source", "granted_at"]
+    list_filter = ["role", "team", "source"]
+    search_fields = ["user__username"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False

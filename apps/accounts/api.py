@@ -102,7 +102,7 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_roles(self, user: Any) -> list[str]:
-        return sorted(g.name for g in user.groups.all())
+        return sorted(user_roles(user))
 
 
 class MeView(ApiView):
@@ -150,4 +150,4 @@ class UserListView(ApiMixin, generics.ListAPIView):
     ordering = ["username"]
 
     def get_queryset(self) -> QuerySet:
-        return get_user_model().objects.filter(is_active=True).prefetch_related("groups")
+        return get_user_model().objects.filter(is_active=True).prefetch_related("role_grants")

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from .permissions import Action, can, user_roles
+from .permissions import Action, can, is_administrator, user_roles
 from .roles import Role
 
 
@@ -15,8 +15,9 @@ def viewer(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def labels() -> list[str]:
-        names = [Role(r).label for r in sorted(user_roles(user)) if r in Role.values]
-        return (["Administrator"] if user.is_superuser else []) + names
+        held = user_roles(user)
+        names = [Role(r).label for r in sorted(held - {Role.ADMINISTRATOR}) if r in Role.values]
+        return (["Administrator"] if is_administrator(user) else []) + names
 
     return {
         "viewer_roles": SimpleLazyObject(labels),

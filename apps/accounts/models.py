@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .roles import Role
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -45,3 +47,59 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
+
+
+class Team(models.Model):
+    """A group of people that owns applications; roles are held in a team."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GrantSource(models.TextChoices):
+    MANUAL = "manual", "Granted by hand"
+    SSO = "sso", "From the identity provider's groups"
+
+
+class RoleGrant(models.Model):
+    """One role a person holds: in a team, or organisation-wide when `team` is empty.
+
+    An operator's grant may name environment tiers it is limited to; empty means every tier.
+    A grant from single sign-on is replaced at each sign-in; a manual one stays until revoked.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="grants"
+    )
+    tiers = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=8, choices=GrantSource.choices, default=GrantSource.MANUAL)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["role", "team_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "role", "team"],
+                condition=models.Q(team__isnull=False),
+                name="one_grant_per_team",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role"],
+                condition=models.Q(team__isnull=True),
+                name="one_org_grant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.team.name if self.team is not None else "organisation"
+        return f"{self.user} is {self.get_role_display()} in {where}"

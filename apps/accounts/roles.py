@@ -1,6 +1,5 @@
-"""User roles are Django groups with these names; a user may hold several."""
+"""The roles a person can hold, each in a team or organisation-wide (see models.RoleGrant)."""
 
-from django.contrib.auth.models import Group
 from django.db import models
 
 
@@ -9,9 +8,12 @@ class Role(models.TextChoices):
     APPROVER = "approver", "Approver"
     OPERATOR = "operator", "Operator"
     VIEWER = "viewer", "Viewer"
+    PLATFORM = "platform", "Platform"
+    ADMINISTRATOR = "administrator", "Administrator"
 
 
-def ensure_groups() -> None:
-    """Create the role groups if they are missing (idempotent)."""
-    for role in Role:
-        Group.objects.get_or_create(name=role.value)
+# Environments, freezes and people are shared by every team, so these are held
+# organisation-wide or not at all.
+ORG_ONLY = frozenset({Role.PLATFORM.value, Role.ADMINISTRATOR.value})
+# Roles a grant may further limit to environments of some tiers (a staging operator).
+TIERED = frozenset({Role.OPERATOR.value})

@@ -18,6 +18,7 @@ from apps.core.lists import FilterBackend
 
 from .exports import csv_rows, export_checkpoint, json_chunks
 from .models import AuditEvent
+from .selectors import events_visible_to, visibility_filter
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -65,6 +66,10 @@ class AuditEventListView(ApiMixin, generics.ListAPIView):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
+
+    def get_queryset(self) -> Any:
+        return events_visible_to(self.request.user, AuditEvent.objects.all())
+
     ordering_fields = ["id", "at"]
     ordering = ["id"]
 
@@ -73,6 +78,9 @@ class AuditEventDetailView(ApiMixin, generics.RetrieveAPIView):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
     lookup_url_kwarg = "id"
+
+    def get_queryset(self) -> Any:
+        return events_visible_to(self.request.user, AuditEvent.objects.all())
 
 
 class FirstRendererNegotiation(BaseContentNegotiation):
@@ -96,7 +104,7 @@ class AuditExportView(ApiView):
     content_negotiation_class = FirstRendererNegotiation
 
     def get_queryset(self) -> Any:
-        return AuditEvent.objects.order_by("id")
+        return events_visible_to(self.request.user, AuditEvent.objects.order_by("id"))
 
     @extend_schema(
         operation_id="audit_events_export",
@@ -138,7 +146,7 @@ class AuditExportView(ApiView):
                 k: v
                 for k, v in request.query_params.items()
                 if k != "as" and isinstance(v, str) and v
-            }
+            } | visibility_filter(request.user)
             response = StreamingHttpResponse(
                 json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
                 content_type="application/json",

@@ -13,7 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.accounts.permissions import APPROVER, user_roles
+from apps.accounts.permissions import APPROVER, teams_holding, visible_q
 from apps.environments.models import Environment, FreezeWindow, StopTheLine, Tier
 from apps.releases import rules
 from apps.releases.models import Application, Release
@@ -150,10 +150,12 @@ def _wave_fact(wave: Wave) -> rules.WaveFact:
     )
 
 
-def active_rollouts() -> list[Rollout]:
-    """Releases in rollout with their waves, progress and current wave (one query)."""
+def active_rollouts(user: Any) -> list[Rollout]:
+    """Releases in rollout that `user` may see, with their waves, progress and current wave
+    (one query)."""
     waves = (
         Wave.objects.filter(plan__release__phase=rules.ROLLOUT)
+        .filter(visible_q(user, "application__team"))
         .select_related("environment", "plan__release__application")
         .order_by("plan__release__application__name", "plan__release__version", "position")
     )
@@ -279,7 +281,8 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
     """Releases in testing `user` may sign off, and waves of releases rolling out whose own
     sign-off names a role `user` holds there (the rule of signoffs.eligibility.signoff_roles, for all
     releases at once), on which `user` has no current verdict; oldest first. Three queries."""
-    if APPROVER not in user_roles(user) and not user.is_superuser:
+    teams = teams_holding(user, {APPROVER})
+    if teams is not None and not teams:
         return []
     in_policy = SignoffRequirement.objects.filter(
         release=OuterRef("release"), wave__isnull=True, role=OuterRef("role")
@@ -291,6 +294,8 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
         .annotate(in_policy=Exists(in_policy))
         .select_related("release__application", "role")
     )
+    if teams is not None:  # approver in some teams only: their applications' releases
+        held = held.filter(release__application__team__in=teams)
     releases: dict[int, Release] = {}
     roles: dict[int, list[Any]] = defaultdict(list)
     held_roles: dict[int, set[str]] = defaultdict(set)
@@ -398,16 +403,17 @@ def upcoming_freezes(now: datetime) -> list[UpcomingFreeze]:
 
 
 def upcoming_waves(
-    now: datetime, freezes: Sequence[UpcomingFreeze]
+    now: datetime, freezes: Sequence[UpcomingFreeze], user: Any
 ) -> tuple[list[UpcomingWave], bool]:
-    """Waves not started yet that are due in the next 14 days (and those waiting now), each
-    with its time in its environment's zone and the freeze it falls into, if any."""
+    """Waves `user` may see, not started yet, that are due in the next 14 days (and those
+    waiting now), each with its time in its environment's zone and the freeze it falls into."""
     horizon = now + timedelta(days=UPCOMING_DAYS)
     waves = list(
         Wave.objects.annotate(when=Coalesce("scheduled_at", "planned_start"))
         .filter(state__in=NOT_STARTED, when__lt=horizon)
         .filter(Q(when__gte=now) | Q(state=WaveState.WAITING))
         .filter(plan__release__phase__in=LIVE_PHASES)  # a list the phase index can read
+        .filter(visible_q(user, "application__team"))
         .select_related("environment", "plan__release__application")
         .order_by("when", "pk")[: UPCOMING_LIMIT + 1]
     )

@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from apps.accounts.permissions import Action, can, page_require, user_roles
+from apps.accounts.permissions import Action, can, holds, is_administrator, page_require
 from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
 from apps.environments.forms import StopTheLineForm
 from apps.environments.stop_line import stop_the_line_set
-from apps.releases.models import Application
+from apps.releases.selectors import applications_visible_to
 
 from . import ical, periods, selectors
 from .calendar_events import CalendarEvent, calendar_events
@@ -120,11 +120,11 @@ def _dashboard_context(request: HttpRequest, *, marker: str | None = None) -> di
     user = request.user
     now = timezone.now()
     marker = marker or selectors.change_marker(now)
-    applications = list(Application.objects.order_by("name"))
+    applications = list(applications_visible_to(user).order_by("name"))
     environments = selectors.environments_in_order()
-    rollouts = selectors.active_rollouts()
+    rollouts = selectors.active_rollouts(user)
     freezes = selectors.upcoming_freezes(now)
-    waves, more_waves = selectors.upcoming_waves(now, freezes)
+    waves, more_waves = selectors.upcoming_waves(now, freezes, user)
     line = selectors.stop_the_line()
     waiting = selectors.signoffs_waiting(user, now)
     return {
@@ -140,7 +140,7 @@ def _dashboard_context(request: HttpRequest, *, marker: str | None = None) -> di
         "matrix": selectors.matrix(applications, environments, rollouts),
         "rollouts": rollouts,
         "waiting": waiting,
-        "is_approver": bool(user_roles(user) & {Role.APPROVER.value}) or user.is_superuser,
+        "is_approver": holds(user, {Role.APPROVER.value}) or is_administrator(user),
         "upcoming": waves,
         "more_upcoming": more_waves,
         "freezes": freezes[: selectors.FREEZE_LIMIT],

@@ -220,7 +220,9 @@ def _erp_8_2_0_preparation(d: Demo) -> None:
         starts_in_days=12,
     )
     d.stakeholders(release)
+    # tom manages CRM's releases and approves ERP's: here he is a security approver.
     d.stakeholders(release, {"security": "alice"})
+    d.stakeholders(release, {"security": "tom"})
     d.policy(release, [*POLICY, {"role": "security", "count": 1}])
     d.plan(release, "rolling", [("staging", "staging", 100, 60), ("prod-eu", "prod-eu", 100, 60)])
     d.move(release, "preparation")

@@ -12,12 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, Profile
-from apps.accounts.roles import ensure_groups
+from apps.accounts.models import ApiToken, Profile, RoleGrant, Team
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.environments.models import DeploymentWindow, Environment, FreezeScope, FreezeWindow
 from apps.releases.models import Application, Release
@@ -31,10 +29,14 @@ TOKEN_USER = "rita"
 TOKEN_NAME = "demo"
 
 
+ORG = ""  # a grant's team: organisation-wide
+
+
 @dataclass(frozen=True)
 class DemoUser:
     username: str
-    group: str  # a user role (Django group); empty for the administrator
+    # (role, team slug or ORG); none for the administrator, who is a superuser
+    grants: tuple[tuple[str, str], ...]
     label: str
     first_name: str
     last_name: str
@@ -42,18 +44,37 @@ class DemoUser:
 
 
 DEMO_USERS = (
-    DemoUser("rita", "release_manager", "release manager", "Rita", "Ramos", "Europe/London"),
-    DemoUser("alice", "approver", "approver (QA)", "Alice", "Albers", "Europe/Berlin"),
-    DemoUser("bob", "approver", "approver (business owner)", "Bob", "Baker", "America/New_York"),
-    DemoUser("oscar", "operator", "operator", "Oscar", "Ong", "Asia/Singapore"),
-    DemoUser("vera", "viewer", "viewer", "Vera", "Vogel", "Australia/Sydney"),
-    DemoUser("admin", "", "administrator (superuser)", "Ada", "Admin", "UTC"),
+    DemoUser(
+        "rita",
+        (("release_manager", ORG), ("platform", ORG)),
+        "release manager, platform",
+        "Rita",
+        "Ramos",
+        "Europe/London",
+    ),
+    DemoUser(
+        "tom",
+        (("release_manager", "crm-team"), ("approver", "erp-hr-team")),
+        "release manager of CRM, approver for ERP and HR",
+        "Tom",
+        "Tanaka",
+        "Asia/Tokyo",
+    ),
+    DemoUser("alice", (("approver", ORG),), "approver (QA)", "Alice", "Albers", "Europe/Berlin"),
+    DemoUser(
+        "bob", (("approver", ORG),), "approver (business owner)", "Bob", "Baker", "America/New_York"
+    ),
+    DemoUser("oscar", (("operator", ORG),), "operator", "Oscar", "Ong", "Asia/Singapore"),
+    DemoUser("vera", (("viewer", ORG),), "viewer", "Vera", "Vogel", "Australia/Sydney"),
+    DemoUser("admin", (), "administrator (superuser)", "Ada", "Admin", "UTC"),
 )
 
+TEAMS = (("CRM team", "crm-team"), ("ERP and HR team", "erp-hr-team"))
+
 APPLICATIONS = (
-    ("CRM", "crm", "Customer relationship management: leads, accounts, invoices."),
-    ("ERP", "erp", "Finance, purchasing and payroll."),
-    ("HR", "hr", "People records, leave and onboarding."),
+    ("CRM", "crm", "Customer relationship management: leads, accounts, invoices.", "crm-team"),
+    ("ERP", "erp", "Finance, purchasing and payroll.", "erp-hr-team"),
+    ("HR", "hr", "People records, leave and onboarding.", "erp-hr-team"),
 )
 
 WEEKDAYS = [0, 1, 2, 3, 4]
@@ -83,10 +104,10 @@ def seed_demo(*, base_url: str = "") -> SeedResult:
     is where the demo's web server will answer (default: RELEASEDECK_PUBLIC_URL); the in-flight
     rollout's checks ask it."""
     result = SeedResult()
-    ensure_groups()
     ensure_default_roles()
-    people = _users(result)
-    apps = _applications()
+    teams = _teams()
+    people = _users(result, teams)
+    apps = _applications(teams)
     envs = _environments()
     _freeze(envs, people["rita"])
     demo = Demo(people=people, apps=apps, envs=envs, base_url=base_url)
@@ -117,11 +138,18 @@ def demo_token_renew() -> str:
     return key
 
 
-def _users(result: SeedResult) -> dict[str, Any]:
+def _teams() -> dict[str, Team]:
+    return {
+        slug: Team.objects.get_or_create(slug=slug, defaults={"name": name})[0]
+        for name, slug in TEAMS
+    }
+
+
+def _users(result: SeedResult, teams: dict[str, Team]) -> dict[str, Any]:
     User = get_user_model()
     people = {}
     for spec in DEMO_USERS:
-        admin = not spec.group
+        admin = not spec.grants
         user, created = User.objects.get_or_create(
             username=spec.username,
             defaults={
@@ -136,19 +164,19 @@ def _users(result: SeedResult) -> dict[str, Any]:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
             result.created_users.append(spec.username)
-        if spec.group:
-            user.groups.add(Group.objects.get(name=spec.group))
+        for role, team in spec.grants:
+            RoleGrant.objects.get_or_create(user=user, role=role, team=teams.get(team))
         Profile.objects.get_or_create(user=user, defaults={"time_zone": spec.time_zone})
         people[spec.username] = user
     return people
 
 
-def _applications() -> dict[str, Application]:
+def _applications(teams: dict[str, Team]) -> dict[str, Application]:
     return {
         slug: Application.objects.get_or_create(
-            slug=slug, defaults={"name": name, "description": description}
+            slug=slug, defaults={"name": name, "description": description, "team": teams[team]}
         )[0]
-        for name, slug, description in APPLICATIONS
+        for name, slug, description, team in APPLICATIONS
     }
 
 

@@ -13,11 +13,12 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.permissions import Action, page_require
 from apps.audit.exports import csv_rows, export_checkpoint, json_chunks
 from apps.audit.models import AuditEvent
-from apps.audit.selectors import latest_event_id
+from apps.audit.selectors import events_visible_to, latest_event_id, visibility_filter
 from apps.audit.services import audit_verify, latest_checkpoint
 from apps.core.htmx import is_htmx, login_required
 from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Release
+from apps.releases.selectors import releases_visible_to
 
 from . import activity
 from .audit_forms import CURSORS, AuditFilterForm, offered_releases
@@ -44,7 +45,7 @@ class EventRow:
 @login_required
 def audit_page(request: HttpRequest) -> HttpResponse:
     page_require(request.user, Action.VIEW)
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, visible=releases_visible_to(request.user))
     valid = form.is_valid()
     return render(request, TEMPLATE, _context(request, form), status=200 if valid else 400)
 
@@ -60,7 +61,7 @@ def _unchanged(request: HttpRequest) -> bool:
 def audit_live(request: HttpRequest) -> HttpResponse:
     """Polled by the first page of results: 204 until a new event is recorded anywhere."""
     page_require(request.user, Action.VIEW)
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, visible=releases_visible_to(request.user))
     form.is_valid()
     return render(request, f"{TEMPLATE}#results", _context(request, form))
 
@@ -73,7 +74,11 @@ def audit_release_options(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("release_q", "").strip()
     if len(search) > 100 or "\x00" in search:
         return HttpResponse("Search for at most 100 characters.", status=400)
-    releases = offered_releases(chosen=request.GET.get("release", ""), search=search)
+    releases = offered_releases(
+        chosen=request.GET.get("release", ""),
+        search=search,
+        visible=releases_visible_to(request.user),
+    )
     return render(
         request,
         f"{TEMPLATE}#release-options",
@@ -85,14 +90,14 @@ def audit_release_options(request: HttpRequest) -> HttpResponse:
 @login_required
 def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     page_require(request.user, Action.VIEW)
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, visible=releases_visible_to(request.user))
     fmt = request.GET.get("as", "csv")
     if not form.is_valid() or fmt not in FORMATS:
         context = _context(request, form)
         if fmt not in FORMATS:
             context["export_error"] = "Downloads come as csv or json."
         return render(request, TEMPLATE, context, status=400)
-    events = form.filter(AuditEvent.objects.order_by("id"))
+    events = form.filter(events_visible_to(request.user, AuditEvent.objects.order_by("id")))
     if fmt == "csv":
         response = StreamingHttpResponse(csv_rows(events), content_type="text/csv")
     else:
@@ -101,7 +106,7 @@ def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
             k: str(getattr(v, "pk", v))
             for k, v in form.cleaned_data.items()
             if v is not None and v != "" and k not in CURSORS
-        }
+        } | visibility_filter(request.user)
         response = StreamingHttpResponse(
             json_chunks(events, filters=filters, checkpoint=checkpoint, refused=refused),
             content_type="application/json",
@@ -125,7 +130,7 @@ def audit_verify_chain(request: HttpRequest) -> HttpResponse:
     }
     if is_htmx(request):
         return render(request, f"{TEMPLATE}#verify", {"verify": result, "is_admin": True})
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, visible=releases_visible_to(request.user))
     form.is_valid()
     return render(request, TEMPLATE, {**_context(request, form), "verify": result})
 
@@ -133,7 +138,7 @@ def audit_verify_chain(request: HttpRequest) -> HttpResponse:
 def _context(request: HttpRequest, form: AuditFilterForm) -> dict[str, Any]:
     """A page of events in a fixed number of queries, whatever the size of the log: keyset
     pages (`before`/`after` an event id, newest first) and a count that stops at COUNT_CAP."""
-    events = form.filter(AuditEvent.objects.all())
+    events = form.filter(events_visible_to(request.user, AuditEvent.objects.all()))
     data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
     before, after = data.get("before"), data.get("after")
     if after is not None:

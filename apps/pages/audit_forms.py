@@ -20,9 +20,12 @@ def release_label(release: Release) -> str:
     return f"{release.application.name} {release.version}"
 
 
-def offered_releases(*, chosen: str = "", search: str = "") -> QuerySet[Release]:
-    """The releases the filter lists: matching `search`, else the newest; and the chosen one."""
-    releases = Release.objects.all()
+def offered_releases(
+    *, chosen: str = "", search: str = "", visible: QuerySet[Release] | None = None
+) -> QuerySet[Release]:
+    """The releases the filter lists, of those `visible`: matching `search`, else the newest;
+    and the chosen one."""
+    releases = Release.objects.all() if visible is None else visible
     if search:
         releases = releases.filter(
             Q(application__name__icontains=search)
@@ -35,14 +38,17 @@ def offered_releases(*, chosen: str = "", search: str = "") -> QuerySet[Release]
     if chosen.isdigit() and len(chosen) < 19:  # a bigint, or not a release at all
         ids.append(int(chosen))
     return (
-        Release.objects.select_related("application")
+        (Release.objects.all() if visible is None else visible)
+        .select_related("application")
         .filter(pk__in=ids)
         .order_by("application__name", "-created_at")
     )
 
 
 class ReleaseChoiceField(forms.ModelChoiceField):
-    """Lists the releases offered but accepts any release."""
+    """Lists the releases offered but accepts any release the person may see."""
+
+    visible: QuerySet[Release] | None = None
 
     def label_from_instance(self, obj: Any) -> str:
         return release_label(obj)
@@ -51,7 +57,8 @@ class ReleaseChoiceField(forms.ModelChoiceField):
         if value in self.empty_values:
             return None
         try:
-            return Release.objects.select_related("application").get(pk=value)
+            releases = Release.objects.all() if self.visible is None else self.visible
+            return releases.select_related("application").get(pk=value)
         except (ValueError, TypeError, Release.DoesNotExist):
             raise forms.ValidationError(
                 self.error_messages["invalid_choice"], code="invalid_choice"
@@ -92,10 +99,11 @@ class AuditFilterForm(forms.Form):
         required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, visible: QuerySet[Release] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        release = cast(forms.ModelChoiceField, self.fields["release"])
-        release.queryset = offered_releases(chosen=self.data.get("release", ""))
+        release = cast(ReleaseChoiceField, self.fields["release"])
+        release.visible = visible
+        release.queryset = offered_releases(chosen=self.data.get("release", ""), visible=visible)
 
     def clean(self) -> dict[str, Any]:
         super().clean()

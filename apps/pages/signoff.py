@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.permissions import APPROVER, Action, page_require, user_roles
+from apps.accounts.permissions import APPROVER, Action, holds, is_administrator, page_require
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.htmx import is_htmx, login_required, render_fragment
 from apps.core.live import LivePass, live_poll
@@ -110,6 +110,11 @@ def wave_sign(request: HttpRequest, release_id: int, wave_id: int) -> HttpRespon
 
     release = _get_visible(request, release_id)
     page_require(request.user, Action.SIGN_OFF)
+    if not holds(request.user, {APPROVER}, release) and not is_administrator(request.user):
+        # Refused before the form is read, as the wave's own rule would refuse it later.
+        raise PermissionDenied(
+            "Only approvers in the team that owns this release sign its waves off."
+        )
     wave = get_object_or_404(Wave, pk=wave_id, plan__release=release)
     form = WaveSignoffForm(request.POST)
     error: dict[str, Any] = {"wave_id": wave.pk, "comment": request.POST.get("comment", "")}
@@ -290,7 +295,12 @@ def _why_not(
         return "You own this release, so you cannot sign it off (separation of duties)."
     if user.pk == release.created_by_id:
         return "You created this release, so you cannot sign it off (separation of duties)."
-    if APPROVER not in user_roles(user) and not user.is_superuser:
+    if not holds(user, {APPROVER}, release) and not is_administrator(user):
+        if holds(user, {APPROVER}):
+            return (
+                "Only approvers sign releases off, and you are not an approver in the team "
+                "that owns this release."
+            )
         return "Only approvers sign releases off, and you do not hold the approver role."
     if not requirements:
         return "This release has no sign-off policy yet, so there is nothing to sign."

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextChoices
 from django.utils import timezone
 
+from apps.accounts.permissions import teams_holding, visible_q
 from apps.accounts.roles import Role
 from apps.core.errors import ServiceError
 from apps.core.forms import LocalDateTimeField, ServiceErrorsForm
@@ -44,8 +45,13 @@ class ReleaseFilterForm(forms.Form):
         required=False, label="Planned to", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:  # offer only the applications this person may see
+            application = cast(forms.ModelChoiceField, self.fields["application"])
+            application.queryset = Application.objects.filter(visible_q(user, "team")).order_by(
+                "name"
+            )
         # Only people who own a release are worth offering.
         # A semi-join per person, not DISTINCT over every release ever made.
         owner = cast(forms.ModelChoiceField, self.fields["owner"])
@@ -163,7 +169,7 @@ class ReleaseForm(ServiceErrorsForm):
         owner.queryset = (
             get_user_model()
             .objects.filter(
-                Q(groups__name=Role.RELEASE_MANAGER) | Q(is_superuser=True) | Q(pk=current),
+                Q(role_grants__role=Role.RELEASE_MANAGER) | Q(is_superuser=True) | Q(pk=current),
                 is_active=True,
             )
             .distinct()
@@ -171,6 +177,13 @@ class ReleaseForm(ServiceErrorsForm):
         )
         if release is not None:
             del self.fields["application"]
+        elif actor is not None:
+            # Only applications whose team the person manages releases of (all of them for an
+            # organisation-wide release manager).
+            teams = teams_holding(actor, {Role.RELEASE_MANAGER})
+            if teams is not None:
+                application = cast(forms.ModelChoiceField, self.fields["application"])
+                application.queryset = Application.objects.filter(team__in=teams).order_by("name")
 
     def lock_content(self) -> None:
         """Version, build and scope are frozen once a release is rolling out."""

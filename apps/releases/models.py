@@ -22,6 +22,15 @@ class Application(TimeStampedModel):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=64, unique=True)
     description = models.TextField(blank=True)
+    # The team whose roles act on this application's releases; none means only
+    # organisation-wide roles do.
+    team = models.ForeignKey(
+        "accounts.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -7,17 +7,27 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.accounts.permissions import Action, can
+from apps.accounts.permissions import Action, can, visible_q
 from apps.core.errors import NotFound
 
 from . import rules
-from .models import ChecklistItem, Defect, PostReleaseReview, Release, TestCase
+from .models import Application, ChecklistItem, Defect, PostReleaseReview, Release, TestCase
 
 
 def releases_visible_to(user: User | AnonymousUser) -> QuerySet[Release]:
+    """The releases `user` may see: all of them, or when visibility is restricted those of
+    their teams' applications."""
     if not can(user, Action.VIEW):
         return Release.objects.none()
-    return Release.objects.select_related("application", "owner")
+    return Release.objects.filter(visible_q(user, "application__team")).select_related(
+        "application", "owner"
+    )
+
+
+def applications_visible_to(user: User | AnonymousUser) -> QuerySet[Application]:
+    if not can(user, Action.VIEW):
+        return Application.objects.none()
+    return Application.objects.filter(visible_q(user, "team"))
 
 
 def release_get(release_id: int, *, queryset: QuerySet[Release] | None = None) -> Release:

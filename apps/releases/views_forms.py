@@ -48,7 +48,7 @@ def _query(params: QueryDict, **changes: str | None) -> str:
 @login_required
 def release_list(request: HttpRequest) -> HttpResponse:
     page_require(request.user, Action.VIEW)
-    form = ReleaseFilterForm(request.GET)
+    form = ReleaseFilterForm(request.GET, user=request.user)
     valid = form.is_valid()  # invalid filters are shown as errors; the valid ones still apply
     releases = form.filter(releases_visible_to(request.user), phase=False)
     counts = dict(releases.order_by().values_list("phase").annotate(n=Count("id")))

@@ -72,7 +72,7 @@ def wave_operate(*, wave_id: int, action: WaveAction, actor: User, reason: str =
     now = timezone.now()
     with transaction.atomic():
         release, wave = _locked(wave_id)
-        require(actor, Action.OPERATE_WAVES, release)
+        require(actor, Action.OPERATE_WAVES, release, tier=wave.environment.tier)
         if release.phase != release_rules.ROLLOUT:
             raise Conflict(f"The release is in {release.phase}; waves are operated during rollout.")
         if action != "rollback":
@@ -260,10 +260,12 @@ def _confirm(wave: Wave, release: Release, now: datetime, actor: User, reason: s
 def check_confirm(*, check_id: int, ok: bool, actor: User, note: str = "") -> str:
     """An operator's verdict on a manual check."""
     try:
-        check = Check.objects.select_related("wave__plan__release").get(pk=check_id)
+        check = Check.objects.select_related(
+            "wave__plan__release__application", "wave__environment"
+        ).get(pk=check_id)
     except Check.DoesNotExist:
         raise NotFound("No such check.", field="check") from None
-    require(actor, Action.OPERATE_WAVES, check.wave.plan.release)
+    require(actor, Action.OPERATE_WAVES, check.wave.plan.release, tier=check.wave.environment.tier)
     if check.kind != CheckKind.MANUAL:
         raise Conflict("Only manual checks take an operator's verdict.")
     if check.wave.state != WaveState.VERIFYING:

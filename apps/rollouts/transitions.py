@@ -125,6 +125,6 @@ def wave_transition(
             raise NotFound("No such wave.", field="wave")
         release, wave = locked
         if actor is not None:
-            require(actor, Action.OPERATE_WAVES, release)
+            require(actor, Action.OPERATE_WAVES, release, tier=wave.environment.tier)
         wave_move(release, wave, to, actor=actor, reason=reason, now=now or timezone.now())
     return wave

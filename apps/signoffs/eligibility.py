@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AnonymousUser, User
 
-from apps.accounts.permissions import APPROVER, user_roles
+from apps.accounts.permissions import APPROVER, holds, is_administrator
 from apps.releases.models import Release
 from apps.stakeholders.models import Stakeholder
 
@@ -18,7 +18,7 @@ def signoff_roles(
         return []
     if user.pk in (release.owner_id, release.created_by_id):
         return []  # separation of duties
-    if APPROVER not in user_roles(user) and not user.is_superuser:
+    if not holds(user, {APPROVER}, release) and not is_administrator(user):
         return []
     requirements = SignoffRequirement.objects.filter(release=release)
     requirements = (

@@ -70,12 +70,12 @@ def wave_asks(
 ) -> dict[int, WaveAsk]:
     """Per wave with a requirement: its tally, and whether `user` may still sign it (by the rule
     of eligibility.signoff_roles: a stakeholder of a named role, never the owner or creator)."""
-    from apps.accounts.permissions import APPROVER, user_roles
+    from apps.accounts.permissions import APPROVER, holds, is_administrator
 
     may_sign = (
         user.is_authenticated
         and user.pk not in (release.owner_id, release.created_by_id)
-        and (APPROVER in user_roles(user) or user.is_superuser)
+        and (holds(user, {APPROVER}, release) or is_administrator(user))
     )
     mine = (
         set(

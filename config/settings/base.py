@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("RELEASEDECK_VAR_DIR", BASE_DIR / "var"))
@@ -245,6 +246,11 @@ RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = int(
 )
 # Where deploy tools send their reports; included in every deploy request.
 RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
+# Who sees a release: "organisation" (everyone with a role reads every release) or "team"
+# (only people with a role in the team that owns its application, or organisation-wide).
+RELEASEDECK_VISIBILITY = os.environ.get("RELEASEDECK_VISIBILITY", "organisation")
+if RELEASEDECK_VISIBILITY not in ("organisation", "team"):
+    raise ImproperlyConfigured("RELEASEDECK_VISIBILITY must be 'organisation' or 'team'.")
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "releasedeck@localhost")
@@ -270,12 +276,16 @@ LOGGING = {
 INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar", "axes"]
 REST_FRAMEWORK.update(
     {
-        "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.api_guards.ActionPermission"],
+        "DEFAULT_PERMISSION_CLASSES": [
+            "apps.accounts.api_guards.ActionPermission",
+            "apps.releases.api_guards.ReleaseVisible",
+        ],
         "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JsonParser"],
         "DEFAULT_METADATA_CLASS": "apps.core.metadata.ApiMetadata",
         "DEFAULT_PAGINATION_CLASS": "apps.core.lists.Pagination",
         "PAGE_SIZE": 50,
         "DEFAULT_FILTER_BACKENDS": [
+            "apps.releases.api_guards.VisibleFilter",
             "apps.core.lists.FilterBackend",
             "rest_framework.filters.OrderingFilter",
         ],

@@ -4,10 +4,11 @@ from datetime import time, timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from apps.accounts.permissions import ACTION_ROLES, Action, can, require
+from apps.accounts.roles import Role
 from apps.core.errors import NotAllowed
 from apps.environments import services as es
 from apps.environments.models import FreezeWindow
@@ -22,7 +23,7 @@ from apps.signoffs.models import SignoffRequirement
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder, StakeholderRole
 from tests.db_state import db_state
-from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory
+from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,7 @@ def anonymous():
 def inactive(roles_seeded):
     """Holds every role but has been switched off: the switch wins."""
     user = UserFactory(username="ivan", is_active=False)
-    user.groups.add(*Group.objects.all())
+    give(user, *Role.values)
     return user
 
 
@@ -101,7 +102,7 @@ def test_only_administrators_override_gates(rita, root):
 
 def test_a_user_with_several_roles_gets_the_union(roles_seeded):
     user = UserFactory(username="multi")
-    user.groups.add(Group.objects.get(name="approver"), Group.objects.get(name="operator"))
+    give(user, "approver", "operator")
     allowed = {a for a in Action if can(user, a)}
     assert allowed == EXPECTED["alice"] | EXPECTED["oscar"]
 
@@ -130,7 +131,7 @@ def test_approver_stakeholder_of_a_policy_role_may_sign(signable, alice):
 
 
 def test_owner_may_not_sign_even_as_approver_stakeholder(signable, rita):
-    rita.groups.add(Group.objects.get(name="approver"))
+    give(rita, "approver")
     add_stakeholder(signable, rita)
     assert not can(rita, A.SIGN_OFF, signable)
     with pytest.raises(NotAllowed, match="own or created"):

@@ -22,7 +22,7 @@ from apps.audit.models import AuditEvent
 from apps.environments import services as es
 from apps.notifications import services as ns
 from apps.releases import services as rs
-from apps.releases.models import Release
+from apps.releases.models import Application, Release
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
 from apps.rollouts.transitions import wave_transition
@@ -30,7 +30,7 @@ from apps.signoffs.models import SignOff
 from apps.stakeholders.models import Stakeholder
 from tests.builders import advance, planned_release
 from tests.conftest import _persona
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, TeamFactory, UserFactory, give
 
 PERSONAS = ("rm", "approver", "operator", "viewer", "readonly", "anonymous")
 
@@ -62,7 +62,7 @@ class World:
 
 
 def build_world() -> World:
-    rita = _persona("rita", "release_manager")
+    rita = _persona("rita", "release_manager", "platform")
     alice = _persona("alice", "approver")
     bob = _persona("bob", "approver")
     oscar = _persona("oscar", "operator")
@@ -147,6 +147,15 @@ def build_world() -> World:
         "vera": vera.pk,
     }
     assert Release.objects.get(pk=testing.pk).phase == "testing"
+    # A person whose roles are all in another team than the one owning these releases: under
+    # team visibility every release-bound route is 404 for them (tests/api/test_schemathesis.py).
+    Application.objects.update(team=TeamFactory(name="CRM team", slug="crm-team"))
+    tess = UserFactory(username="tess")
+    give(tess, "release_manager", "approver", "operator", team=TeamFactory(slug="elsewhere"))
+    token, key = api_token_create(actor=tess, name="team")
+    headers["team"] = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    token_ids["team"] = token.pk
+    users["team"] = tess
     return World(users=users, headers=headers, token_ids=token_ids, ids=ids)
 
 

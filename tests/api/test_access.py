@@ -137,7 +137,7 @@ def test_session_reads_need_no_csrf_token(rita) -> None:
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(rita)
 
-    assert browser.get(f"{V1}/me/").json()["user"]["roles"] == ["release_manager"]
+    assert browser.get(f"{V1}/me/").json()["user"]["roles"] == ["platform", "release_manager"]
 
 
 def test_each_token_is_throttled_on_its_own(client, settings, vera) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group
 from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -20,7 +19,7 @@ from apps.accounts.services import api_token_revoke
 from apps.releases.api.list_page import release_documents
 from apps.releases.api.releases import ReleaseListView, ReleaseSerializer
 from apps.releases.models import Release
-from tests.factories import ApplicationFactory, ReleaseFactory, UserFactory
+from tests.factories import ApplicationFactory, ReleaseFactory, UserFactory, give, revoke_all
 
 from .conftest import token_header
 
@@ -209,10 +208,10 @@ def test_role_change_and_deactivation_take_effect_on_the_next_request(
     url = f"{V1}/releases/{release_for_reading.pk}/status/"
     assert client.get(url, **headers).status_code == 200
 
-    vera.groups.clear()
+    revoke_all(vera)
     assert client.get(url, **headers).status_code == 403
 
-    vera.groups.add(Group.objects.get(name="viewer"))
+    give(vera, "viewer")
     vera.is_active = False
     vera.save(update_fields=["is_active"])
     assert client.get(url, **headers).status_code == 401

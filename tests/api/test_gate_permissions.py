@@ -67,7 +67,7 @@ def test_an_operator_cannot_lift_shorten_or_reshape_what_holds_their_wave(
     ]
 
     assert [a.status_code for a in answers] == [403, 403, 403, 403]
-    assert all("release_manager" in a.json()["detail"] for a in answers)
+    assert all("platform" in a.json()["detail"] for a in answers)
     freeze_in_force.refresh_from_db()
     assert freeze_in_force.end > timezone.now() + timedelta(hours=5)
     assert Environment.objects.get(pk=env.pk).time_zone == "Europe/Berlin"

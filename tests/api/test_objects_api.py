@@ -12,7 +12,7 @@ from apps.environments.models import FreezeWindow, StopTheLine
 from apps.releases.models import Application
 from apps.signoffs.models import SignOff
 from tests.builders import advance, planned_release
-from tests.factories import EnvironmentFactory
+from tests.factories import EnvironmentFactory, give
 
 from .conftest import token_header
 
@@ -103,7 +103,7 @@ def test_approver_signs_off_and_repeating_is_harmless(client, alice, testing) ->
 
 
 def test_owner_cannot_sign_off_their_own_release(client, rita, testing) -> None:
-    rita.groups.add(*type(rita.groups.first()).objects.filter(name="approver"))
+    give(rita, "approver")
 
     response = send(
         client, "post", f"{V1}/releases/{testing.pk}/signoffs/", {"decision": "approve"}, rita

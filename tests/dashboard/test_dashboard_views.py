@@ -6,7 +6,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -23,7 +22,13 @@ from apps.rollouts.models import RolloutPlan, Wave
 from apps.rollouts.transitions import wave_transition
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.models import Stakeholder, StakeholderRole
-from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory, UserFactory
+from tests.factories import (
+    ApplicationFactory,
+    EnvironmentFactory,
+    ReleaseFactory,
+    UserFactory,
+    give,
+)
 
 from .scenes import hour, working_week
 
@@ -215,7 +220,7 @@ def test_waiting_list_follows_the_permission_rule_for_every_release(client, rita
     from apps.signoffs.eligibility import signoff_roles
 
     amy = UserFactory(username="amy")
-    amy.groups.add(Group.objects.get(name="approver"))
+    give(amy, "approver")
     qa = StakeholderRole.objects.get(slug="qa")
     security = StakeholderRole.objects.get(slug="security")
     now = timezone.now()

@@ -15,7 +15,7 @@ from apps.dashboard.models import CalendarFeed
 from apps.dashboard.services import calendar_feed_reset
 from apps.environments.models import FreezeWindow
 from apps.rollouts.models import RolloutPlan, Wave
-from tests.factories import EnvironmentFactory, ReleaseFactory
+from tests.factories import EnvironmentFactory, ReleaseFactory, revoke_all
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,7 @@ def test_unknown_token_is_404(client, vera):
 def test_feed_of_a_person_who_lost_every_role_is_404(client, vera, plans):
     _, token = calendar_feed_reset(actor=vera)
     assert client.get(feed_path(token)).status_code == 200
-    vera.groups.clear()
+    revoke_all(vera)
     assert client.get(feed_path(token)).status_code == 404
 
 

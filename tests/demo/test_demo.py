@@ -117,9 +117,9 @@ def test_seed_demo_logins_work_with_the_printed_password():
         user = User.objects.get(username=spec.username)
         assert user.check_password(DEMO_PASSWORD)
         assert user.profile.time_zone == spec.time_zone
-        if spec.group:
-            assert user.groups.filter(name=spec.group).exists()
-        else:
+        held = set(user.role_grants.values_list("role", "team__slug"))
+        assert held == {(role, team or None) for role, team in spec.grants}
+        if not spec.grants:
             assert user.is_superuser
 
 
@@ -509,3 +509,19 @@ def test_rundemo_from_a_fresh_clone_serves_pages_api_and_runs_worker_and_beat(fr
     )
     assert verified.returncode == 0, verified.stderr
     assert "intact" in verified.stdout
+
+
+@pytest.mark.django_db
+def test_tom_manages_crm_releases_and_approves_erp_ones():
+    from apps.accounts.permissions import Action, can
+    from apps.releases.models import Release
+    from apps.signoffs.eligibility import signoff_roles
+
+    seed_demo()
+    tom = apps.get_model("auth", "User").objects.get(username="tom")
+    crm = Release.objects.get(application__slug="crm", version="3.0.0")
+    erp = Release.objects.get(application__slug="erp", version="8.2.0")
+    assert can(tom, Action.EDIT_RELEASE, crm)
+    assert not can(tom, Action.EDIT_RELEASE, erp)
+    assert signoff_roles(tom, erp) == ["security"]
+    assert signoff_roles(tom, crm) == []

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models import Count
 
@@ -20,7 +19,7 @@ from apps.signoffs import services as so
 from apps.signoffs.models import SignOff
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
-from tests.factories import UserFactory
+from tests.factories import UserFactory, give
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,7 +104,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def _user(username: str, role: str) -> Any:
     user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name=role))
+    give(user, role)
     return user
 
 

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery.signals import after_task_publish
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +20,14 @@ from apps.stakeholders.models import Stakeholder
 from apps.stakeholders.services import stakeholder_add, stakeholder_remove
 from tests.builders import advance, planned_release
 from tests.db_state import db_state
-from tests.factories import ApplicationFactory, EnvironmentFactory, ReleaseFactory, UserFactory
+from tests.factories import (
+    ApplicationFactory,
+    EnvironmentFactory,
+    ReleaseFactory,
+    UserFactory,
+    give,
+    revoke_all,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +164,7 @@ def test_rollout_refused_without_signoffs(in_testing, rita):
 
 def test_rollout_refused_while_signoff_rejected(in_testing, rita, alice, bob):
     carol = UserFactory(username="carol")
-    carol.groups.add(Group.objects.get(name="approver"))
+    give(carol, "approver")
     stakeholder_add(release_id=in_testing.pk, user_id=carol.pk, role="qa", actor=rita)
     open_testing_gate(in_testing, rita, alice=carol, bob=bob)
     so.signoff_give(
@@ -488,7 +494,7 @@ def test_carry_out_refuses_a_move_whose_gate_closed_meanwhile(in_testing, rita, 
 
 def test_carry_out_refuses_when_requester_lost_the_role(release, rita):
     move = rs.release_request_move(release_id=release.pk, to="preparation", actor=rita)
-    rita.groups.clear()
+    revoke_all(rita)
     refused = rs.phase_move_carry_out(move_id=move.pk)
     assert refused.state == "refused"
     assert refused.blockers[0]["code"] == "refused"

@@ -14,7 +14,7 @@ from apps.rollouts.transitions import wave_transition
 from apps.signoffs import services as so
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
-from tests.factories import EnvironmentFactory, UserFactory
+from tests.factories import EnvironmentFactory, UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -249,7 +249,7 @@ def test_query_count_does_not_grow_with_waves_and_signoffs(
     approvers = [alice]
     for i in range(9):
         user = UserFactory(username=f"qa{i}")
-        user.groups.add(*alice.groups.all())
+        give(user, "approver")
         sh.stakeholder_add(release_id=big.pk, user_id=user.pk, role="qa", actor=rita)
         approvers.append(user)
     big = advance(big, rita, to="testing")

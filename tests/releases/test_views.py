@@ -6,7 +6,6 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -22,7 +21,7 @@ from apps.signoffs import services as so
 from apps.signoffs.models import SignOff
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
-from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory
+from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -630,7 +629,7 @@ def test_viewers_of_one_revision_share_one_render_each_with_their_own_pass(
     client, testing_release, rita, vera
 ):
     other = UserFactory(username="vic")
-    other.groups.add(Group.objects.get(name="viewer"))
+    give(other, "viewer")
     urls = {}
     for person in (vera, other, rita):
         client.force_login(person)
@@ -702,7 +701,7 @@ def grow(release: Release, rm, *, people: int, waves: int, items: int) -> None:
     signers = []
     for n in range(people):
         user = UserFactory(username=f"qa{n}")
-        user.groups.add(Group.objects.get(name="approver"))
+        give(user, "approver")
         sh.stakeholder_add(release_id=release.pk, user_id=user.pk, role="qa", actor=rm)
         signers.append(user)
     for n in range(waves):

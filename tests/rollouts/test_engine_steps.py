@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from celery.signals import before_task_publish
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -41,7 +40,7 @@ from apps.rollouts.runner import rollouts_tick, wave_step
 from apps.rollouts.wave_signoffs import wave_signoff_give
 from apps.stakeholders import services as sh
 from tests.celery_worker import purge_celery_queue
-from tests.factories import EnvironmentFactory, ReleaseFactory
+from tests.factories import EnvironmentFactory, ReleaseFactory, give
 from tests.loopback import loopback_server
 
 pytestmark = pytest.mark.django_db
@@ -457,7 +456,7 @@ def test_rejected_wave_signoff_keeps_the_wave_waiting(signed_wave, bob):
 
 def test_release_owner_cannot_sign_their_own_wave(signed_wave, rita):
     release, wave = signed_wave
-    rita.groups.add(Group.objects.get(name="approver"))
+    give(rita, "approver")
     sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
     with pytest.raises(NotAllowed):
         wave_signoff_give(wave_id=wave.pk, decision="approve", actor=rita)

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 
 from apps.audit.models import AuditEvent
 from apps.core.errors import Conflict, NotAllowed, ServiceError
@@ -14,14 +13,14 @@ from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.services import stakeholder_add
 from tests.builders import advance, planned_release
 from tests.db_state import db_state
-from tests.factories import ReleaseFactory, UserFactory
+from tests.factories import ReleaseFactory, UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
 
 def approver(username: str):
     user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name="approver"))
+    give(user, "approver")
     return user
 
 
@@ -87,7 +86,7 @@ def test_signing_off_refused_outside_preparation_and_testing(release, rita, alic
 
 
 def test_owner_cannot_sign_off_even_as_approver_stakeholder(in_testing, rita):
-    rita.groups.add(Group.objects.get(name="approver"))
+    give(rita, "approver")
     stakeholder_add(release_id=in_testing.pk, user_id=rita.pk, role="qa", actor=rita)
     error = refused_without_writing(lambda: sign(in_testing, rita), NotAllowed)
     assert "own or created" in error.message
@@ -95,7 +94,7 @@ def test_owner_cannot_sign_off_even_as_approver_stakeholder(in_testing, rita):
 
 def test_creator_cannot_sign_off_a_release_someone_else_owns(rita, alice, bob):
     dave = UserFactory(username="dave")
-    dave.groups.add(Group.objects.get(name="release_manager"), Group.objects.get(name="approver"))
+    give(dave, "release_manager", "approver")
     release = planned_release(dave, qa=alice, business_owner=bob)
     rs.release_update(release_id=release.pk, owner_id=rita.pk, actor=dave)
     stakeholder_add(release_id=release.pk, user_id=dave.pk, role="qa", actor=rita)

@@ -4,7 +4,6 @@ and what the page shows an approver about the release."""
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +16,7 @@ from apps.signoffs.models import SignOff
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder, StakeholderRole
 from tests.builders import advance, planned_release
-from tests.factories import UserFactory
+from tests.factories import UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +51,7 @@ def testing_release(rita, alice, bob) -> Release:
 
 def approver(username: str):
     user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name="approver"))
+    give(user, "approver")
     return user
 
 
@@ -427,10 +426,9 @@ def pad(release: Release, rm, n: int) -> None:
         Defect(release=release, title=f"Defect {i}", severity="minor", opened_by=rm)
         for i in range(n)
     )
-    group = Group.objects.get(name="approver")
     for i in range(n):
         user = UserFactory(username=f"{release.version}-qa{i}")
-        user.groups.add(group)
+        give(user, "approver")
         Stakeholder.objects.create(release=release, user=user, role=qa)
         SignOff.objects.create(
             release=release,

@@ -5,7 +5,6 @@ release policy's tally rule; the approvers are asked once when the wave comes up
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from apps.notifications.models import Notification
@@ -20,7 +19,7 @@ from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder
 from tests.builders import advance, planned_release
-from tests.factories import UserFactory
+from tests.factories import UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ def url(wave: Wave) -> str:
 
 def approver(username: str):
     user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name="approver"))
+    give(user, "approver")
     return user
 
 
@@ -110,7 +109,7 @@ def test_nobody_but_a_stakeholder_of_the_named_role_signs_the_wave(
 
 def test_the_owner_cannot_sign_their_own_wave_even_as_its_business_owner(client, signed_wave, rita):
     release, wave = signed_wave
-    rita.groups.add(Group.objects.get(name="approver"))
+    give(rita, "approver")
     sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
     client.force_login(rita)
     response = client.post(url(wave), {"decision": "approve"}, "application/json")
@@ -416,7 +415,7 @@ def test_the_creator_cannot_sign_a_wave_of_a_release_someone_else_owns(rita, ali
 
     release, wave = rolling(rita, alice, bob)
     ReleaseModel.objects.filter(pk=release.pk).update(owner=alice)
-    rita.groups.add(Group.objects.get(name="approver"))
+    give(rita, "approver")
     sh.stakeholder_add(release_id=release.pk, user_id=rita.pk, role="business_owner", actor=rita)
     with pytest.raises(NotAllowed):
         wave_signoff_give(wave_id=wave.pk, decision="approve", actor=rita)

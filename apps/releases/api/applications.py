@@ -3,6 +3,7 @@
 from typing import cast
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -22,7 +23,7 @@ from ..models import (
 class ApplicationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Application
-        fields = ["id", "name", "slug", "description", "created_at", "updated_at"]
+        fields = ["id", "name", "slug", "description", "team", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -30,6 +31,13 @@ class ApplicationWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     slug = serializers.SlugField(max_length=64)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    team = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="The team whose roles act on this application's releases; null for none. "
+        "Set by administrators.",
+    )
 
 
 class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
@@ -47,7 +55,14 @@ class ApplicationListView(ApiMixin, generics.ListCreateAPIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(ApplicationWriteSerializer, request)
-        app = services.application_create(actor=cast(User, request.user), **data)
+        actor = cast(User, request.user)
+        team = data.pop("team", None)
+        with transaction.atomic():  # both or neither
+            app = services.application_create(actor=actor, **data)
+            if team is not None:
+                app = services.application_assign_team(
+                    application_id=app.pk, team_id=team, actor=actor
+                )
         return Response(ApplicationSerializer(app).data, status=status.HTTP_201_CREATED)
 
 
@@ -63,5 +78,11 @@ class ApplicationDetailView(ApiMixin, generics.RetrieveAPIView):
     )
     def patch(self, request: Request, id: int) -> Response:
         data = validated(ApplicationWriteSerializer, request, partial=True)
-        app = services.application_update(application_id=id, actor=cast(User, request.user), **data)
+        actor = cast(User, request.user)
+        with transaction.atomic():  # both or neither
+            if "team" in data:
+                services.application_assign_team(
+                    application_id=id, team_id=data.pop("team"), actor=actor
+                )
+            app = services.application_update(application_id=id, actor=actor, **data)
         return Response(ApplicationSerializer(app).data)

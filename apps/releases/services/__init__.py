@@ -1,4 +1,4 @@
-from .catalog import application_create, application_update
+from .catalog import application_assign_team, application_create, application_update
 from .lifecycle import get_release, record_change, release_create, release_update
 from .moves import phase_move_carry_out, release_move, release_request_move, releases_tick
 from .uat import (
@@ -12,6 +12,7 @@ from .uat import (
 )
 
 __all__ = [
+    "application_assign_team",
     "application_create",
     "application_update",
     "checklist_item_add",

@@ -40,7 +40,8 @@ def _save(app: Application, *, update_fields: list[str] | None = None) -> None:
 
 def application_create(*, name: str, slug: str, actor: User, description: str = "") -> Application:
     """Add an application; creating the same one again returns it."""
-    require(actor, APPLICATION_ACTION)
+    # A new application belongs to no team yet, so only an organisation-wide role adds one.
+    require(actor, APPLICATION_ACTION, Application())
     with transaction.atomic():
         existing = Application.objects.filter(slug=slug, name=name).first()
         if existing is not None and existing.description == description:
@@ -60,6 +61,7 @@ def application_update(
         app = Application.objects.select_for_update().filter(pk=application_id).first()
         if app is None:
             raise NotFound("No such application.", field="application")
+        require(actor, APPLICATION_ACTION, app)
         before = _snapshot(app)
         changed = [f for f, v in changes.items() if getattr(app, f) != v]
         if not changed:
@@ -74,5 +76,34 @@ def application_update(
             obj=app,
             before={f: before[f] for f in changed},
             after={f: after[f] for f in changed},
+        )
+    return app
+
+
+def application_assign_team(
+    *, application_id: int, team_id: int | None, actor: User
+) -> Application:
+    """Give an application to a team (None: to no team), whose roles then act on its releases.
+    Administrators only: it moves who may do what."""
+    from apps.accounts.models import Team
+
+    require(actor, Action.MANAGE_PEOPLE)
+    with transaction.atomic():
+        app = Application.objects.select_for_update().filter(pk=application_id).first()
+        if app is None:
+            raise NotFound("No such application.", field="application")
+        if team_id is not None and not Team.objects.filter(pk=team_id).exists():
+            raise ServiceError("No such team.", field="team")
+        if app.team_id == team_id:
+            return app
+        before = {"team": app.team_id}
+        app.team_id = team_id
+        app.save(update_fields=["team", "updated_at"])
+        audit_record(
+            actor=actor,
+            verb="application.team_changed",
+            obj=app,
+            before=before,
+            after={"team": team_id},
         )
     return app

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
-from apps.accounts.permissions import Action, require
+from apps.accounts.permissions import Action, can, require
 from apps.audit.services import AuditBatch, audit_record
 from apps.core.errors import Conflict, ServiceError
 
@@ -92,8 +92,9 @@ def release_create(
     require(actor, Action.CREATE_RELEASE)
     _check_window(planned_start, planned_end)
     application = Application.objects.filter(pk=application_id).first()
-    if application is None:
+    if application is None or not can(actor, Action.VIEW, application):  # hidden: the same
         raise ServiceError("No such application.", field="application")
+    require(actor, Action.CREATE_RELEASE, application)
     owner = _active_user(owner_id, "owner") if owner_id is not None else actor
     now = timezone.now()
     with transaction.atomic():

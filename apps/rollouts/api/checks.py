@@ -53,6 +53,8 @@ class CheckCreateSerializer(serializers.Serializer):
 class CheckListView(ApiMixin, generics.ListAPIView):
     """A wave's verification checks."""
 
+    visible_through = (Wave, "id")  # 404 for a wave of a hidden release
+
     serializer_class = CheckSerializer
     write_actions = {"POST": Action.PLAN_ROLLOUT}
     ordering = ["id"]
@@ -86,6 +88,8 @@ class CheckResultSerializer(serializers.ModelSerializer):
 
 class CheckResultListView(ApiMixin, generics.ListAPIView):
     """What a wave's checks saw, newest first: the evidence behind each verdict."""
+
+    visible_through = (Wave, "id")  # 404 for a wave of a hidden release
 
     serializer_class = CheckResultSerializer
     ordering = ["-at", "-id"]

@@ -114,6 +114,8 @@ class DeployCallListView(ApiMixin, generics.ListAPIView):
     """The calls made to a wave's deploy tool, newest first. Call keys are shown to those who
     may operate the wave, not to viewers."""
 
+    visible_through = (Wave, "id")  # 404 for a wave of a hidden release
+
     serializer_class = DeployCallSerializer
     ordering = ["-created_at", "-id"]
     ordering_fields = ["created_at", "id"]

@@ -22,6 +22,8 @@ class WaveSignOffListView(ApiMixin, generics.ListCreateAPIView):
     """Verdicts on one wave's own sign-off requirement (e.g. 1 × business_owner before
     prod-eu), newest first."""
 
+    visible_through = (Wave, "id")  # 404 for a wave of a hidden release
+
     serializer_class = SignOffSerializer
     filterset_fields = ["decision"]
     ordering_fields = ["created_at", "id"]

@@ -236,6 +236,8 @@ class WaveRequirementSerializer(serializers.Serializer):
 class WaveRequirementView(ApiView):
     """A wave's own sign-off requirement, e.g. 1 × business_owner before prod-eu (count 0 removes it)."""
 
+    visible_through = (Wave, "id")  # 404 for a wave of a hidden release
+
     serializer_class = WaveRequirementSerializer
     queryset = Wave.objects.none()
     pagination_class = None
