@@ -5,7 +5,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from .permissions import Action, can, is_administrator, user_roles
+from .models import Team
+from .permissions import Action, can, grants, is_administrator
 from .roles import Role
 
 
@@ -15,8 +16,21 @@ def viewer(request: HttpRequest) -> dict[str, Any]:
         return {}
 
     def labels() -> list[str]:
-        held = user_roles(user)
-        names = [Role(r).label for r in sorted(held - {Role.ADMINISTRATOR}) if r in Role.values]
+        # One label per grant, naming where it acts: "Release manager · CRM team". Team names
+        # cost a query only for someone who holds a role in a team.
+        held = [g for g in grants(user) if g.role != Role.ADMINISTRATOR and g.role in Role.values]
+        team_ids = {g.team_id for g in held if g.team_id is not None}
+        teams = (
+            dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "name")) if team_ids else {}
+        )
+        names = []
+        for grant in sorted(held, key=lambda g: (g.role, teams.get(g.team_id, ""))):
+            label = Role(grant.role).label
+            if grant.tiers:
+                label += f" ({', '.join(grant.tiers)})"
+            if grant.team_id in teams:
+                label += f" · {teams[grant.team_id]}"
+            names.append(label)
         return (["Administrator"] if is_administrator(user) else []) + names
 
     return {

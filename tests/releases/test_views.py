@@ -21,7 +21,7 @@ from apps.signoffs import services as so
 from apps.signoffs.models import SignOff
 from apps.stakeholders import services as sh
 from tests.builders import advance, planned_release
-from tests.factories import EnvironmentFactory, ReleaseFactory, UserFactory, give
+from tests.factories import EnvironmentFactory, ReleaseFactory, TeamFactory, UserFactory, give
 
 pytestmark = pytest.mark.django_db
 
@@ -795,3 +795,16 @@ def test_check_results_are_one_line_of_the_activity_and_name_their_check(
         "24 check results : 23 passed, 1 failed. Latest: check “Health endpoint” passed at"
     )
     assert reverse("rollouts:console", args=[release.pk]) in html
+
+
+def test_header_names_the_team_each_role_is_held_in(client):
+    crm = TeamFactory(name="CRM team", slug="crm")
+    erp = TeamFactory(name="ERP team", slug="erp")
+    tom = UserFactory(username="tom")
+    give(tom, "release_manager", team=crm)
+    give(tom, "approver", team=erp)
+    give(tom, "operator", tiers=("staging",))
+    client.force_login(tom)
+    html = client.get(reverse("releases:list")).content.decode()
+    chips = re.findall(r'<span class="role-chip">([^<]*)</span>', html)
+    assert chips == ["Approver · ERP team", "Operator (staging)", "Release manager · CRM team"]
