@@ -374,3 +374,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+
+# Single sign-on through an OpenID Connect provider, off unless an issuer and a client id are
+# set; the provider's groups map to roles at every sign-in (apps/accounts/sso_config.py, README).
+RELEASEDECK_OIDC_ISSUER = os.environ.get("RELEASEDECK_OIDC_ISSUER", "")
+RELEASEDECK_OIDC_CLIENT_ID = os.environ.get("RELEASEDECK_OIDC_CLIENT_ID", "")
+RELEASEDECK_OIDC_CLIENT_SECRET = os.environ.get("RELEASEDECK_OIDC_CLIENT_SECRET", "")
+RELEASEDECK_OIDC_SCOPES = os.environ.get("RELEASEDECK_OIDC_SCOPES", "openid email profile groups")
+RELEASEDECK_OIDC_GROUPS_CLAIM = os.environ.get("RELEASEDECK_OIDC_GROUPS_CLAIM", "groups")
+RELEASEDECK_OIDC_ROLE_MAP = os.environ.get("RELEASEDECK_OIDC_ROLE_MAP", "")
+RELEASEDECK_OIDC_NAME = os.environ.get("RELEASEDECK_OIDC_NAME", "single sign-on")
+# Off: the sign-in page shows only the provider's button and password sign-ins are refused,
+# the admin's included.
+RELEASEDECK_PASSWORD_LOGIN = env_bool("RELEASEDECK_PASSWORD_LOGIN", True)
