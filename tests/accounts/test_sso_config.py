@@ -1,5 +1,10 @@
 """The single sign-on settings: the role map's format and what startup refuses."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -100,3 +105,23 @@ def test_startup_refuses_half_configured_single_sign_on(changes, says):
 def test_startup_accepts_single_sign_on_without_passwords():
     with override_settings(**ON, RELEASEDECK_PASSWORD_LOGIN=False):
         check_sso_settings()
+
+
+def test_a_wrong_role_map_stops_the_process_at_startup():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "RELEASEDECK_OIDC_ISSUER": "https://idp.example.test",
+        "RELEASEDECK_OIDC_CLIENT_ID": "releasedeck",
+        "RELEASEDECK_OIDC_ROLE_MAP": '{"admins": "administrator@crm"}',
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "administrator is held organisation-wide only" in result.stderr
