@@ -60,11 +60,6 @@ def discover(issuer: str) -> Provider:
     )
 
 
-def _username_for(claims: dict[str, Any]) -> str:
-    name = claims.get("preferred_username") or claims.get("email") or ""
-    return str(name).strip()
-
-
 class OidcBackend(OIDCAuthenticationBackend):
     """Signs in the person the provider vouches for, matched to their account by email or
     username, created at their first sign-in, and brings their roles in line with their groups.
@@ -160,20 +155,21 @@ class OidcBackend(OIDCAuthenticationBackend):
         messages.error(self.request, message)
 
     def _account_for(self, claims: dict[str, Any]) -> tuple[User | None, bool]:
-        """The account these claims speak for, created if there is none, updated from them;
-        None when matching it would be a guess."""
-        username = _username_for(claims)
+        """The account these claims speak for, created if there is none; None when matching it
+        would be a guess. An existing account's email is never replaced from the claims (only
+        filled in when empty): it is what tells two people of one name apart."""
+        # An address the provider says it has not verified is neither matched nor kept: anyone
+        # could have typed it there.
         email = str(claims.get("email") or "").strip()
+        if claims.get("email_verified") is False:
+            email = ""
+        username = str(claims.get("preferred_username") or email).strip()
         try:
             UnicodeUsernameValidator()(username)
         except ValidationError:
             self._refuse("The identity provider sent no usable username or email.")
             return None, False
-        # An address the provider says it has not verified would let anyone who typed it there
-        # take over the account that has it here.
-        by_email: list[User] = []
-        if email and claims.get("email_verified", True) is not False:
-            by_email = list(self.UserModel.objects.filter(email__iexact=email)[:2])
+        by_email = list(self.UserModel.objects.filter(email__iexact=email)[:2]) if email else []
         by_name = self.UserModel.objects.filter(username=username).first()
         if len(by_email) > 1:
             self._refuse("Several ReleaseDeck accounts have your email; ask an administrator.")
@@ -184,14 +180,12 @@ class OidcBackend(OIDCAuthenticationBackend):
                 "ask an administrator."
             )
             return None, False
-        if not by_email and by_name is not None and by_name.email and email:
-            # Same name, another person's address: not the same person.
-            if by_name.email.lower() != email.lower():
-                self._refuse(
-                    "A ReleaseDeck account of your username has another email; "
-                    "ask an administrator."
-                )
-                return None, False
+        if not by_email and by_name is not None and by_name.email:
+            # Same name, another address (or none we can trust): not known to be that person.
+            self._refuse(
+                "A ReleaseDeck account of your username has another email; ask an administrator."
+            )
+            return None, False
         user = by_email[0] if by_email else by_name
         names = {
             "first_name": str(claims.get("given_name") or "")[:150],
@@ -200,16 +194,20 @@ class OidcBackend(OIDCAuthenticationBackend):
         if user is None:
             created = self.UserModel.objects.create_user(username, email=email, **names)
             return created, True
-        changed = [
-            field
-            for field, value in {**names, "email": email}.items()
-            if value and getattr(user, field) != value
-        ]
+        updates = {field: value for field, value in names.items() if value}
+        if email and not user.email:
+            updates["email"] = email
+        changed = [field for field, value in updates.items() if getattr(user, field) != value]
         for field in changed:
-            setattr(user, field, {**names, "email": email}[field])
+            setattr(user, field, updates[field])
         if changed:
             user.save(update_fields=changed)
         return user, False
+
+    def get_user(self, user_id: int) -> User | None:
+        # The library's would keep a switched-off person signed in; Django's own backend does not.
+        user: User | None = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
 
 
 def _groups(claims: dict[str, Any], config: SsoConfig) -> list[str]:

@@ -396,4 +396,3 @@ OIDC_USE_NONCE = True
 OIDC_USE_PKCE = True
 # Seconds each request to the provider (discovery, token, keys, user info) waits for an answer.
 OIDC_TIMEOUT = float(os.environ.get("RELEASEDECK_OIDC_TIMEOUT", "10"))
-LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"

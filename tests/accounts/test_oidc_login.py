@@ -118,6 +118,30 @@ def test_an_unverified_email_matches_no_account(provider):
     client = Client()
     sign_in(client, provider, "u-4")
     assert signed_in_as(client) == "tommy"
+    # Nor kept: the owner of that address would otherwise find it on two accounts.
+    assert User.objects.get(username="tommy").email == ""
+
+
+def test_a_superuser_made_with_createsuperuser_signs_in_through_the_provider(provider):
+    User.objects.create_superuser("admin", email="", password=None)
+    provider.set_claims(
+        "u-admin", email="it@example.test", preferred_username="admin", family_name="Admin"
+    )
+    client = Client()
+    sign_in(client, provider, "u-admin")
+    assert signed_in_as(client) == "admin"
+    admin = User.objects.get(username="admin")
+    assert (admin.email, admin.last_name, admin.is_superuser) == ("it@example.test", "Admin", True)
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_person_switched_off_after_signing_in_is_signed_out(provider):
+    provider.set_claims("u-8", email="olga@example.test", groups=["staff"])
+    client = Client()
+    sign_in(client, provider, "u-8")
+    assert client.get("/dashboard/").status_code == 200
+    User.objects.filter(email="olga@example.test").update(is_active=False)
+    assert client.get("/dashboard/")["Location"].startswith("/accounts/login/")
 
 
 def test_a_switched_off_account_is_refused_and_keeps_its_roles(provider):
