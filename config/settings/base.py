@@ -374,6 +374,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# Passwords are only ever posted. The provider's callback is a GET whose refusals (a switched-off
+# account) Django reports as failures of no username, which would otherwise lock an office's
+# address out of single sign-on; the provider guards its own sign-in form.
+AXES_NEVER_LOCKOUT_GET = True
 
 # Single sign-on through an OpenID Connect provider (mozilla-django-oidc), off unless an issuer
 # and a client id are set. Endpoints are discovered from the issuer at the first sign-in; the

@@ -207,3 +207,17 @@ def test_a_provider_that_does_not_answer_lands_on_the_sign_in_page(db):
 def test_without_single_sign_on_its_urls_do_not_exist(db):
     assert Client().get("/oidc/authenticate/").status_code == 404
     assert Client().get("/oidc/callback/?code=x&state=y").status_code == 404
+
+
+def test_refused_provider_sign_ins_lock_nobody_out_of_the_provider(provider):
+    # Django counts a refused account as a failed sign-in of no username, which the password
+    # lockout would otherwise pile up per address: the provider throttles its own sign-ins.
+    UserFactory(username="ivy", email="ivy@example.test", is_active=False)
+    provider.set_claims("u-ivy", email="ivy@example.test")
+    provider.set_claims("u-9", email="max@example.test")
+    for _ in range(6):
+        sign_in(Client(), provider, "u-ivy")
+    client = Client()
+    response = sign_in(client, provider, "u-9")
+    assert response.status_code == 302
+    assert signed_in_as(client) == "max@example.test"
