@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from apps.accounts.models import RoleGrant
 from apps.audit.models import AuditEvent
+from apps.audit.services import audit_verify
 from tests.factories import TeamFactory, UserFactory
 from tests.oidc_provider import Provider, oidc_provider, query
 
@@ -77,6 +78,8 @@ def test_a_first_sign_in_creates_the_person_with_their_groups_roles(provider):
         "created": True,
         "address": "127.0.0.1",
     }
+    assert AuditEvent.objects.filter(verb="role.granted", actor_id=nina.pk).count() == 2
+    assert audit_verify()[1] is None
 
 
 def test_the_next_sign_in_follows_changed_groups(provider):
