@@ -30,6 +30,9 @@ from .sso_config import SsoConfig, sso_config
 
 logger = logging.getLogger(__name__)
 
+USERNAME_LENGTH = User._meta.get_field("username").max_length or 150
+EMAIL_LENGTH = User._meta.get_field("email").max_length or 254
+
 
 @dataclass(frozen=True)
 class Provider:
@@ -82,7 +85,6 @@ class OidcBackend(OIDCAuthenticationBackend):
             return None
         provider = discover(config.issuer)
         self.config = config
-        self.provider = provider
         self.OIDC_OP_TOKEN_ENDPOINT = provider.token_endpoint
         self.OIDC_OP_USER_ENDPOINT = provider.userinfo_endpoint
         self.OIDC_OP_JWKS_ENDPOINT = provider.jwks_uri
@@ -161,11 +163,13 @@ class OidcBackend(OIDCAuthenticationBackend):
         # An address the provider says it has not verified is neither matched nor kept: anyone
         # could have typed it there.
         email = str(claims.get("email") or "").strip()
-        if claims.get("email_verified") is False:
+        if claims.get("email_verified") is False or len(email) > EMAIL_LENGTH:
             email = ""
         username = str(claims.get("preferred_username") or email).strip()
         try:
             UnicodeUsernameValidator()(username)
+            if len(username) > USERNAME_LENGTH:
+                raise ValidationError("too long")
         except ValidationError:
             self._refuse("The identity provider sent no usable username or email.")
             return None, False

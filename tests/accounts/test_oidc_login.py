@@ -224,3 +224,13 @@ def test_refused_provider_sign_ins_lock_nobody_out_of_the_provider(provider):
     response = sign_in(client, provider, "u-9")
     assert response.status_code == 302
     assert signed_in_as(client) == "max@example.test"
+
+
+@pytest.mark.parametrize("name", ["two words", "x" * 151])
+def test_a_username_django_cannot_hold_is_refused_with_why(provider, name):
+    provider.set_claims("u-10", preferred_username=name)
+    client = Client()
+    response = sign_in(client, provider, "u-10")
+    assert response["Location"] == "/accounts/login/"
+    assert signed_in_as(client) is None
+    assert "no usable username" in client.get("/accounts/login/").content.decode()
