@@ -2,13 +2,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.accounts import login
 from apps.pages import urls as pages
 from apps.releases import urls as releases
 
 urlpatterns = [
+    path("admin/login/", login.admin_login),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", login.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/", include("config.api_urls")),
     path("", include("apps.demo.urls")),
     path("", include((pages.signoff_patterns, "signoffs"))),

@@ -374,3 +374,29 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# Passwords are only ever posted. The provider's callback is a GET whose refusals (a switched-off
+# account) Django reports as failures of no username, which would otherwise lock an office's
+# address out of single sign-on; the provider guards its own sign-in form.
+AXES_NEVER_LOCKOUT_GET = True
+
+# Single sign-on through an OpenID Connect provider (mozilla-django-oidc), off unless an issuer
+# and a client id are set. Endpoints are discovered from the issuer at the first sign-in; the
+# provider's groups map to roles at every sign-in (apps/accounts/sso_config.py, README).
+RELEASEDECK_OIDC_ISSUER = os.environ.get("RELEASEDECK_OIDC_ISSUER", "")
+RELEASEDECK_OIDC_CLIENT_ID = os.environ.get("RELEASEDECK_OIDC_CLIENT_ID", "")
+RELEASEDECK_OIDC_CLIENT_SECRET = os.environ.get("RELEASEDECK_OIDC_CLIENT_SECRET", "")
+RELEASEDECK_OIDC_SCOPES = os.environ.get("RELEASEDECK_OIDC_SCOPES", "openid email profile groups")
+RELEASEDECK_OIDC_GROUPS_CLAIM = os.environ.get("RELEASEDECK_OIDC_GROUPS_CLAIM", "groups")
+RELEASEDECK_OIDC_ROLE_MAP = os.environ.get("RELEASEDECK_OIDC_ROLE_MAP", "")
+RELEASEDECK_OIDC_NAME = os.environ.get("RELEASEDECK_OIDC_NAME", "single sign-on")
+# Off: the sign-in page shows only the provider's button and password sign-ins are refused,
+# the admin's included.
+RELEASEDECK_PASSWORD_LOGIN = env_bool("RELEASEDECK_PASSWORD_LOGIN", True)
+AUTHENTICATION_BACKENDS += ["apps.accounts.oidc.OidcBackend"]
+OIDC_AUTHENTICATE_CLASS = "apps.accounts.oidc.OidcSignInView"
+OIDC_CALLBACK_CLASS = "apps.accounts.oidc.OidcCallbackView"
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+# Seconds each request to the provider (discovery, token, keys, user info) waits for an answer.
+OIDC_TIMEOUT = float(os.environ.get("RELEASEDECK_OIDC_TIMEOUT", "10"))
