@@ -27,6 +27,7 @@ urlpatterns = [
     path("audit/", include((pages.audit_patterns, "audit"))),
     path("notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),
+    path("people/", include((pages.people_patterns, "people"))),
     path("", include("apps.dashboard.urls")),
     path("", include("apps.rollouts.urls")),
     path("", include((releases.urlpatterns + pages.release_patterns, "releases"))),
