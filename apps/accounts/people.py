@@ -18,7 +18,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email, validate_slug
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -102,10 +102,15 @@ def user_create(
         user.set_password(password)
     else:
         user.set_unusable_password()
+    taken = ServiceError(f"Someone is already called {username!r}.", field="username")
     with transaction.atomic():
         if model.objects.filter(username__iexact=username).exists():
-            raise ServiceError(f"Someone is already called {username!r}.", field="username")
-        user.save()
+            raise taken
+        try:
+            with transaction.atomic():  # a twin request may have won since the check
+                user.save()
+        except IntegrityError:
+            raise taken from None
         audit_record(actor=actor, verb="user.created", obj=user, after=_person_snapshot(user))
     return user
 
@@ -298,7 +303,11 @@ def team_create(*, name: str, slug: str, actor: User) -> Team:
     name, slug = name.strip(), slug.strip()
     with transaction.atomic():
         _check_team(name, slug)
-        team = Team.objects.create(name=name, slug=slug)
+        try:
+            with transaction.atomic():  # a twin request may have won since the check
+                team = Team.objects.create(name=name, slug=slug)
+        except IntegrityError:
+            raise ServiceError(f"A team is already called {name!r}.", field="name") from None
         audit_record(actor=actor, verb="team.created", obj=team, after={"name": name, "slug": slug})
     return team
 
