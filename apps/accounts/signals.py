@@ -2,13 +2,16 @@
 changed time zone shows on the person's next page; each sign-in's session is remembered so
 deactivating the person can end it."""
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from apps.audit.services import audit_record
 
@@ -59,6 +62,9 @@ def remember_session(sender: Any, user: Any, request: Any = None, **kwargs: Any)
     key = session.session_key if session is not None else None
     if key:
         UserSession.objects.update_or_create(session_key=key, defaults={"user": user})
+        # Sessions past the longest a cookie lives have expired anyway.
+        oldest = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+        UserSession.objects.filter(user=user, created_at__lt=oldest).delete()
 
 
 @receiver(user_logged_out, dispatch_uid="accounts.session_on_logout")

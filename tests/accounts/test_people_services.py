@@ -1,9 +1,12 @@
 """The people services: who may call them, what each refuses, and what the audit trail keeps."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
+from django.utils import timezone
 
 from apps.accounts import people
 from apps.accounts.models import RoleGrant, Team, UserSession
@@ -359,3 +362,13 @@ def test_people_are_found_by_id_or_not_at_all(ada):
     missing = get_user_model().objects.order_by("-pk").first().pk + 1
     with pytest.raises(NotFound):
         people.user_deactivate(user_id=missing, actor=ada)
+
+
+def test_signing_in_forgets_sessions_that_have_expired_anyway(client, settings, vera):
+    old = UserSession.objects.create(user=vera, session_key="x" * 32)
+    long_ago = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE + 60)
+    UserSession.objects.filter(pk=old.pk).update(created_at=long_ago)
+    client.force_login(vera)
+    assert list(UserSession.objects.filter(user=vera).values_list("session_key", flat=True)) == [
+        client.session.session_key
+    ]
