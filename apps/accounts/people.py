@@ -28,7 +28,7 @@ from apps.core.errors import NotFound, ServiceError
 
 from .models import GrantSource, RoleGrant, Team, UserSession
 from .permissions import Action, require
-from .roles import ORG_ONLY, TIERED, Role
+from .roles import ORG_ONLY, TIERED, Role, tier_values
 
 log = logging.getLogger(__name__)
 
@@ -357,8 +357,6 @@ def grant_snapshot(grant: RoleGrant) -> dict[str, Any]:
 
 
 def _check_tiers(role: str, tiers: Collection[str]) -> list[str]:
-    from apps.environments.models import Tier  # environments sits above accounts
-
     if not tiers:
         return []
     if role not in TIERED:
@@ -367,13 +365,14 @@ def _check_tiers(role: str, tiers: Collection[str]) -> list[str]:
             f"Only an {limited} role may be limited to tiers; leave the tiers empty.",
             field="tiers",
         )
-    unknown = sorted(set(tiers) - set(Tier.values))
+    known = tier_values()
+    unknown = sorted(set(tiers) - set(known))
     if unknown:
         raise ServiceError(
-            f"{', '.join(unknown)} is not a tier; the tiers are {', '.join(Tier.values)}.",
+            f"{', '.join(unknown)} is not a tier; the tiers are {', '.join(known)}.",
             field="tiers",
         )
-    return [t for t in Tier.values if t in tiers]  # one order, whatever order they came in
+    return [t for t in known if t in tiers]  # one order, whatever order they came in
 
 
 def grant_role(

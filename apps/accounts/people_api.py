@@ -26,9 +26,15 @@ from apps.core.api import (
 from . import people
 from .models import GrantSource, RoleGrant, Team
 from .permissions import Action, is_administrator, user_roles
-from .roles import Role
+from .roles import Role, tier_choices
 
-TIERS = ("development", "staging", "production")
+
+def _tier_choices(field: serializers.Field) -> None:
+    """Tiers are registered by apps.environments once the apps are loaded, after this module's
+    classes are made: each serializer fills them in when it is made."""
+    assert isinstance(field, serializers.ListField)
+    assert isinstance(field.child, serializers.ChoiceField)
+    field.child.choices = tier_choices()
 
 
 class TeamRefSerializer(serializers.Serializer):
@@ -49,7 +55,7 @@ class GrantSerializer(serializers.ModelSerializer):
     user = GrantUserSerializer(read_only=True)
     team = TeamRefSerializer(read_only=True, allow_null=True, help_text="None: organisation-wide.")
     tiers = serializers.ListField(
-        child=serializers.ChoiceField(choices=TIERS),
+        child=serializers.ChoiceField(choices=[]),
         read_only=True,
         help_text="Environment tiers the role is limited to; empty means every tier.",
     )
@@ -63,6 +69,11 @@ class GrantSerializer(serializers.ModelSerializer):
         model = RoleGrant
         fields = ["id", "user", "role", "team", "tiers", "source", "granted_at"]
         read_only_fields = fields
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        _tier_choices(fields["tiers"])
+        return fields
 
 
 class UserGrantSerializer(GrantSerializer):
@@ -321,11 +332,16 @@ class GrantWriteSerializer(serializers.Serializer):
     user = id_field(help_text="The person's id.")
     role = serializers.ChoiceField(choices=Role.choices)
     tiers = serializers.ListField(
-        child=serializers.ChoiceField(choices=TIERS),
+        child=serializers.ChoiceField(choices=[]),
         required=False,
-        max_length=len(TIERS),
+        max_length=3,
         help_text="Operators only: the environment tiers the role is limited to.",
     )
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        _tier_choices(fields["tiers"])
+        return fields
 
 
 def _grants() -> QuerySet[RoleGrant]:

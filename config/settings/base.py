@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "TestStatusEnum": "apps.releases.models.TestStatus",
         "DefectStatusEnum": "apps.releases.models.DefectStatus",
         "MoveStateEnum": "apps.releases.models.MoveState",
+        # An environment's tier and the tiers an operator's grant is limited to: one enum.
+        "TierEnum": "apps.environments.models.Tier",
     },
     # Served from our own static files: the docs page needs no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
