@@ -8,7 +8,83 @@ from typing import Any
 OPERATIONS: dict[str, tuple[str, str | None]] = {
     # People and access
     "me_retrieve": ("Who am I", None),
-    "users_list": ("List people", None),
+    "users_list": (
+        "List people",
+        "People who can be named as owners and stakeholders, with the roles they hold. "
+        "Administrators may ask for deactivated people with `is_active=false`.",
+    ),
+    "users_create": (
+        "Add a person",
+        "Administrators only. Without a `password` the person signs in once they have chosen "
+        "one through the set-password link (`users_set_password_link`) or through single "
+        "sign-on.",
+    ),
+    "users_retrieve": (
+        "Read a person",
+        "One person: name, e-mail address, whether they are active, and every role they hold, "
+        "in which team or organisation-wide.",
+    ),
+    "users_partial_update": (
+        "Edit a person",
+        "Administrators only: change a person's e-mail address or name, or set their password "
+        "(their sessions then end). Both or neither are written.",
+    ),
+    "users_deactivate": (
+        "Deactivate a person",
+        "Administrators only. The person's sessions end, and their API tokens and open pages are "
+        "refused from their next request; their history and roles stay. You cannot deactivate "
+        "yourself.",
+    ),
+    "users_reactivate": (
+        "Reactivate a person",
+        "Administrators only: a deactivated person may sign in again, with the roles they held.",
+    ),
+    "users_set_password_link": (
+        "Mail a set-password link",
+        "Administrators only: mails the person a link to choose their password. It works once "
+        "and expires after `PASSWORD_RESET_TIMEOUT` seconds.",
+    ),
+    "teams_list": (
+        "List teams",
+        "Teams own applications; a role held in a team acts on its applications' releases.",
+    ),
+    "teams_create": ("Add a team", "Administrators only. Name and slug are each unique."),
+    "teams_retrieve": ("Read a team", "One team with the applications it owns."),
+    "teams_partial_update": (
+        "Rename a team",
+        "Administrators only: change a team's name or slug (single sign-on group mappings name "
+        "the slug).",
+    ),
+    "teams_members_list": (
+        "List a team's members",
+        "The roles held in this team: one row per person and role, with its tiers and source.",
+    ),
+    "teams_members_grant": (
+        "Grant a role in a team",
+        "Administrators only: 201 with the new grant, 200 when the person held it already. "
+        "Platform and administrator are held organisation-wide only (400); `tiers` limit an "
+        "operator to environment tiers.",
+    ),
+    "teams_members_revoke": (
+        "Revoke a role in a team",
+        "Administrators only: take away one role held in this team.",
+    ),
+    "grants_list": (
+        "List role grants",
+        "Every role every person holds, in a team or organisation-wide; filter by `user`, "
+        "`team`, `role` or `org_wide`.",
+    ),
+    "grants_create": (
+        "Grant a role organisation-wide",
+        "Administrators only: 201 with the new grant, 200 when the person held it already. "
+        "Roles in a team are granted at /teams/{id}/members/.",
+    ),
+    "grants_retrieve": ("Read a role grant", "One role a person holds, where, and from where."),
+    "grants_revoke": (
+        "Revoke a role grant",
+        "Administrators only: take away a role, in a team or organisation-wide. You cannot "
+        "revoke your own administrator role.",
+    ),
     "tokens_list": (
         "List your API tokens",
         "Your own API tokens, newest first, without their keys (a key is shown once, when the "

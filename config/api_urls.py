@@ -4,6 +4,7 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts
+from apps.accounts import people_api as people
 from apps.audit import api as audit
 from apps.environments import api as environments
 from apps.notifications import api as notifications
@@ -33,7 +34,25 @@ app_name = "api"
 v1 = [
     # People and access
     path("me/", accounts.MeView.as_view(), name="me"),
-    path("users/", accounts.UserListView.as_view(), name="users"),
+    path("users/", people.UserListView.as_view(), name="users"),
+    path("users/<id:id>/", people.UserDetailView.as_view(), name="user"),
+    path("users/<id:id>/deactivate/", people.UserDeactivateView.as_view(), name="user-deactivate"),
+    path("users/<id:id>/reactivate/", people.UserReactivateView.as_view(), name="user-reactivate"),
+    path(
+        "users/<id:id>/set-password-link/",
+        people.UserSetPasswordLinkView.as_view(),
+        name="user-set-password-link",
+    ),
+    path("teams/", people.TeamListView.as_view(), name="teams"),
+    path("teams/<id:id>/", people.TeamDetailView.as_view(), name="team"),
+    path("teams/<id:id>/members/", people.TeamMemberListView.as_view(), name="team-members"),
+    path(
+        "teams/<id:id>/members/<id:grant_id>/",
+        people.TeamMemberDetailView.as_view(),
+        name="team-member",
+    ),
+    path("grants/", people.GrantListView.as_view(), name="grants"),
+    path("grants/<id:id>/", people.GrantDetailView.as_view(), name="grant"),
     path("tokens/", accounts.TokenListView.as_view(), name="tokens"),
     path("tokens/<id:id>/", accounts.TokenDetailView.as_view(), name="token"),
     # Applications and releases

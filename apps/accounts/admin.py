@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiToken, Profile, RoleGrant, Team
+from .models import ApiToken, Profile, RoleGrant, Team, UserSession
 
 
 @admin.register(Profile)
@@ -45,3 +45,23 @@ class RoleGrantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(admin.ModelAdmin):
+    """Who is signed in where, read only: deactivating a person (People) ends their sessions.
+    The key itself is not shown; it would let a reader take the session over."""
+
+    list_display = ["user", "created_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "created_at"]
+    readonly_fields = ["user", "created_at"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False  # a deleted row would not end its session; deactivate the person instead

@@ -1,8 +1,7 @@
 """People's own API tokens, who they are, and who can be named on releases."""
 
-from typing import Any, cast
+from typing import cast
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -15,6 +14,7 @@ from apps.core.api import ApiMixin, ApiView, no_content, validated
 from . import services
 from .api_guards import is_read_only_token
 from .models import ApiToken
+from .people_api import UserSerializer
 from .permissions import user_roles
 
 # Tokens
@@ -90,19 +90,7 @@ class TokenDetailView(ApiView):
     lookup_url_kwarg = "id"
 
 
-# People
-
-
-class UserSerializer(serializers.ModelSerializer):
-    roles = serializers.SerializerMethodField()
-
-    class Meta:
-        model = get_user_model()
-        fields = ["id", "username", "first_name", "last_name", "roles"]
-        read_only_fields = fields
-
-    def get_roles(self, user: Any) -> list[str]:
-        return sorted(user_roles(user))
+# People (the directory and its changes are in people_api)
 
 
 class MeView(ApiView):
@@ -133,21 +121,10 @@ class MeView(ApiView):
                 "username": user.get_username(),
                 "first_name": user.first_name,
                 "last_name": user.last_name,
+                "is_active": user.is_active,
                 "roles": roles,
             },
             "is_superuser": user.is_superuser,
             "read_only_token": is_read_only_token(request),
         }
         return Response(data)
-
-
-class UserListView(ApiMixin, generics.ListAPIView):
-    """People who can be named as owners and stakeholders."""
-
-    serializer_class = UserSerializer
-    filterset_fields = ["username"]
-    ordering_fields = ["username", "id"]
-    ordering = ["username"]
-
-    def get_queryset(self) -> QuerySet:
-        return get_user_model().objects.filter(is_active=True).prefetch_related("role_grants")

@@ -37,6 +37,10 @@ def viewer(request: HttpRequest) -> dict[str, Any]:
         "viewer_roles": SimpleLazyObject(labels),
         # Navigation shows each person only the places their roles open.
         "nav_can_view": SimpleLazyObject(
-            lambda: {"yes": can(user, Action.VIEW), "webhooks": can(user, Action.MANAGE_WEBHOOKS)}
+            lambda: {
+                "yes": can(user, Action.VIEW),
+                "webhooks": can(user, Action.MANAGE_WEBHOOKS),
+                "people": is_administrator(user),
+            }
         ),
     }

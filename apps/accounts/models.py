@@ -103,3 +103,19 @@ class RoleGrant(models.Model):
     def __str__(self) -> str:
         where = self.team.name if self.team is not None else "organisation"
         return f"{self.user} is {self.get_role_display()} in {where}"
+
+
+class UserSession(models.Model):
+    """A session a person signed in with, so deactivating them can end every one of them.
+
+    Written at sign-in, removed at sign-out; a row whose session has since expired is harmless
+    (ending it again deletes nothing)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -17,3 +17,20 @@ class Role(models.TextChoices):
 ORG_ONLY = frozenset({Role.PLATFORM.value, Role.ADMINISTRATOR.value})
 # Roles a grant may further limit to environments of some tiers (a staging operator).
 TIERED = frozenset({Role.OPERATOR.value})
+
+# The environment tiers a grant may name. apps.environments, which sits above this app and owns
+# them, registers them in its AppConfig.ready().
+_tiers: list[tuple[str, str]] = []
+
+
+def register_tiers(choices: list[tuple[str, str]]) -> None:
+    _tiers[:] = choices
+
+
+def tier_choices() -> list[tuple[str, str]]:
+    """The tiers as (value, label), lowest first (development, staging, production)."""
+    return list(_tiers)
+
+
+def tier_values() -> list[str]:
+    return [value for value, _ in _tiers]

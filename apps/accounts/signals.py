@@ -1,18 +1,22 @@
 """Failed sign-ins are audit events like any other change a security reviewer asks about; a
-changed time zone shows on the person's next page."""
+changed time zone shows on the person's next page; each sign-in's session is remembered so
+deactivating the person can end it."""
 
+from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from apps.audit.services import audit_record
 
 from .middleware import time_zone_cache_key, time_zone_of
-from .models import Profile
+from .models import Profile, UserSession
 
 
 def _client_address(request: Any) -> str:
@@ -50,3 +54,22 @@ def forget_time_zone(sender: Any, instance: Profile, **kwargs: Any) -> None:
     cache.delete(key)
     # Again after commit: a page read in between may have cached the old value.
     transaction.on_commit(lambda: cache.delete(key))
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.session_on_login")
+def remember_session(sender: Any, user: Any, request: Any = None, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    key = session.session_key if session is not None else None
+    if key:
+        UserSession.objects.update_or_create(session_key=key, defaults={"user": user})
+        # Sessions past the longest a cookie lives have expired anyway.
+        oldest = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+        UserSession.objects.filter(user=user, created_at__lt=oldest).delete()
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.session_on_logout")
+def forget_session(sender: Any, request: Any = None, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    key = session.session_key if session is not None else None
+    if key:
+        UserSession.objects.filter(session_key=key).delete()

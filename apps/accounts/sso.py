@@ -10,6 +10,7 @@ from django.db import transaction
 from apps.audit.services import audit_record
 
 from .models import GrantSource, RoleGrant, Team
+from .people import grant_snapshot
 from .sso_config import RoleMap, wanted_roles
 
 logger = logging.getLogger(__name__)
@@ -19,17 +20,6 @@ logger = logging.getLogger(__name__)
 class SyncResult:
     granted: tuple[RoleGrant, ...]
     revoked: tuple[RoleGrant, ...]
-
-
-def grant_snapshot(grant: RoleGrant) -> dict[str, object]:
-    """How a grant reads in the audit trail (the people pages record the same shape)."""
-    return {
-        "user": grant.user.get_username(),
-        "role": grant.role,
-        "team": grant.team.slug if grant.team is not None else None,
-        "tiers": list(grant.tiers),
-        "source": grant.source,
-    }
 
 
 def sso_grants_sync(*, user: User, groups: Iterable[str], role_map: RoleMap) -> SyncResult:

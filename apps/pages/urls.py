@@ -1,9 +1,9 @@
 """The URLs of these pages keep the names of the apps they show (`releases:detail`,
-`signoffs:page`, `audit:page`): config/urls.py mounts each list under that namespace."""
+`signoffs:page`, `audit:page`; the people pages are `people:…`): config/urls.py mounts each list under that namespace."""
 
 from django.urls import path
 
-from . import audit, release, signoff
+from . import audit, people, release, signoff
 
 release_patterns = [
     path("releases/<int:release_id>/", release.release_detail, name="detail"),
@@ -51,4 +51,28 @@ audit_patterns = [
     path("export/", audit.audit_export, name="export"),
     path("releases/", audit.audit_release_options, name="release-options"),
     path("verify/", audit.audit_verify_chain, name="verify"),
+]
+
+people_patterns = [
+    path("", people.people_page, name="people"),
+    path("<int:user_id>/deactivate/", people.person_deactivate, name="deactivate"),
+    path("<int:user_id>/reactivate/", people.person_reactivate, name="reactivate"),
+    path("<int:user_id>/set-password-link/", people.person_link, name="link"),
+    path("grants/", people.org_grant, name="grant"),
+    path("grants/<int:grant_id>/revoke/", people.grant_revoke, name="revoke"),
+    path("teams/", people.teams_page, name="teams"),
+    path("teams/<int:team_id>/", people.team_page, name="team"),
+    path("teams/<int:team_id>/rename/", people.team_rename, name="team_rename"),
+    path("teams/<int:team_id>/grants/", people.team_grant, name="team_grant"),
+    path(
+        "teams/<int:team_id>/grants/<int:grant_id>/revoke/",
+        people.team_revoke,
+        name="team_revoke",
+    ),
+    path("teams/<int:team_id>/applications/", people.team_assign, name="team_assign"),
+    path(
+        "teams/<int:team_id>/applications/<int:application_id>/release/",
+        people.team_release,
+        name="team_release",
+    ),
 ]

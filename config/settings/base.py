@@ -246,6 +246,8 @@ RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = int(
 )
 # Where deploy tools send their reports; included in every deploy request.
 RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
+# How long a set-password link an administrator sends stays valid, in seconds (3 days).
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
 # Who sees a release: "organisation" (everyone with a role reads every release) or "team"
 # (only people with a role in the team that owns its application, or organisation-wide).
 RELEASEDECK_VISIBILITY = os.environ.get("RELEASEDECK_VISIBILITY", "organisation")
@@ -330,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "TestStatusEnum": "apps.releases.models.TestStatus",
         "DefectStatusEnum": "apps.releases.models.DefectStatus",
         "MoveStateEnum": "apps.releases.models.MoveState",
+        # An environment's tier and the tiers an operator's grant is limited to: one enum.
+        "TierEnum": "apps.environments.models.Tier",
     },
     # Served from our own static files: the docs page needs no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

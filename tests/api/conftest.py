@@ -17,6 +17,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from apps.accounts.models import RoleGrant
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.environments import services as es
@@ -149,13 +150,24 @@ def build_world() -> World:
     assert Release.objects.get(pk=testing.pk).phase == "testing"
     # A person whose roles are all in another team than the one owning these releases: under
     # team visibility every release-bound route is 404 for them (tests/api/test_schemathesis.py).
-    Application.objects.update(team=TeamFactory(name="CRM team", slug="crm-team"))
+    crm_team = TeamFactory(name="CRM team", slug="crm-team")
+    Application.objects.update(team=crm_team)
+    # A role held in that team, and an organisation-wide one: the grant endpoints act on them.
+    ids["team"] = crm_team.pk
+    ids["team_grant"] = RoleGrant.objects.create(user=bob, role="viewer", team=crm_team).pk
+    ids["org_grant"] = RoleGrant.objects.get(user=vera, role="viewer", team=None).pk
     tess = UserFactory(username="tess")
     give(tess, "release_manager", "approver", "operator", team=TeamFactory(slug="elsewhere"))
     token, key = api_token_create(actor=tess, name="team")
     headers["team"] = {"HTTP_AUTHORIZATION": f"Token {key}"}
     token_ids["team"] = token.pk
     users["team"] = tess
+    # An administrator, for the people endpoints only (the matrix shows everyone else refused).
+    ada = _persona("ada", "administrator")
+    token, key = api_token_create(actor=ada, name="admin")
+    headers["admin"] = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    token_ids["admin"] = token.pk
+    users["admin"] = ada
     return World(users=users, headers=headers, token_ids=token_ids, ids=ids)
 
 
@@ -189,6 +201,9 @@ ID_OF = {
     "deployment-windows": "window",
     "freeze-windows": "freeze",
     "audit-events": "audit_event",
+    "users": "vera",
+    "teams": "team",
+    "grants": "org_grant",
 }
 
 
@@ -218,6 +233,8 @@ def seeded_ids(path: str, world: World, persona: str) -> dict[str, int]:
         found["release_id"] = world.ids["support" if path.endswith("/review/") else "testing"]
     if "{environment_id}" in path:
         found["environment_id"] = world.ids["environment"]
+    if "{grant_id}" in path:
+        found["grant_id"] = world.ids["team_grant"]
     if "{id}" in path:
         if collection == "tokens":
             found["id"] = world.token_ids.get(persona, world.token_ids["rm"])

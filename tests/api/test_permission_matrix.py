@@ -57,6 +57,12 @@ def restricted_read(allowed: set[str], path: Path = NO_IDS) -> Row:
     return Row(path, {**expected, "readonly": 200 if RM in allowed else 403, "anonymous": 401})
 
 
+def admin_only(ok: int, path: Path = NO_IDS, body: Body = None) -> Row:
+    """Changes to people, teams and roles: administrators only (tests/accounts/test_people_api.py
+    shows them allowed), so every persona here is refused."""
+    return write(set(), ok, path, body)
+
+
 def signed_in_write(ok: int, path: Path = NO_IDS, body: Body = None) -> Row:
     """Actions on one's own account: any signed-in person, but never a read-only token."""
     return write({"rm", "approver", "operator", "viewer"}, ok, path, body)
@@ -85,6 +91,31 @@ MATRIX: dict[tuple[str, str], Row] = {
     # People and access
     (V1 + "me/", "GET"): read(),
     (V1 + "users/", "GET"): read(),
+    (V1 + "users/", "POST"): admin_only(
+        201, body=fixed({"username": "nina", "email": "nina@example.test"})
+    ),
+    (V1 + "users/<id:id>/", "GET"): read(ids(id="vera")),
+    (V1 + "users/<id:id>/", "PATCH"): admin_only(200, ids(id="vera"), fixed({"first_name": "V"})),
+    (V1 + "users/<id:id>/deactivate/", "POST"): admin_only(200, ids(id="vera")),
+    (V1 + "users/<id:id>/reactivate/", "POST"): admin_only(200, ids(id="vera")),
+    (V1 + "users/<id:id>/set-password-link/", "POST"): admin_only(204, ids(id="vera")),
+    (V1 + "teams/", "GET"): read(),
+    (V1 + "teams/", "POST"): admin_only(201, body=fixed({"name": "ERP", "slug": "erp"})),
+    (V1 + "teams/<id:id>/", "GET"): read(ids(id="team")),
+    (V1 + "teams/<id:id>/", "PATCH"): admin_only(200, ids(id="team"), fixed({"name": "CRM"})),
+    (V1 + "teams/<id:id>/members/", "GET"): read(ids(id="team")),
+    (V1 + "teams/<id:id>/members/", "POST"): admin_only(
+        201, ids(id="team"), lambda w, p: {"user": w.ids["vera"], "role": "approver"}
+    ),
+    (V1 + "teams/<id:id>/members/<id:grant_id>/", "DELETE"): admin_only(
+        204, ids(id="team", grant_id="team_grant")
+    ),
+    (V1 + "grants/", "GET"): read(),
+    (V1 + "grants/", "POST"): admin_only(
+        201, body=lambda w, p: {"user": w.ids["vera"], "role": "approver"}
+    ),
+    (V1 + "grants/<id:id>/", "GET"): read(ids(id="org_grant")),
+    (V1 + "grants/<id:id>/", "DELETE"): admin_only(204, ids(id="org_grant")),
     (V1 + "tokens/", "GET"): read(),
     (V1 + "tokens/", "POST"): signed_in_write(201, body=fixed({"name": "ci"})),
     (V1 + "tokens/<id:id>/", "GET"): read(own_token),

@@ -25,7 +25,6 @@ SHARED = {
     ("/api/schema/", "GET"),
     ("/api/docs/", "GET"),
     (V1 + "me/", "GET"),
-    (V1 + "users/", "GET"),
     (V1 + "stakeholder-roles/", "GET"),
     # Lists that leave hidden rows out rather than refuse (tests/accounts/test_visibility.py)
     (V1 + "applications/", "GET"),
@@ -36,6 +35,10 @@ SHARED = {
 }
 SHARED_PREFIXES = (
     V1 + "tokens/",
+    # People, teams and grants: read by anyone with a role, changed by administrators only.
+    V1 + "users/",
+    V1 + "teams/",
+    V1 + "grants/",
     V1 + "environments/",
     V1 + "deployment-windows/",
     V1 + "freeze-windows/",

@@ -34,7 +34,7 @@ def test_every_write_refuses_an_unknown_field_by_name(api_schema: Any, world: Wo
         path_parameters = seeded_ids(operation.path, world, "rm")
         answer = None
         # The first persona the role check lets through reaches the body's shape check.
-        for persona in ("rm", "operator", "approver"):
+        for persona in ("rm", "operator", "approver", "admin"):
             headers = {"Authorization": world.headers[persona]["HTTP_AUTHORIZATION"]}
             case = operation.Case(
                 path_parameters=path_parameters,

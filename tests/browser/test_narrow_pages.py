@@ -128,3 +128,23 @@ def test_a_running_rollout_with_checks_fits_a_360px_phone(
             ("oscar", "/dashboard/", ""),
         ],
     )
+
+
+def test_the_people_and_team_pages_fit_a_360px_phone(browser: Browser, live_server, rita, vera):
+    from apps.accounts.models import RoleGrant
+    from tests.conftest import _persona
+    from tests.factories import ApplicationFactory, TeamFactory
+
+    _persona("ada", "administrator")
+    team = TeamFactory(name="Customer relationship management", slug="crm")
+    ApplicationFactory(name="CRM", slug="crm", team=team)
+    RoleGrant.objects.create(user=vera, role="operator", team=team, tiers=["staging"])
+    assert_fits_a_phone(
+        browser,
+        live_server,
+        [
+            ("ada", "/people/", ""),
+            ("ada", "/people/teams/", ""),
+            ("ada", f"/people/teams/{team.pk}/", ""),
+        ],
+    )
