@@ -12,16 +12,18 @@ from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts import people
 from apps.accounts.models import RoleGrant, Team
 from apps.accounts.permissions import Action, page_require
 from apps.accounts.sso_config import password_login
+from apps.audit.selectors import latest_event_id
 from apps.core.errors import ServiceError
 from apps.core.forms import ServiceErrorsForm
 from apps.core.htmx import is_htmx, login_required
+from apps.core.live import LivePass, live_poll, seen_number
 from apps.releases.models import Application
 from apps.releases.services import application_assign_team
 
@@ -30,6 +32,17 @@ from .people_forms import AssignForm, GrantForm, PersonForm, TeamForm
 PEOPLE = "people/people.html"
 TEAMS = "people/teams.html"
 TEAM = "people/team.html"
+
+
+# Every change to people, teams and grants is an audit event, so the latest event's id is the
+# pages' one change counter: an open page's poll costs one query while nothing changes.
+people_live = LivePass("people.live")
+team_live = LivePass("people.team.live")
+
+
+def _unchanged(request: HttpRequest, *args: Any, **kwargs: Any) -> bool:
+    seen = seen_number(request, "since")
+    return seen is not None and latest_event_id() == seen
 
 
 def _actor(request: HttpRequest) -> User:
@@ -41,7 +54,17 @@ def _render(
     request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     name = f"{template}#board" if is_htmx(request) else template
-    return render(request, name, context, status=status)
+    return render(request, name, _live(request, template, context), status=status)
+
+
+def _live(request: HttpRequest, template: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The open page's pass for its poll; `since` was read before the page's rows, so a change
+    made in between shows at the next poll."""
+    if template == PEOPLE:
+        return {**context, "live_pass": people_live.issue(request.user)}
+    if template == TEAM:
+        return {**context, "live_pass": team_live.issue(request.user, context["team"].pk)}
+    return context
 
 
 # People
@@ -54,6 +77,7 @@ def _people_context(
     flash: str = "",
     error: str = "",
 ) -> dict[str, Any]:
+    since = latest_event_id()
     grants = RoleGrant.objects.select_related("team").order_by("team__name", "role")
     found = (
         get_user_model()
@@ -61,6 +85,7 @@ def _people_context(
         .order_by("-is_active", "username")
     )
     return {
+        "since": since,
         "people": list(found),
         "person_form": person_form or PersonForm(),
         "grant_form": grant_form or GrantForm(in_team=False),
@@ -75,7 +100,7 @@ def _people_context(
 def people_page(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     if request.method == "GET":
-        return render(request, PEOPLE, _people_context())
+        return render(request, PEOPLE, _live(request, PEOPLE, _people_context()))
     form = PersonForm(request.POST)
     if not form.is_valid():
         return _render(request, PEOPLE, _people_context(person_form=form), 400)
@@ -210,6 +235,7 @@ def _team_context(
 ) -> dict[str, Any]:
     """The team page's board; `bound` holds a submitted form, by name, to show with its
     errors in place of an empty one."""
+    since = latest_event_id()
     grants = list(
         RoleGrant.objects.filter(team=team)
         .select_related("user")
@@ -221,6 +247,7 @@ def _team_context(
             grant
         )
     return {
+        "since": since,
         "team": team,
         "members": list(members.values()),
         "applications": list(Application.objects.filter(team=team).order_by("name")),
@@ -238,7 +265,7 @@ def _team_context(
 def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
     _actor(request)
     team = get_object_or_404(Team, pk=team_id)
-    return render(request, TEAM, _team_context(team))
+    return render(request, TEAM, _live(request, TEAM, _team_context(team)))
 
 
 def _team_answer(
@@ -344,3 +371,23 @@ def team_release(request: HttpRequest, team_id: int, application_id: int) -> Htt
         return f"{app.name} belongs to no team now: only organisation-wide roles act on it."
 
     return _team_act(request, team_id, call)
+
+
+# Live parts: polled by the open page, 204 while nothing changed
+
+
+@require_GET
+@live_poll(people_live, _unchanged)
+@login_required
+def people_list_live(request: HttpRequest) -> HttpResponse:
+    _actor(request)
+    return render(request, f"{PEOPLE}#people-list", _live(request, PEOPLE, _people_context()))
+
+
+@require_GET
+@live_poll(team_live, _unchanged)
+@login_required
+def team_members_live(request: HttpRequest, team_id: int) -> HttpResponse:
+    _actor(request)
+    team = get_object_or_404(Team, pk=team_id)
+    return render(request, f"{TEAM}#team-live", _live(request, TEAM, _team_context(team)))

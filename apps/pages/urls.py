@@ -55,6 +55,7 @@ audit_patterns = [
 
 people_patterns = [
     path("", people.people_page, name="people"),
+    path("live/", people.people_list_live, name="people_live"),
     path("<int:user_id>/deactivate/", people.person_deactivate, name="deactivate"),
     path("<int:user_id>/reactivate/", people.person_reactivate, name="reactivate"),
     path("<int:user_id>/set-password-link/", people.person_link, name="link"),
@@ -62,6 +63,7 @@ people_patterns = [
     path("grants/<int:grant_id>/revoke/", people.grant_revoke, name="revoke"),
     path("teams/", people.teams_page, name="teams"),
     path("teams/<int:team_id>/", people.team_page, name="team"),
+    path("teams/<int:team_id>/live/", people.team_members_live, name="team_live"),
     path("teams/<int:team_id>/rename/", people.team_rename, name="team_rename"),
     path("teams/<int:team_id>/grants/", people.team_grant, name="team_grant"),
     path(

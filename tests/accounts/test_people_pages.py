@@ -1,10 +1,13 @@
 """The people and team pages: administrators only (403 for anyone else, login for nobody),
 POST only for changes, and each form calls its service and shows its refusal."""
 
+import re
+
 import pytest
 from django.core import mail
 from django.urls import reverse
 
+from apps.accounts import people
 from apps.accounts.models import RoleGrant, Team
 from apps.audit.models import AuditEvent
 from apps.releases.models import Application
@@ -159,3 +162,52 @@ def test_an_administrator_cannot_deactivate_themselves_on_the_page(client, ada):
     response = client.post(f"/people/{ada.pk}/deactivate/", **HTMX)
     assert response.status_code == 400
     assert "lock yourself out" in response.content.decode()
+
+
+# Live parts
+
+
+def poll_url(html: str, poller: str) -> str:
+    match = re.search(rf'id="{poller}"[^>]*hx-get="([^"]+)"', html, re.S)
+    assert match
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_the_people_list_polls_for_one_query_and_shows_a_change_made_elsewhere(
+    client, ada, vera, poll_costs_one_query
+):
+    client.force_login(ada)
+    url = poll_url(client.get("/people/").content.decode(), "people-poll")
+    poll_costs_one_query(client, url)
+    people.user_deactivate(user_id=vera.pk, actor=ada)  # through the API, say
+    response = client.get(url, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section class="card card-flush" id="people-list"')
+    assert re.search(r'data-person="vera" class="person-inactive"', html)
+    assert client.get(poll_url(html, "people-poll"), **HTMX).status_code == 204
+
+
+def test_a_team_page_polls_for_one_query_and_shows_a_new_member(
+    client, ada, vera, crm, poll_costs_one_query
+):
+    client.force_login(ada)
+    url = poll_url(client.get(f"/people/teams/{crm.pk}/").content.decode(), "team-poll")
+    poll_costs_one_query(client, url)
+    people.grant_role(user_id=vera.pk, role="approver", team_id=crm.pk, actor=ada)
+    html = client.get(url, **HTMX).content.decode()
+    assert html.lstrip().startswith('<div class="stack" id="team-live"')
+    assert 'data-person="vera"' in html
+    other = TeamFactory(name="ERP team", slug="erp")
+    # A pass is for one team's page: another team's poll runs the view, never a bare 204.
+    elsewhere = url.replace(f"/teams/{crm.pk}/", f"/teams/{other.pk}/")
+    assert client.get(elsewhere, **HTMX).status_code == 200
+
+
+def test_a_poll_is_refused_once_the_administrator_role_is_gone(client, ada, vera, crm):
+    client.force_login(ada)
+    url = poll_url(client.get("/people/").content.decode(), "people-poll")
+    team_url = poll_url(client.get(f"/people/teams/{crm.pk}/").content.decode(), "team-poll")
+    client.force_login(vera)  # holds a role, but not the administrator's
+    assert client.get(url, **HTMX).status_code == 403
+    assert client.get(team_url, **HTMX).status_code == 403
