@@ -536,5 +536,16 @@ def audit_export(
     )
 
 
+def _document_exit_codes(group: click.Group) -> None:
+    """Every command's --help ends with the exit codes, as the top-level help does."""
+    for command in group.commands.values():
+        command.epilog = command.epilog or EXIT_CODES_HELP
+        if isinstance(command, click.Group):
+            _document_exit_codes(command)
+
+
+_document_exit_codes(cli)
+
+
 def run() -> None:
     cli(prog_name="releasedeck")

@@ -363,3 +363,9 @@ def test_audit_export_refused_leaves_no_file(home, serve, tmp_path):
     assert "may not read" in result.stderr
     assert not target.exists()
     assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+
+
+def test_every_command_documents_the_exit_codes(home):
+    for args in (["gate", "wait"], ["wave", "report"], ["signoff", "reject"], ["login"]):
+        result = run(*args, "--help")
+        assert "Exit codes:" in result.stdout, args
