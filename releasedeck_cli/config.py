@@ -2,7 +2,6 @@
 config file ($XDG_CONFIG_HOME/releasedeck/config.toml, else ~/.config/releasedeck/config.toml),
 which holds a secret and so is written readable by its owner only."""
 
-import json
 import os
 import tempfile
 import tomllib
@@ -57,12 +56,20 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = "".join(
+        "\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c
+        for c in value
+    )
+    return f'"{escaped}"'
+
+
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write the file with mode 0600 (its directory 0700), replacing it whole."""
     path = path or config_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # JSON string literals are valid TOML basic strings.
-    text = f"url = {json.dumps(settings.url)}\ntoken = {json.dumps(settings.token)}\n"
+    text = f"url = {toml_string(settings.url)}\ntoken = {toml_string(settings.token)}\n"
     # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".toml")
     try:

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from releasedeck_cli import gate, main
 from releasedeck_cli.client import Api
@@ -369,3 +371,12 @@ def test_every_command_documents_the_exit_codes(home):
     for args in (["gate", "wait"], ["wave", "report"], ["signoff", "reject"], ["login"]):
         result = run(*args, "--help")
         assert "Exit codes:" in result.stdout, args
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",))))
+def test_any_token_reads_back_from_the_config_file(value):
+    import tomllib
+
+    from releasedeck_cli.config import toml_string
+
+    assert tomllib.loads(f"token = {toml_string(value)}\n") == {"token": value}
