@@ -103,7 +103,8 @@ def answer(response: httpx.Response) -> Any:
         code = Exit.AUTH
         if status == 401:
             message = f"{message} Check the token (`releasedeck login`)."
-    elif status >= 500 or (body is None and status not in (400, 404, 409)):
+    elif status >= 500 or status == 429 or (body is None and status not in (400, 404, 409)):
+        # 429 too: throttled is "try again later", as an unavailable server is.
         code = Exit.SERVER
     else:
         code = Exit.REFUSED

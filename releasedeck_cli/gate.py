@@ -51,63 +51,100 @@ def wait(
     request: bool = True,
     keep_waiting: bool = True,
     on_blockers: Callable[[list[dict[str, Any]]], None] = lambda _: None,
+    on_retry: Callable[[CliError], None] = lambda _: None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
     """Poll until the release is in `target`. With `request`, ask for the move through the
     transition endpoint whenever the status shows the gate open (and once at the start, for the
-    server's own answer). `keep_waiting=False` gives up at the first refusal."""
+    server's own answer). `keep_waiting=False` gives up at the first refusal. A server or
+    network error is tried again until the time is up: a long wait outlives a restart."""
+    waiter = _Waiter(api, release, target, request, keep_waiting, on_blockers)
     deadline = clock() + timeout
-    blockers: list[dict[str, Any]] = []
-    move: dict[str, Any] | None = None
-    asked = False
-    shown: list[dict[str, Any]] | None = None
-
-    def show(now: list[dict[str, Any]]) -> None:
-        nonlocal shown
-        if now and now != shown:
-            on_blockers(now)
-        shown = now
-
     while True:
-        status = api.get(f"/releases/{release}/status/")
-        phase = status["phase"]
-        if phase == target:
-            return Outcome("reached", phase, move=move)
-        if _passed(phase, target):
-            message = f"The release is in {phase}; it will not reach {target}."
-            return Outcome("refused", phase, [{"code": "move_not_allowed", "message": message}])
-        if move is not None and move.get("state") == "pending":
-            move = api.get(f"/moves/{move['id']}/")
-            if move["state"] == "refused":
-                blockers = move.get("blockers") or []
-                if _final(blockers) or not keep_waiting:
-                    return Outcome("refused", phase, blockers, move)
-                show(blockers)
-        elif request and (not asked or not status.get("blockers")):
-            asked = True
-            try:
-                code, move = api.post(f"/releases/{release}/transition/", {"to": target})
-            except CliError as exc:
-                if exc.status != 409:
-                    raise
-                blockers = exc.blockers or [{"code": "refused", "message": exc.message}]
-                move = None
-                if _final(blockers) or not keep_waiting:
-                    return Outcome("refused", phase, blockers)
-                show(blockers)
-            else:
-                if code == 200:
-                    continue  # already there: the next status read says so
+        try:
+            outcome = waiter.step()
+        except CliError as exc:
+            if exc.code != Exit.SERVER or clock() >= deadline:
+                raise
+            on_retry(exc)
         else:
-            blockers = status.get("blockers") or []
-            if blockers and not keep_waiting:
-                return Outcome("refused", phase, blockers)
-            show(blockers)
+            if outcome is not None:
+                return outcome
         remaining = deadline - clock()
         if remaining <= 0:
-            return Outcome("timeout", phase, blockers, move)
+            return Outcome("timeout", waiter.phase, waiter.blockers, waiter.move)
         sleep(min(interval, remaining))
+
+
+class _Waiter:
+    """One look at the release per step; what it saw carries over to the next."""
+
+    def __init__(
+        self,
+        api: Api,
+        release: int,
+        target: str,
+        request: bool,
+        keep_waiting: bool,
+        on_blockers: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        self.api = api
+        self.release = release
+        self.target = target
+        self.request = request
+        self.keep_waiting = keep_waiting
+        self.on_blockers = on_blockers
+        self.phase = ""
+        self.blockers: list[dict[str, Any]] = []
+        self.move: dict[str, Any] | None = None
+        self.asked = False
+        self.shown: list[dict[str, Any]] | None = None
+
+    def step(self) -> Outcome | None:
+        status = self.api.get(f"/releases/{self.release}/status/")
+        self.phase = phase = status["phase"]
+        if phase == self.target:
+            return Outcome("reached", phase, move=self.move)
+        if _passed(phase, self.target):
+            message = f"The release is in {phase}; it will not reach {self.target}."
+            return Outcome("refused", phase, [{"code": "move_not_allowed", "message": message}])
+        if self.move is not None and self.move.get("state") == "pending":
+            self.move = self.api.get(f"/moves/{self.move['id']}/")
+            if self.move["state"] == "refused":
+                return self.refused(self.move.get("blockers") or [])
+            return None
+        if self.request and (not self.asked or not status.get("blockers")):
+            return self.ask()
+        return self.refused(status.get("blockers") or [])
+
+    def ask(self) -> Outcome | None:
+        self.asked = True
+        try:
+            code, self.move = self.api.post(
+                f"/releases/{self.release}/transition/", {"to": self.target}
+            )
+        except CliError as exc:
+            if exc.status == 403:
+                exc.message += " To only watch the release, add --no-request."
+            if exc.status != 409:
+                raise
+            self.move = None
+            return self.refused(exc.blockers or [{"code": "refused", "message": exc.message}])
+        if code == 200:  # the server says the release is in that phase already
+            return Outcome("reached", self.target, move=self.move)
+        return None
+
+    def refused(self, blockers: list[dict[str, Any]]) -> Outcome | None:
+        """Give up on blockers waiting cannot clear (or on any, without keep_waiting);
+        otherwise show them when they change and wait on."""
+        self.blockers = blockers
+        if blockers and (_final(blockers) or not self.keep_waiting):
+            return Outcome("refused", self.phase, blockers, self.move)
+        if blockers and blockers != self.shown:
+            self.on_blockers(blockers)
+        self.shown = blockers
+        return None
 
 
 def parse_duration(text: str) -> float:

@@ -275,6 +275,7 @@ def gate_wait(
         request=not no_request,
         keep_waiting=not fail_fast,
         on_blockers=show,
+        on_retry=lambda exc: output.note(f"{exc.message} Trying again."),
     )
     data = {
         "release": release_id,

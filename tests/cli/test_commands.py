@@ -380,3 +380,29 @@ def test_any_token_reads_back_from_the_config_file(value):
     from releasedeck_cli.config import toml_string
 
     assert tomllib.loads(f"token = {toml_string(value)}\n") == {"token": value}
+
+
+def test_a_transient_server_error_during_a_wait_is_tried_again(home, serve):
+    answers = [httpx.Response(503, json={"detail": "Try again shortly."})]
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if answers:
+            return answers.pop()
+        return httpx.Response(200, json=status("rollout"))
+
+    serve(flaky)
+    result = run("gate", "wait", "5", "--to", "rollout", "--interval", "0")
+    assert result.exit_code == 0, result.output
+    assert "Try again shortly. Trying again." in result.stderr
+
+
+def test_a_token_that_may_not_move_phases_is_told_about_no_request(home, serve):
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(403, json={"detail": "You may not move this release."})
+        return httpx.Response(200, json=status("testing"))
+
+    serve(answer)
+    result = run("gate", "wait", "5", "--to", "rollout")
+    assert result.exit_code == 3
+    assert "--no-request" in result.stderr
