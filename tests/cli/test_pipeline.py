@@ -9,10 +9,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -47,14 +47,15 @@ class Pipeline:
             "XDG_CONFIG_HOME": str(home)
         }
 
-    def run(self, *args: str, token: str | None = None, **kw: Any) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, token: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [RELEASEDECK, *args],
-            env=self._env(token),
+            env=self._env(token) | (extra_env or {}),
             capture_output=True,
             text=True,
             timeout=120,
-            **kw,
         )
 
     def start(self, *args: str, token: str | None = None) -> subprocess.Popen:
@@ -270,3 +271,44 @@ def test_a_rejection_ends_the_wait_with_exit_1(pipeline, rita, alice, bob):
     answer = json.loads(result.stdout)
     assert answer["result"] == "refused"
     assert "signoff_rejected" in {b["code"] for b in answer["blockers"]}
+
+
+def test_a_deploy_tool_job_reports_a_failure_signed_with_the_deploy_secret(
+    pipeline, celery_worker, beat, rita, alice, bob, oscar
+):
+    ApplicationFactory(name="CRM", slug="crm")
+    with loopback_server(lambda *a: (202, {"accepted": True})) as (tool_url, tool):
+        env = EnvironmentFactory(
+            name="prod-eu", deploy_url=f"{tool_url}/deploy", deploy_secret="s3cret"
+        )
+        token = api_token_issue(user=rita, name="pipeline")
+        created = pipeline.run(
+            "release", "create", "-a", "crm", "--version", "2.0.0", "--scope", "Search.",
+            *planned_window(), "--json", token=token,
+        )  # fmt: skip
+        release_id = json.loads(created.stdout)["id"]
+        ready_for_testing(release_id, rita, qa=alice, business_owner=bob, environment=env)
+        for person in (alice, bob):
+            so.signoff_give(release_id=release_id, decision="approve", actor=person)
+        rs.release_move(release_id=release_id, to="rollout", actor=rita)
+        assert wait_for(lambda: tool.received("POST"), timeout=60, interval=0.3), (
+            celery_worker.log()
+        )
+        wave = Wave.objects.get(plan__release_id=release_id)
+
+        # No key given: the operator's login finds the call the wave waits on.
+        reported = pipeline.run(
+            "wave", "report", str(wave.pk), "--state", "failed", "--message", "pods crashlooping",
+            token=api_token_issue(user=oscar, name="cli"),
+            extra_env={"RELEASEDECK_DEPLOY_SECRET": "s3cret"},
+        )  # fmt: skip
+        assert reported.returncode == 0, reported.stderr
+        wave.refresh_from_db()
+        assert wave.state in ("failed", "halted"), wave.state
+
+        forged = pipeline.run(
+            "wave", "report", str(wave.pk), "--state", "succeeded", "--key", str(uuid.uuid4()),
+            "--deploy-secret", "not-the-secret", token=token,
+        )  # fmt: skip
+        assert forged.returncode == 3, forged.stderr
+        assert "signature" in forged.stderr
