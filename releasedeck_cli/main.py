@@ -105,15 +105,22 @@ def _echo(as_json: bool, data: Any, text: str | Callable[[], str]) -> None:
 def login(
     ctx: click.Context, login_url: str | None, login_token: str | None, as_json: bool
 ) -> None:
-    """Check a server URL and API token with the server and store them (mode 0600)."""
+    """Check a server URL and API token with the server and store them (mode 0600).
+
+    The token is asked for without echoing it (or read from stdin when piped); a --token on
+    the command line is visible to others on the machine while it runs.
+    """
     opts = ctx.find_root().obj or {}
     stored = config.read_file()
     url = login_url or opts.get("url") or os.environ.get(config.URL_VARIABLE)
     token = login_token or opts.get("token") or os.environ.get(config.TOKEN_VARIABLE)
-    if not url:
-        url = click.prompt("Server URL", default=stored.get("url"))
-    if not token:
-        token = click.prompt("API token", hide_input=True)
+    try:
+        if not url:
+            url = click.prompt("Server URL", default=stored.get("url"))
+        if not token:
+            token = click.prompt("API token", hide_input=True)
+    except click.Abort:
+        raise CliError("Give --url and --token, or answer the questions.", Exit.USAGE) from None
     url = config.normalise_url(str(url))
     api = Api(url, str(token))
     ctx.call_on_close(api.close)

@@ -406,3 +406,13 @@ def test_a_token_that_may_not_move_phases_is_told_about_no_request(home, serve):
     result = run("gate", "wait", "5", "--to", "rollout")
     assert result.exit_code == 3
     assert "--no-request" in result.stderr
+
+
+def test_login_reads_a_piped_token_and_without_one_is_a_usage_error(home, serve):
+    serve(lambda r: httpx.Response(200, json=ME))
+    piped = CliRunner().invoke(main.cli, ["login", "--url", URL], input="s3cret\n")
+    assert piped.exit_code == 0, piped.output
+    assert 'token = "s3cret"' in (home / "config" / "releasedeck" / "config.toml").read_text()
+    closed = CliRunner().invoke(main.cli, ["login", "--url", URL], input="")
+    assert closed.exit_code == 2
+    assert "--token" in closed.stderr
