@@ -32,6 +32,7 @@ class Api:
         if token:
             headers["Authorization"] = f"Token {token}"
         self.url = url
+        self._held: dict[str, tuple[str, Any]] = {}
         self.http = httpx.Client(
             base_url=url + API, headers=headers, timeout=timeout, transport=transport
         )
@@ -40,7 +41,20 @@ class Api:
         self.http.close()
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.call("GET", path, params=_clean(params))[1]
+        """A GET; an answer with an ETag is kept, so asking again (a wait polling the status)
+        sends If-None-Match and a 304 costs the server next to nothing."""
+        params = _clean(params)
+        url = str(self.http.build_request("GET", path, params=params).url)
+        held = self._held.get(url)
+        headers = {"If-None-Match": held[0]} if held else {}
+        with self.errors():
+            response = self.http.get(path, params=params, headers=headers)
+        if response.status_code == 304 and held:
+            return held[1]
+        body = answer(response)
+        if etag := response.headers.get("ETag"):
+            self._held[url] = (etag, body)
+        return body
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         return self.call("POST", path, json=body)

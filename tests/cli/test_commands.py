@@ -416,3 +416,22 @@ def test_login_reads_a_piped_token_and_without_one_is_a_usage_error(home, serve)
     closed = CliRunner().invoke(main.cli, ["login", "--url", URL], input="")
     assert closed.exit_code == 2
     assert "--token" in closed.stderr
+
+
+def test_a_wait_asks_for_the_status_with_its_etag_and_takes_304_as_unchanged(home, serve):
+    answers = [
+        httpx.Response(200, json=status("testing", "signoff_missing"), headers={"ETag": '"a"'}),
+        httpx.Response(304),
+        httpx.Response(200, json=status("rollout"), headers={"ETag": '"b"'}),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return SIGNOFF_MISSING
+        return answers.pop(0)
+
+    seen = serve(answer)
+    result = run("gate", "wait", "5", "--to", "rollout", "--interval", "0")
+    assert result.exit_code == 0, result.output
+    gets = [r for r in seen if r.method == "GET"]
+    assert [r.headers.get("If-None-Match") for r in gets] == [None, '"a"', '"a"']
