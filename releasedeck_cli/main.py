@@ -262,8 +262,9 @@ def gate_wait(
 ) -> None:
     """Exit 0 once RELEASE is in the target phase.
 
-    Asks for the move through the API whenever the gate holds and watches the status while a
-    worker carries it out. While the gate has blockers (a sign-off missing, a defect open) it
+    When the target is the next phase, asks for the move through the API whenever the gate
+    holds and watches the status while a worker carries it out; a phase further ahead it only
+    watches for. While the gate has blockers (a sign-off missing, a defect open) it
     keeps waiting; a rejection, or a move not possible from the current phase, ends the wait at
     once (exit 1). When the time runs out it exits 4. Either way it prints the blockers.
     """

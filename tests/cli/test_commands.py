@@ -435,3 +435,19 @@ def test_a_wait_asks_for_the_status_with_its_etag_and_takes_304_as_unchanged(hom
     assert result.exit_code == 0, result.output
     gets = [r for r in seen if r.method == "GET"]
     assert [r.headers.get("If-None-Match") for r in gets] == [None, '"a"', '"a"']
+
+
+def test_a_phase_further_ahead_is_watched_for_and_asked_for_once_next(home, serve):
+    script = Script(
+        [status("preparation"), status("testing"), status("rollout")],
+        [httpx.Response(202, json={"id": 8, "state": "pending"})],
+    )
+    seen = serve(script)
+    result = run("gate", "wait", "5", "--to", "rollout", "--interval", "0")
+    assert result.exit_code == 0, result.output
+    assert [(r.method, r.url.path.split("/")[-2]) for r in seen] == [
+        ("GET", "status"),
+        ("GET", "status"),
+        ("POST", "transition"),
+        ("GET", "status"),
+    ]
