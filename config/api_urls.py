@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.accounts import api as accounts
 from apps.audit import api as audit
 from apps.environments import api as environments
+from apps.github import api as github
 from apps.notifications import api as notifications
 from apps.pages import api as pages
 from apps.releases import api as releases
@@ -169,6 +170,8 @@ v1 = [
         name="freeze-window",
     ),
     path("stop-the-line/", environments.StopTheLineView.as_view(), name="stop-the-line"),
+    # GitHub deployment protection (signed by the GitHub App's webhook secret)
+    path("github/webhook/", github.GithubWebhookView.as_view(), name="github-webhook"),
     # Audit
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("audit-events/export/", audit.AuditExportView.as_view(), name="audit-export"),
