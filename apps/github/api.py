@@ -121,6 +121,7 @@ class GithubWebhookView(ApiView):
 
     @extend_schema(
         operation_id="github_webhook",
+        summary="Receive a GitHub deployment protection rule event",
         request=ProtectionEventSerializer,
         responses={
             202: ProtectionRequestSerializer,
