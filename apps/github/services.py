@@ -97,7 +97,10 @@ def protection_request_receive(
             with transaction.atomic():
                 request.save()
         except IntegrityError:  # the same delivery, received twice at once
-            return DeploymentProtectionRequest.objects.get(same), False
+            stored = DeploymentProtectionRequest.objects.filter(same).first()
+            if stored is None:
+                raise
+            return stored, False
         record_event(
             request,
             "github.protection_requested",
