@@ -175,3 +175,15 @@ def test_no_token_no_answer_and_the_reason_is_kept(client, github, settings):
     request.refresh_from_db()
     assert "Installation token: HTTP 401" in request.last_error
     assert github.callbacks() == []
+
+
+def test_the_release_page_and_its_evidence_tell_of_the_answer(client, github, rita, alice, bob):
+    release = release_at(rita, alice, bob, "rollout")
+    wave_transition(wave_id=Wave.objects.get(plan__release=release).pk, to="deploying", actor=None)
+    request = receive(client, github)
+    protection_request_evaluate(request_id=request.pk)
+    answer_send(request_id=request.pk)
+    client.force_login(rita)
+    assert client.get(f"/releases/{release.pk}/").status_code == 200
+    evidence = client.get(f"/api/v1/releases/{release.pk}/evidence/").json()
+    assert "github.approved" in str(evidence)  # a decision, kept with its reason
