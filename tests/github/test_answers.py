@@ -187,3 +187,23 @@ def test_the_release_page_and_its_evidence_tell_of_the_answer(client, github, ri
     assert client.get(f"/releases/{release.pk}/").status_code == 200
     evidence = client.get(f"/api/v1/releases/{release.pk}/evidence/").json()
     assert "github.approved" in str(evidence)  # a decision, kept with its reason
+
+
+def test_answers_go_through_the_outbound_checks_and_retry_when_nothing_answers(
+    client, github, settings
+):
+    request = receive(client, github, sha="f" * 40)
+    protection_request_evaluate(request_id=request.pk)
+    settings.RELEASEDECK_EGRESS_ALLOW = []  # loopback is refused as for any deploy call
+    now = timezone.now()
+    assert answer_send(request_id=request.pk, now=now) == "pending"
+    request.refresh_from_db()
+    assert request.last_error == "Installation token: the target's address is not allowed"
+    assert github.recorder.received() == []  # nothing left this machine
+
+    settings.RELEASEDECK_EGRESS_ALLOW = ["127.0.0.0/8"]
+    settings.RELEASEDECK_GITHUB_API_URL = "http://127.0.0.1:9"  # nothing listens there
+    assert answer_send(request_id=request.pk, now=now + timedelta(minutes=1)) == "pending"
+    request.refresh_from_db()
+    assert request.last_error == "Installation token: no answer from the target"
+    assert request.next_attempt_at > now + timedelta(minutes=1)  # backing off
