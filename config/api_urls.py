@@ -7,6 +7,7 @@ from apps.accounts import api as accounts
 from apps.accounts import people_api as people
 from apps.audit import api as audit
 from apps.environments import api as environments
+from apps.github import api as github
 from apps.notifications import api as notifications
 from apps.pages import api as pages
 from apps.releases import api as releases
@@ -188,6 +189,8 @@ v1 = [
         name="freeze-window",
     ),
     path("stop-the-line/", environments.StopTheLineView.as_view(), name="stop-the-line"),
+    # GitHub deployment protection (signed by the GitHub App's webhook secret)
+    path("github/webhook/", github.GithubWebhookView.as_view(), name="github-webhook"),
     # Audit
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("audit-events/export/", audit.AuditExportView.as_view(), name="audit-export"),

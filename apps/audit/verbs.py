@@ -18,6 +18,8 @@ DECISION_VERBS = (
     "test_case.recorded",
     "wave.state_changed",
     "policy.set",
+    "github.approved",
+    "github.rejected",
 )
 
 # What each verb says after the actor's name; {subject} and the event's `after` fields fill it.
@@ -57,4 +59,9 @@ VERB_TEXT = {
     "stop_the_line.on": "stopped the line",
     "stop_the_line.off": "lifted stop the line",
     "announcement.created": "wrote an announcement",
+    "github.protection_requested": "received GitHub's request to deploy {sha} to {environment}",
+    "github.approved": "approved GitHub's deployment to {environment}",
+    "github.rejected": "rejected GitHub's deployment to {environment}",
+    "github.answer_sent": "answered GitHub: {verdict}",
+    "github.answer_failed": "could not answer GitHub (attempt {attempt})",
 }

@@ -342,6 +342,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     (V1 + "stop-the-line/", "PUT"): write(
         {RM, OPERATOR}, 200, body=fixed({"active": True, "reason": "Payments incident."})
     ),
+    # The GitHub App authenticates with its webhook secret's signature, never a person's token.
+    (V1 + "github/webhook/", "POST"): Row(
+        NO_IDS, dict.fromkeys(PERSONAS, 401), fixed({"action": "requested"})
+    ),
     # Audit
     (V1 + "audit-events/", "GET"): read(),
     (V1 + "audit-events/export/", "GET"): read(),

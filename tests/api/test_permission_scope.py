@@ -32,6 +32,8 @@ SHARED = {
     (V1 + "audit-events/", "GET"),
     (V1 + "audit-events/export/", "GET"),
     (V1 + "audit-events/<id:id>/", "GET"),
+    # Signed by the GitHub App; which release it is about is in the body, not the route.
+    (V1 + "github/webhook/", "POST"),
 }
 SHARED_PREFIXES = (
     V1 + "tokens/",
