@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.signoffs",
     "apps.rollouts",
+    "apps.incidents",
     "apps.dashboard",
     "apps.pages",
     "apps.demo",
