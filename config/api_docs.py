@@ -279,6 +279,10 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
         "Pulling the switch (with a reason) halts every running wave at once and none starts "
         "until it is lifted.",
     ),
+    "freeze_windows_lift": ("Approve lifting an incident freeze", None),
+    # Incidents
+    "incidents_list": ("List incidents", None),
+    "incidents_hook": ("Report an incident (source webhook)", None),
     # Audit
     "audit_events_list": ("List audit events", None),
     "audit_events_retrieve": (
