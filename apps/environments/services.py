@@ -25,23 +25,41 @@ def _get_environment(environment_id: int, *, lock: bool = False) -> Environment:
     return env
 
 
-_ENV_FIELDS = ("name", "tier", "region", "time_zone", "health_url", "deploy_url", "deploy_secret")
+_ENV_FIELDS = (
+    "name",
+    "tier",
+    "region",
+    "time_zone",
+    "health_url",
+    "deploy_url",
+    "deploy_secret",
+    "freeze_lift_quorum",
+)
+EnvValues = dict[str, str | int]
 
 
-def _env_snapshot(env: Environment) -> dict[str, str]:
+def _env_snapshot(env: Environment) -> EnvValues:
     return {f: getattr(env, f) for f in _ENV_FIELDS}
 
 
-def _audited(values: dict[str, str]) -> dict[str, str]:
+def _audited(values: EnvValues) -> EnvValues:
     """What the audit trail keeps of an environment's fields: never the deploy secret itself."""
     if "deploy_secret" in values:
         values = {**values, "deploy_secret": "set" if values["deploy_secret"] else "not set"}
     return values
 
 
-def _check_deploy_url(values: dict[str, str]) -> None:
+def _check_deploy_url(values: EnvValues) -> None:
     if values.get("deploy_url"):  # a deploy tool outbound requests may reach
-        egress.check_url(values["deploy_url"], field="deploy_url")
+        egress.check_url(str(values["deploy_url"]), field="deploy_url")
+
+
+def _check_quorum(values: EnvValues) -> None:
+    quorum = values.get("freeze_lift_quorum")
+    if quorum is not None and (not isinstance(quorum, int) or quorum < 1):
+        raise ServiceError(
+            "An incident freeze needs at least one approval to lift.", field="freeze_lift_quorum"
+        )
 
 
 def _save_env(env: Environment, *, update_fields: list[str] | None = None) -> None:
@@ -62,11 +80,13 @@ def environment_create(
     health_url: str = "",
     deploy_url: str = "",
     deploy_secret: str = "",
+    freeze_lift_quorum: int = 1,
 ) -> Environment:
     """Create an environment; creating the same one again returns it. `deploy_url` and
-    `deploy_secret` are the webhook deployer's tool and signing key for this environment."""
+    `deploy_secret` are the webhook deployer's tool and signing key for this environment;
+    `freeze_lift_quorum` how many people must approve lifting an incident freeze over it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    values = {
+    values: EnvValues = {
         "name": name,
         "tier": tier,
         "time_zone": time_zone,
@@ -74,8 +94,10 @@ def environment_create(
         "health_url": health_url,
         "deploy_url": deploy_url,
         "deploy_secret": deploy_secret,
+        "freeze_lift_quorum": freeze_lift_quorum,
     }
     _check_deploy_url(values)
+    _check_quorum(values)
     with transaction.atomic():
         existing = Environment.objects.filter(name=name).first()
         if existing is not None:
@@ -99,10 +121,11 @@ def environment_update(
     health_url: str | None = None,
     deploy_url: str | None = None,
     deploy_secret: str | None = None,
+    freeze_lift_quorum: int | None = None,
 ) -> Environment:
     """Change the fields given (None leaves one as it is); an empty `deploy_secret` removes it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    given = {
+    given: dict[str, str | int | None] = {
         "name": name,
         "tier": tier,
         "region": region,
@@ -110,9 +133,11 @@ def environment_update(
         "health_url": health_url,
         "deploy_url": deploy_url,
         "deploy_secret": deploy_secret,
+        "freeze_lift_quorum": freeze_lift_quorum,
     }
-    values = {f: v for f, v in given.items() if v is not None}
+    values: EnvValues = {f: v for f, v in given.items() if v is not None}
     _check_deploy_url(values)
+    _check_quorum(values)
     with transaction.atomic():
         env = _get_environment(environment_id, lock=True)
         before = _env_snapshot(env)

@@ -148,3 +148,37 @@ def test_a_reason_is_required(client, freeze, oscar):
     response = lift(client, freeze, headers, reason="")
     assert response.status_code == 400
     assert db_state() == before
+
+
+def test_the_platform_role_sets_an_environments_quorum(client, rita, oscar, prod_eu):
+    url = f"/api/v1/environments/{prod_eu.pk}/"
+    ok = client.patch(
+        url, data={"freeze_lift_quorum": 3}, content_type="application/json", **token_header(rita)
+    )
+    assert ok.status_code == 200 and ok.json()["freeze_lift_quorum"] == 3
+    for value in (0, "two"):
+        bad = client.patch(
+            url,
+            data={"freeze_lift_quorum": value},
+            content_type="application/json",
+            **token_header(rita),
+        )
+        assert bad.status_code == 400
+    denied = client.patch(
+        url, data={"freeze_lift_quorum": 1}, content_type="application/json", **token_header(oscar)
+    )
+    assert denied.status_code == 403
+    prod_eu.refresh_from_db()
+    assert prod_eu.freeze_lift_quorum == 3
+
+
+def test_a_wider_freeze_needs_the_largest_quorum_it_covers(rita, prod_eu, prod_us):
+    from apps.environments.selectors import lift_quorum
+
+    prod_us.freeze_lift_quorum = 3
+    prod_us.save()
+    now = timezone.now()
+    freeze = es.freeze_declare_halting(
+        scope="global", start=now, end=now + timedelta(hours=1), reason="Incident"
+    )
+    assert lift_quorum(freeze) == 3
