@@ -177,6 +177,7 @@ v1 = [
     path("stop-the-line/", environments.StopTheLineView.as_view(), name="stop-the-line"),
     # Incidents: sources' webhooks, and the incidents heard
     path("incidents/", incidents.IncidentListView.as_view(), name="incidents"),
+    path("incident-sources/", incidents.IncidentSourceListView.as_view(), name="incident-sources"),
     path(
         "incidents/hooks/<slug:slug>/", incidents.IncidentHookView.as_view(), name="incident-hook"
     ),

@@ -10,10 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import Action
-from apps.core.api import ApiMixin, ApiView, error_responses, validated
+from apps.core.api import ApiMixin, ApiView, error_responses, id_field, validated
+from apps.environments.models import FreezeScope
 
 from . import inbound, services
-from .models import Incident
+from .models import Incident, IncidentRoute, IncidentSource, SourceKind
 
 HOOK_DESCRIPTION = """A source of incidents reports one. No person's token: the source's own
 credentials, checked before anything else (401 and nothing written when they fail, or the
@@ -147,3 +148,120 @@ class FreezeLiftView(ApiView):
         )
         code = status.HTTP_200_OK if state.lifted else status.HTTP_202_ACCEPTED
         return Response(LiftStateSerializer(state).data, status=code)
+
+
+class RouteSerializer(serializers.ModelSerializer):
+    environment = serializers.IntegerField(source="environment_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = IncidentRoute
+        fields = ["match", "scope", "environment", "region"]
+        read_only_fields = fields
+
+
+class RouteWriteSerializer(serializers.Serializer):
+    match = serializers.DictField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        default=dict,
+        help_text="Labels the incident must have, with these values; empty: any incident.",
+    )
+    scope = serializers.ChoiceField(choices=FreezeScope.choices)
+    environment = id_field(required=False, allow_null=True, help_text="For scope environment.")
+    region = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="For scope region."
+    )
+
+
+class IncidentSourceSerializer(serializers.ModelSerializer):
+    routes = RouteSerializer(many=True, read_only=True)
+    credential_set = serializers.SerializerMethodField(
+        help_text="Whether a token (or PagerDuty secret) is stored; it is never shown again."
+    )
+
+    class Meta:
+        model = IncidentSource
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "kind",
+            "lift_on_resolve",
+            "freeze_hours",
+            "active",
+            "routes",
+            "credential_set",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_credential_set(self, source: IncidentSource) -> bool:
+        return bool(source.token_sha256 or source.secret)
+
+
+class IncidentSourceCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    slug = serializers.SlugField(max_length=64)
+    kind = serializers.ChoiceField(choices=SourceKind.choices)
+    secret = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="PagerDuty's signing secret (pagerduty only; at least 16 characters).",
+    )
+    lift_on_resolve = serializers.BooleanField(default=False)
+    freeze_hours = serializers.IntegerField(
+        min_value=1, max_value=24 * 366, required=False, allow_null=True, default=None
+    )
+    routes = RouteWriteSerializer(many=True, required=False, default=list)
+
+
+class IncidentSourceCreatedSerializer(IncidentSourceSerializer):
+    """The new source, with its token (documented shape of the answer)."""
+
+    token = serializers.CharField(
+        read_only=True,
+        help_text="The bearer token for Alertmanager and generic sources, shown this once; "
+        "empty for PagerDuty.",
+    )
+
+    class Meta(IncidentSourceSerializer.Meta):
+        fields = [*IncidentSourceSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class IncidentSourceListView(ApiMixin, generics.ListAPIView):
+    """Where incidents come from and what each freezes (the platform role). Credentials are
+    never shown: a new source's token is in the answer that creates it, once."""
+
+    queryset = IncidentSource.objects.prefetch_related("routes")
+    serializer_class = IncidentSourceSerializer
+    read_action = Action.MANAGE_ENVIRONMENTS
+    write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
+    ordering = ["name", "id"]
+    ordering_fields = ["name", "id"]
+
+    @extend_schema(
+        request=IncidentSourceCreateSerializer,
+        responses={201: IncidentSourceCreatedSerializer, **error_responses(400)},
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(IncidentSourceCreateSerializer, request)
+        routes = [
+            {
+                "match": r.get("match") or {},
+                "scope": r["scope"],
+                "environment_id": r.get("environment"),
+                "region": r.get("region", ""),
+            }
+            for r in data.pop("routes")
+        ]
+        source, credential = services.incident_source_create(
+            actor=cast(User, request.user), routes=cast(list[services.RouteSpec], routes), **data
+        )
+        token = "" if source.kind == SourceKind.PAGERDUTY else credential
+        source = IncidentSource.objects.prefetch_related("routes").get(pk=source.pk)
+        body = {**IncidentSourceSerializer(source).data, "token": token}
+        return Response(body, status=status.HTTP_201_CREATED)

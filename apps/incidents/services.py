@@ -3,9 +3,10 @@ and lifting that freeze by its quorum. The freeze itself is written by the envir
 the rollout engine halts the running waves it covers at their next step."""
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -51,6 +52,15 @@ class Received:
 # --- sources --------------------------------------------------------------------------------
 
 
+class RouteSpec(TypedDict, total=False):
+    """One route as `incident_route_add` takes it (without source and actor)."""
+
+    match: Mapping[str, str]
+    scope: str
+    environment_id: int | None
+    region: str
+
+
 def incident_source_create(
     *,
     name: str,
@@ -60,10 +70,12 @@ def incident_source_create(
     secret: str = "",
     lift_on_resolve: bool = False,
     freeze_hours: int | None = None,
+    routes: Sequence[RouteSpec] = (),
 ) -> tuple[IncidentSource, str]:
-    """Add a source of incidents. Returns it and its credential, shown this once: a new bearer
-    token for Alertmanager and generic sources (only its SHA-256 is kept), or the PagerDuty
-    signing secret, which must be given (PagerDuty shows it when the subscription is made)."""
+    """Add a source of incidents, with `routes` in the order given. Returns it and its
+    credential, shown this once: a new bearer token for Alertmanager and generic sources (only
+    its SHA-256 is kept), or the PagerDuty signing secret, which must be given (PagerDuty
+    shows it when the subscription is made)."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     if kind not in SourceKind.values:
         raise ServiceError(f"kind must be one of {', '.join(SourceKind.values)}.", field="kind")
@@ -97,6 +109,8 @@ def incident_source_create(
                 "freeze_hours": freeze_hours,
             },
         )
+        for route in routes:
+            incident_route_add(source_id=source.pk, actor=actor, **route)
     return source, token or secret
 
 

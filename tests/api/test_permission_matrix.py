@@ -314,6 +314,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     # Incident sources authenticate with their own token or signature; an unknown one is 401.
     (V1 + "incidents/", "GET"): read(),
+    (V1 + "incident-sources/", "GET"): restricted_read({RM}),
+    (V1 + "incident-sources/", "POST"): write(
+        {RM}, 201, body=fixed({"name": "Prometheus", "slug": "prom", "kind": "alertmanager"})
+    ),
     (V1 + "incidents/hooks/<slug:slug>/", "POST"): Row(
         lambda world, persona: {"slug": "no-such-source"},
         dict.fromkeys(PERSONAS, 401),

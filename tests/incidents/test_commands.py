@@ -58,3 +58,52 @@ def test_only_the_platform_role_adds_sources(oscar):
     with pytest.raises(CommandError):
         call_command("incident_source_create", "x", "--kind=generic", "--as=oscar")
     assert not IncidentSource.objects.exists()
+
+
+def test_the_platform_role_adds_a_source_through_the_api(client, rita, prod_eu):
+    from tests.api.conftest import token_header
+
+    response = client.post(
+        "/api/v1/incident-sources/",
+        data={
+            "name": "Status page",
+            "slug": "status",
+            "kind": "generic",
+            "freeze_hours": 2,
+            "routes": [
+                {"match": {"service": "crm"}, "scope": "environment", "environment": prod_eu.pk}
+            ],
+        },
+        content_type="application/json",
+        **token_header(rita),
+    )
+    assert response.status_code == 201, response.json()
+    created = response.json()
+    assert created["routes"] == [
+        {
+            "match": {"service": "crm"},
+            "scope": "environment",
+            "environment": prod_eu.pk,
+            "region": "",
+        }
+    ]
+    token = created["token"]
+    listed = client.get("/api/v1/incident-sources/", **token_header(rita)).json()
+    assert "token" not in listed["results"][0] and listed["results"][0]["credential_set"]
+    body = json.dumps({"id": "1", "status": "open", "labels": {"service": "crm"}}).encode()
+    assert post_hook(client, "status", body, **bearer(token)).status_code == 202
+    assert Incident.objects.get().freeze.environment == prod_eu
+
+
+def test_a_route_naming_no_environment_is_refused_and_adds_no_source(client, rita):
+    from tests.api.conftest import token_header
+
+    response = client.post(
+        "/api/v1/incident-sources/",
+        data={"name": "S", "slug": "s", "kind": "generic", "routes": [{"scope": "environment"}]},
+        content_type="application/json",
+        **token_header(rita),
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "environment"
+    assert not IncidentSource.objects.exists()
