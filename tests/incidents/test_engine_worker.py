@@ -8,6 +8,7 @@ from django.test import Client
 
 from apps.audit.models import AuditEvent
 from apps.incidents import services as inc
+from apps.notifications.models import Notification
 from apps.releases.services import releases_tick
 from apps.rollouts import services as ro
 from apps.rollouts.models import Wave
@@ -75,6 +76,10 @@ def test_incident_halts_running_waves_in_its_scope_within_one_tick(celery_worker
         verb="wave.state_changed", object_id=str(in_scope.pk), after__state="halted"
     )
     assert "INC-42" in event.reason
+    # The release's people are told (its stakeholders' e-mail), of that wave only.
+    told = Notification.objects.filter(event="wave.halted")
+    assert told.exists()
+    assert {n.payload["wave"]["id"] for n in told} == {in_scope.pk}
 
 
 def test_no_wave_starts_where_an_incident_freeze_holds(celery_worker, rita, alice, bob):
