@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.signoffs",
     "apps.rollouts",
     "apps.github",
+    "apps.incidents",
     "apps.dashboard",
     "apps.pages",
     "apps.demo",

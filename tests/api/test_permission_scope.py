@@ -45,6 +45,8 @@ SHARED_PREFIXES = (
     V1 + "deployment-windows/",
     V1 + "freeze-windows/",
     V1 + "stop-the-line/",
+    V1 + "incidents/",
+    V1 + "incident-sources/",
     V1 + "notification-webhooks/",
 )
 # A hidden release is 404 on its routes; an application named in a body is a field error, the
