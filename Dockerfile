@@ -8,8 +8,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so a code change does not reinstall them.
+# Dependencies first, so a change to the server's code does not reinstall them. The one
+# package the project installs (the `releasedeck` command line) has to be there for it.
 COPY pyproject.toml ./
+COPY releasedeck_cli ./releasedeck_cli
 RUN pip install .
 
 COPY . .

@@ -355,6 +355,16 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
         "Pulling the switch (with a reason) halts every running wave at once and none starts "
         "until it is lifted.",
     ),
+    "freeze_windows_lift": ("Approve lifting an incident freeze", None),
+    # Incidents
+    "incidents_list": ("List incidents", None),
+    "incidents_hook": ("Report an incident (source webhook)", None),
+    "incident_sources_list": ("List incident sources", None),
+    "incident_sources_create": (
+        "Add an incident source",
+        "Add a source of incident webhooks with its routes (the platform role). The answer holds "
+        "the bearer token of an Alertmanager or generic source, shown this once.",
+    ),
     # Audit
     "audit_events_list": ("List audit events", None),
     "audit_events_retrieve": (

@@ -7,6 +7,8 @@ from apps.accounts import api as accounts
 from apps.accounts import people_api as people
 from apps.audit import api as audit
 from apps.environments import api as environments
+from apps.github import api as github
+from apps.incidents import api as incidents
 from apps.notifications import api as notifications
 from apps.pages import api as pages
 from apps.releases import api as releases
@@ -187,7 +189,20 @@ v1 = [
         environments.FreezeWindowDetailView.as_view(),
         name="freeze-window",
     ),
+    path(
+        "freeze-windows/<id:id>/lift/",
+        incidents.FreezeLiftView.as_view(),
+        name="freeze-window-lift",
+    ),
     path("stop-the-line/", environments.StopTheLineView.as_view(), name="stop-the-line"),
+    # GitHub deployment protection (signed by the GitHub App's webhook secret)
+    path("github/webhook/", github.GithubWebhookView.as_view(), name="github-webhook"),
+    # Incidents: sources' webhooks, and the incidents heard
+    path("incidents/", incidents.IncidentListView.as_view(), name="incidents"),
+    path("incident-sources/", incidents.IncidentSourceListView.as_view(), name="incident-sources"),
+    path(
+        "incidents/hooks/<slug:slug>/", incidents.IncidentHookView.as_view(), name="incident-hook"
+    ),
     # Audit
     path("audit-events/", audit.AuditEventListView.as_view(), name="audit-events"),
     path("audit-events/export/", audit.AuditExportView.as_view(), name="audit-export"),

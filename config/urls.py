@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("apps.demo.urls")),
     path("", include((pages.signoff_patterns, "signoffs"))),
     path("environments/", include("apps.environments.urls")),
+    path("incidents/", include("apps.incidents.urls")),
     path("audit/", include((pages.audit_patterns, "audit"))),
     path("notifications/", include("apps.notifications.urls")),
     path("account/", include("apps.accounts.urls")),

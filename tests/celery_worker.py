@@ -104,8 +104,17 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 
 
 
 @pytest.fixture(scope="session")
+def celery_worker_env() -> dict[str, str]:
+    """Environment variables the worker gets beyond the test process's own (settings that name
+    servers started for the session)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+    django_db_setup: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    celery_worker_env: dict[str, str],
 ) -> Iterator[CeleryWorker]:
     purge_celery_queue()
     env = dict(os.environ)
@@ -118,6 +127,7 @@ def celery_worker_process(
         REDIS_URL=settings.REDIS_URL,
         PYTHONUNBUFFERED="1",
     )
+    env.update(celery_worker_env)
     log_path = tmp_path_factory.mktemp("celery-worker") / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -13,11 +13,17 @@ from apps.stakeholders.models import ensure_default_roles
 
 from .factories import UserFactory, give
 
-pytest_plugins = ["tests.celery_worker"]
+pytest_plugins = ["tests.celery_worker", "tests.fake_github"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls tests make
 # alongside it are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_env(fake_github_session):
+    """The worker answers GitHub deployment protection rules through the session's fake GitHub."""
+    return fake_github_session.env()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,7 +4,7 @@ from django.apps import apps as django_apps
 from django.db import connection
 
 PROJECT_APPS = {"auth", "accounts", "audit", "environments", "releases"}
-PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications"}
+PROJECT_APPS |= {"stakeholders", "signoffs", "rollouts", "notifications", "github", "incidents"}
 
 
 def db_state() -> dict[str, tuple]:

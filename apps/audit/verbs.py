@@ -18,6 +18,8 @@ DECISION_VERBS = (
     "test_case.recorded",
     "wave.state_changed",
     "policy.set",
+    "github.approved",
+    "github.rejected",
 )
 
 # What each verb says after the actor's name; {subject} and the event's `after` fields fill it.
@@ -54,7 +56,18 @@ VERB_TEXT = {
     "freeze.created": "declared {subject}",
     "freeze.updated": "changed {subject}",
     "freeze.removed": "removed {subject}",
+    "freeze.lift_approved": "approved lifting {subject}",
+    "freeze.lifted": "lifted {subject}",
+    "incident.opened": "heard {subject} open",
+    "incident.resolved": "heard {subject} resolved",
+    "incident_source.created": "added incident source {subject}",
+    "incident_route.added": "added {subject}",
     "stop_the_line.on": "stopped the line",
     "stop_the_line.off": "lifted stop the line",
     "announcement.created": "wrote an announcement",
+    "github.protection_requested": "received GitHub's request to deploy {sha} to {environment}",
+    "github.approved": "approved GitHub's deployment to {environment}",
+    "github.rejected": "rejected GitHub's deployment to {environment}",
+    "github.answer_sent": "answered GitHub: {verdict}",
+    "github.answer_failed": "could not answer GitHub (attempt {attempt})",
 }

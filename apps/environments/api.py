@@ -69,6 +69,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
             "health_url",
             "deploy_url",
             "deploy_secret_set",
+            "freeze_lift_quorum",
             "created_at",
             "updated_at",
         ]
@@ -110,6 +111,15 @@ class EnvironmentWriteSerializer(serializers.Serializer):
             f"The HMAC-SHA256 key that signs deploy requests, {SECRET_MIN} to {SECRET_MAX} "
             "characters; empty removes it. Write-only: no answer contains it "
             "(see `deploy_secret_set`)."
+        ),
+    )
+    freeze_lift_quorum = serializers.IntegerField(
+        min_value=1,
+        max_value=20,
+        required=False,
+        help_text=(
+            "How many distinct people must approve lifting an incident freeze that covers this "
+            "environment (`POST /api/v1/freeze-windows/{id}/lift/`); 1 by default."
         ),
     )
 

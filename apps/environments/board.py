@@ -85,6 +85,8 @@ def board(
         .order_by("start", "id")
     )
     manage = can(user, Action.MANAGE_ENVIRONMENTS)
+    # Who may be offered to approve lifting an incident freeze (the service checks tiers too).
+    approve_lifts = manage or can(user, Action.STOP_THE_LINE)
     key, form = bound if bound else ("", None)
     opened = key if form is not None and form.errors else ""
 
@@ -121,7 +123,7 @@ def board(
                 if manage
                 else None,
                 lift_form=pick(f"lift-{freeze.pk}", partial(ReasonForm, prefix=f"lift-{freeze.pk}"))
-                if manage
+                if manage or (approve_lifts and freeze.halts_running)
                 else None,
             )
         )
@@ -167,6 +169,7 @@ def board(
         "environments": env_rows,
         "freezes": freeze_rows,
         "can_manage": manage,
+        "can_approve_lifts": approve_lifts,
         "flash": flash,
         "open_form": opened,
         "error": _non_field_error(form),

@@ -24,12 +24,18 @@ class Environment(TimeStampedModel):
     # signs what we send it.
     deploy_url = models.URLField(blank=True)
     deploy_secret = models.CharField(max_length=128, blank=True)
+    # How many distinct people must approve lifting an incident freeze that covers this
+    # environment (a region's or a global freeze takes the largest quorum it covers).
+    freeze_lift_quorum = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["tier", "name"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(tier__in=[t.value for t in Tier]), name="environment_tier_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(freeze_lift_quorum__gte=1), name="environment_lift_quorum_positive"
             ),
         ]
 
@@ -65,7 +71,9 @@ class FreezeScope(models.TextChoices):
 
 
 class FreezeWindow(TimeStampedModel):
-    """A blackout: no wave starts in its scope between start and end."""
+    """A blackout: no wave starts in its scope between start and end. One that `halts_running`
+    (declared for an incident) also halts the running waves in its scope, and is lifted early
+    only by its quorum (`freeze_lift`)."""
 
     scope = models.CharField(max_length=16, choices=FreezeScope.choices)
     environment = models.ForeignKey(
@@ -75,6 +83,7 @@ class FreezeWindow(TimeStampedModel):
     start = models.DateTimeField()
     end = models.DateTimeField()
     reason = models.CharField(max_length=300)
+    halts_running = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

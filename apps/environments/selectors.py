@@ -53,3 +53,38 @@ def calendars_for(
 
 def calendar_for(environment: Environment, now: datetime) -> calendars.Calendar:
     return calendars_for([environment], now)[environment.pk]
+
+
+def scope_q(freeze: FreezeWindow, path: str = "") -> Q:
+    """The environments a freeze covers, as a filter on Environment, or on whatever reaches
+    one through `path` (e.g. "environment" for waves)."""
+    prefix = f"{path}__" if path else ""
+    if freeze.scope == FreezeScope.GLOBAL:
+        return Q()
+    if freeze.scope == FreezeScope.REGION:
+        return Q(**{f"{prefix}region": freeze.region}) & ~Q(**{f"{prefix}region": ""})
+    return Q(**{f"{prefix}pk": freeze.environment_id})
+
+
+def halting_freezes(now: datetime) -> list[FreezeWindow]:
+    """Freezes in force that halt running waves too (incident freezes)."""
+    return list(
+        FreezeWindow.objects.filter(halts_running=True, start__lte=now, end__gt=now).order_by(
+            "start", "pk"
+        )
+    )
+
+
+def halting_freeze_for(env: Environment, now: datetime) -> FreezeWindow | None:
+    """The earliest freeze in force that halts running waves in `env`, if any."""
+    return next((f for f in halting_freezes(now) if covers(f, env)), None)
+
+
+def environments_covered(freeze: FreezeWindow) -> list[Environment]:
+    return list(Environment.objects.filter(scope_q(freeze)).order_by("name"))
+
+
+def lift_quorum(freeze: FreezeWindow) -> int:
+    """How many distinct people must approve lifting the freeze: the largest quorum of the
+    environments it covers (1 when it covers none)."""
+    return max((e.freeze_lift_quorum for e in environments_covered(freeze)), default=1)

@@ -2,7 +2,7 @@
 `stop_line`). What these mean for running rollouts is the rollout app's business: it hears of
 each change through `signals`."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
 from apps.core import egress
-from apps.core.errors import NotFound, ServiceError
+from apps.core.errors import Blocker, Conflict, NotFound, ServiceError
 
 from . import signals
 from .models import DeploymentWindow, Environment, FreezeScope, FreezeWindow
@@ -25,23 +25,41 @@ def _get_environment(environment_id: int, *, lock: bool = False) -> Environment:
     return env
 
 
-_ENV_FIELDS = ("name", "tier", "region", "time_zone", "health_url", "deploy_url", "deploy_secret")
+_ENV_FIELDS = (
+    "name",
+    "tier",
+    "region",
+    "time_zone",
+    "health_url",
+    "deploy_url",
+    "deploy_secret",
+    "freeze_lift_quorum",
+)
+EnvValues = dict[str, str | int]
 
 
-def _env_snapshot(env: Environment) -> dict[str, str]:
+def _env_snapshot(env: Environment) -> EnvValues:
     return {f: getattr(env, f) for f in _ENV_FIELDS}
 
 
-def _audited(values: dict[str, str]) -> dict[str, str]:
+def _audited(values: EnvValues) -> EnvValues:
     """What the audit trail keeps of an environment's fields: never the deploy secret itself."""
     if "deploy_secret" in values:
         values = {**values, "deploy_secret": "set" if values["deploy_secret"] else "not set"}
     return values
 
 
-def _check_deploy_url(values: dict[str, str]) -> None:
+def _check_deploy_url(values: EnvValues) -> None:
     if values.get("deploy_url"):  # a deploy tool outbound requests may reach
-        egress.check_url(values["deploy_url"], field="deploy_url")
+        egress.check_url(str(values["deploy_url"]), field="deploy_url")
+
+
+def _check_quorum(values: EnvValues) -> None:
+    quorum = values.get("freeze_lift_quorum")
+    if quorum is not None and (not isinstance(quorum, int) or quorum < 1):
+        raise ServiceError(
+            "An incident freeze needs at least one approval to lift.", field="freeze_lift_quorum"
+        )
 
 
 def _save_env(env: Environment, *, update_fields: list[str] | None = None) -> None:
@@ -62,11 +80,13 @@ def environment_create(
     health_url: str = "",
     deploy_url: str = "",
     deploy_secret: str = "",
+    freeze_lift_quorum: int = 1,
 ) -> Environment:
     """Create an environment; creating the same one again returns it. `deploy_url` and
-    `deploy_secret` are the webhook deployer's tool and signing key for this environment."""
+    `deploy_secret` are the webhook deployer's tool and signing key for this environment;
+    `freeze_lift_quorum` how many people must approve lifting an incident freeze over it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    values = {
+    values: EnvValues = {
         "name": name,
         "tier": tier,
         "time_zone": time_zone,
@@ -74,8 +94,10 @@ def environment_create(
         "health_url": health_url,
         "deploy_url": deploy_url,
         "deploy_secret": deploy_secret,
+        "freeze_lift_quorum": freeze_lift_quorum,
     }
     _check_deploy_url(values)
+    _check_quorum(values)
     with transaction.atomic():
         existing = Environment.objects.filter(name=name).first()
         if existing is not None:
@@ -99,10 +121,11 @@ def environment_update(
     health_url: str | None = None,
     deploy_url: str | None = None,
     deploy_secret: str | None = None,
+    freeze_lift_quorum: int | None = None,
 ) -> Environment:
     """Change the fields given (None leaves one as it is); an empty `deploy_secret` removes it."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
-    given = {
+    given: dict[str, str | int | None] = {
         "name": name,
         "tier": tier,
         "region": region,
@@ -110,9 +133,11 @@ def environment_update(
         "health_url": health_url,
         "deploy_url": deploy_url,
         "deploy_secret": deploy_secret,
+        "freeze_lift_quorum": freeze_lift_quorum,
     }
-    values = {f: v for f, v in given.items() if v is not None}
+    values: EnvValues = {f: v for f, v in given.items() if v is not None}
     _check_deploy_url(values)
+    _check_quorum(values)
     with transaction.atomic():
         env = _get_environment(environment_id, lock=True)
         before = _env_snapshot(env)
@@ -206,6 +231,7 @@ def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, str | None]:
         "start": freeze.start.isoformat(),
         "end": freeze.end.isoformat(),
         "reason": freeze.reason,
+        **({"halts_running": "yes"} if freeze.halts_running else {}),
     }
 
 
@@ -277,6 +303,85 @@ def freeze_create(
     return freeze
 
 
+def freeze_declare_halting(
+    *,
+    scope: str,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    environment_id: int | None = None,
+    region: str = "",
+) -> FreezeWindow:
+    """Declare, for the system (an incident), a freeze that also halts the running waves in its
+    scope. Whoever calls has decided it is due; lifting it early takes its quorum."""
+    environment, region = _freeze_scope(scope, environment_id, region)
+    if end <= start:
+        raise ServiceError("A freeze must end after it starts.", field="end")
+    with transaction.atomic():
+        freeze = FreezeWindow.objects.create(
+            scope=scope,
+            environment=environment,
+            region=region,
+            start=start,
+            end=end,
+            reason=reason[:300],
+            halts_running=True,
+        )
+        _calendar_changed()
+        audit_record(
+            actor=None,
+            verb="freeze.created",
+            obj=freeze,
+            after=_freeze_snapshot(freeze),
+            reason=freeze.reason,
+        )
+    return freeze
+
+
+def freeze_end_now(
+    *, freeze_id: int, actor: User | None, reason: str, now: datetime | None = None
+) -> FreezeWindow:
+    """End a freeze now, keeping it on the calendar as it was in force. The caller has checked
+    the right to (an incident freeze's quorum, or its source resolving it); a freeze already
+    over is left as it is."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        freeze = _locked_freeze(freeze_id)
+        if freeze.end <= now:
+            return freeze
+        before = _freeze_snapshot(freeze)
+        if freeze.start >= now:
+            freeze.start = now - timedelta(microseconds=1)
+        freeze.end = now
+        freeze.save(update_fields=["start", "end", "updated_at"])
+        after = _freeze_snapshot(freeze)
+        _calendar_changed()
+        audit_record(
+            actor=actor,
+            verb="freeze.lifted",
+            obj=freeze,
+            before={k: v for k, v in before.items() if after.get(k) != v},
+            after={k: v for k, v in after.items() if before.get(k) != v},
+            reason=reason,
+        )
+    return freeze
+
+
+def _refuse_quorum_freeze(freeze: FreezeWindow, now: datetime) -> None:
+    """An incident freeze in force is lifted by its quorum only, not removed or shortened."""
+    if freeze.halts_running and _in_force(freeze, now):
+        raise Conflict(
+            "This freeze halts running waves for an incident: it is lifted by approvals.",
+            blockers=[
+                Blocker(
+                    "lift_needs_quorum",
+                    f"Approve lifting it (POST /api/v1/freeze-windows/{freeze.pk}/lift/); it "
+                    "lifts when enough people have.",
+                )
+            ],
+        )
+
+
 def _locked_freeze(freeze_id: int) -> FreezeWindow:
     freeze = (
         FreezeWindow.objects.select_for_update(of=("self",))
@@ -317,6 +422,8 @@ def freeze_update(
         if (freeze.start, freeze.end, freeze.reason) == (start, end, reason):
             return freeze
         shortened = end < freeze.end or start > freeze.start
+        if shortened:
+            _refuse_quorum_freeze(freeze, timezone.now())
         if shortened and _in_force(freeze, timezone.now()) and not change_reason:
             raise ServiceError(
                 "This freeze is in force: say why it is shortened (change_reason).",
@@ -342,6 +449,7 @@ def freeze_remove(*, freeze_id: int, actor: User, reason: str = "") -> None:
     require(actor, Action.MANAGE_ENVIRONMENTS)
     with transaction.atomic():
         freeze = _locked_freeze(freeze_id)
+        _refuse_quorum_freeze(freeze, timezone.now())
         if _in_force(freeze, timezone.now()) and not reason:
             raise ServiceError(
                 "This freeze is in force: say why it is lifted early.", field="reason"

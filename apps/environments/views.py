@@ -200,6 +200,23 @@ def freeze_remove(request: HttpRequest, freeze_id: int) -> HttpResponse:
 # ---- What the page shows ----
 
 
+def board_response(
+    request: HttpRequest,
+    *,
+    bound: tuple[str, Form] | None = None,
+    flash: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The board after a write made by a view of an app above this one (lifting an incident
+    freeze): the fragment for htmx, else the page (a redirect when it went through)."""
+    if not is_htmx(request) and bound is None:
+        return redirect("environments:page")
+    context = _context(request, bound=bound, flash=flash)
+    return render(
+        request, f"{TEMPLATE}#board" if is_htmx(request) else TEMPLATE, context, status=status
+    )
+
+
 def _context(
     request: HttpRequest, *, bound: tuple[str, Form] | None = None, flash: str = ""
 ) -> dict[str, Any]:

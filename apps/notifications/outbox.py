@@ -33,6 +33,14 @@ SUBJECTS = {
     "wave.halted": "wave {wave} halted",
     "wave.rolled_back": "wave {wave} rolled back",
 }
+# Events about shared things (environments, freezes, incidents), told to every active webhook.
+SHARED_SUBJECTS = {
+    "incident.opened": "incident opened",
+    "incident.resolved": "incident resolved",
+    "freeze.created": "freeze declared",
+    "freeze.lift_approved": "freeze lift approved",
+    "freeze.lifted": "freeze lifted",
+}
 
 
 def _batches(rows: Sequence[tuple[int, str, int | None]]) -> list[list[int]]:
@@ -179,6 +187,36 @@ def notify(
     rows = [Notification(channel=Channel.EMAIL, recipient=email, **common) for email in emails]
     rows += [
         Notification(channel=Channel.WEBHOOK, recipient=hook.url[:254], webhook=hook, **common)
+        for hook in hooks
+    ]
+    created = Notification.objects.bulk_create(rows)
+    _enqueue(created, sends)
+    return created
+
+
+def notify_shared(
+    *, event: str, text: str, about: dict[str, object], sends: Sends | None = None
+) -> list[Notification]:
+    """Tell every active webhook of a change to something all teams share (an incident, a
+    freeze): one row per webhook, written in the caller's transaction, sent after it commits.
+    `about` is the payload's description of what changed."""
+    hooks = list(OutboundWebhook.objects.filter(active=True))
+    if not hooks:
+        return []
+    now = timezone.now()
+    subject = f"[ReleaseDeck] {SHARED_SUBJECTS.get(event, event)}: {text}"[:300]
+    payload = {"event": event, "at": now.isoformat(), "release": None, "text": text, **about}
+    rows = [
+        Notification(
+            channel=Channel.WEBHOOK,
+            recipient=hook.url[:254],
+            webhook=hook,
+            event=event,
+            subject=subject,
+            body=f"{text}\n",
+            payload=payload,
+            next_attempt_at=now,
+        )
         for hook in hooks
     ]
     created = Notification.objects.bulk_create(rows)

@@ -1,21 +1,27 @@
-"""What may start when: a wave's calendar, its own sign-off, stop the line, its planned time."""
+"""What may start when: a wave's calendar, its own sign-off, stop the line, its planned time;
+and what must stop: a running wave under an incident freeze."""
 
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from apps.audit.services import AuditBatch
 from apps.core.errors import Blocker
 from apps.environments import calendars
 from apps.environments import selectors as env_selectors
-from apps.environments.models import StopTheLine
+from apps.environments.models import FreezeScope, StopTheLine
 from apps.notifications.outbox import Sends
+from apps.releases import rules as release_rules
 from apps.releases.models import Release
 from apps.releases.rules import signoff_tally
 from apps.signoffs.selectors import wave_facts, wave_missing_sentences
 from apps.signoffs.services import wave_signoff_request
 
 from .models import Wave, WaveState
+from .rules import RUNNING_STATES
 
 # Blocker codes of a wave that may not start yet. Only `planned_later` leaves it scheduled;
 # any other keeps it waiting.
@@ -84,3 +90,31 @@ def start_blockers(
         when = calendars.describe(slot.at, wave.environment.time_zone)
         return [Blocker(PLANNED_LATER, f"Planned for {when}")], slot.at
     return [], None
+
+
+def halt_reason(wave: Wave, now: datetime) -> str | None:
+    """Why a running wave must halt at this step: a freeze in force that halts running waves
+    (an incident's) covers its environment. None: it carries on."""
+    freeze = env_selectors.halting_freeze_for(wave.environment, now)
+    if freeze is None:
+        return None
+    return f"Frozen: {freeze.reason}"
+
+
+def frozen_running(now: datetime) -> "QuerySet[Wave]":
+    """Running waves of rolling-out releases that a halting freeze in force covers: their next
+    step halts them. A wave being rolled back is left to finish that."""
+    freezes = env_selectors.halting_freezes(now)
+    if not freezes:
+        return Wave.objects.none()
+    # An empty Q (a global freeze) would vanish from an OR: it means every wave.
+    if any(f.scope == FreezeScope.GLOBAL for f in freezes):
+        scope = Q()
+    else:
+        scope = reduce(or_, (env_selectors.scope_q(f, "environment") for f in freezes))
+    return Wave.objects.filter(
+        scope,
+        state__in=RUNNING_STATES,
+        plan__release__phase=release_rules.ROLLOUT,
+        rollback_requested_at__isnull=True,
+    )

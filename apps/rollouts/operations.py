@@ -219,6 +219,12 @@ def _resume(wave: Wave, release: Release, now: datetime, actor: User, reason: st
             "Stop the line is on.",
             blockers=[Blocker("stop_the_line", "Lift stop the line before resuming waves.")],
         )
+    frozen = gates.halt_reason(wave, now)
+    if frozen is not None and wave.paused_from in RUNNING_STATES:
+        raise Conflict(
+            "The wave's environment is frozen for an incident.",
+            blockers=[Blocker("incident_freeze", f"{frozen}. Lift the freeze before resuming.")],
+        )
     resume_wave(release, wave, now, actor, reason)
 
 

@@ -69,6 +69,16 @@ def wake_waiting() -> int:
     return len(ids)
 
 
+def due_now(waves: QuerySet[Wave], now: datetime) -> int:
+    """Make each of `waves` due now and send its step after commit, under a lease (something
+    its next step must act on changed, e.g. a freeze that halts it). Returns how many."""
+    ids = list(waves.values_list("pk", flat=True))
+    Wave.objects.filter(pk__in=ids).update(next_step_at=now, kicked_at=now)
+    for wave_id in ids:
+        send_step(wave_id)
+    return len(ids)
+
+
 def arm(wave_id: int, now: datetime) -> bool:
     """Give a wave left without a due time one, now; False if another writer did meanwhile."""
     return bool(Wave.objects.filter(pk=wave_id, next_step_at__isnull=True).update(next_step_at=now))

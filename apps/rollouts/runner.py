@@ -13,7 +13,7 @@ from apps.audit.services import AuditBatch
 from apps.notifications.outbox import Sends
 from apps.releases import rules as release_rules
 
-from . import queue, steps
+from . import gates, queue, steps
 from .models import CallState, Check, CheckKind, DeployCall, Wave, WaveState
 from .rules import DONE_STATES, ENDED_STATES
 
@@ -97,13 +97,15 @@ def rollouts_tick(*, now: datetime | None = None) -> dict[str, int]:
         seen_plans.add(plan_id)
         if due is None and state != WaveState.HALTED and state not in ENDED_STATES:
             counts["armed"] += queue.arm(wave_id, now)
+    # Running waves a halting freeze now covers halt at their next step: make it due now.
+    frozen = queue.due_now(gates.frozen_running(now).exclude(next_step_at__lte=now), now)
     # A wave whose rollback is pending has a step to take whatever its state.
     due_waves = Wave.objects.filter(
         Q(rollback_requested_at__isnull=False) | ~Q(state__in=ENDED_STATES | {WaveState.HALTED}),
         next_step_at__lte=now,
         plan__release__phase=release_rules.ROLLOUT,
     )
-    counts["waves"] = queue.lease_due(due_waves, now)
+    counts["waves"] = frozen + queue.lease_due(due_waves, now)
     # Creation order, so re-found rollback calls still go out newest wave first. A call being
     # sent is sent again only once its attempt's time is up (its worker died).
     for call_id in (

@@ -35,7 +35,7 @@ from .models import (
     WaveState,
 )
 from .rollbacks import auto_rollback_capped, roll_back_release, rollback_step
-from .rules import ENDED_STATES, WAITING_STATES
+from .rules import ENDED_STATES, RUNNING_STATES, WAITING_STATES
 from .transitions import wave_move
 from .writes import Writes
 
@@ -141,7 +141,10 @@ def run_step(
     if wave.behind:
         follow(wave, Outcome("not current", None), now)
         return StepResult("not current", rows=rows)
-    if wave.state in WAITING_STATES:
+    halt_why = gates.halt_reason(wave, now) if wave.state in RUNNING_STATES else None
+    if halt_why is not None:
+        outcome = halt_running(wave, release, now, writes, halt_why)
+    elif wave.state in WAITING_STATES:
         outcome = try_start(wave, release, now, writes)
     elif wave.state == WaveState.DEPLOYING:
         outcome = deploying(wave, release, now, writes)
@@ -156,6 +159,17 @@ def run_step(
         # Changed only through the writers on these very rows: they are what the database holds.
         return StepResult(outcome.did, due_now, Rows(release, wave, outcome.checks))
     return StepResult(outcome.did, due_now)
+
+
+def halt_running(
+    wave: Wave, release: Release, now: datetime, writes: Writes, reason: str
+) -> Outcome:
+    """Halt a running wave at this step boundary for an operator (a freeze now covers it)."""
+    wave_move(
+        release, wave, WaveState.HALTED, actor=None, reason=reason, now=now, batch=writes.batch
+    )
+    writes.notify(release, "wave.halted", wave=wave, text=reason)
+    return Outcome("halted", None)
 
 
 def try_start(wave: Wave, release: Release, now: datetime, writes: Writes) -> Outcome:

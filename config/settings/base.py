@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.signoffs",
     "apps.rollouts",
+    "apps.github",
+    "apps.incidents",
     "apps.dashboard",
     "apps.pages",
     "apps.demo",
@@ -205,6 +207,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS),
         "options": {"expires": RELEASEDECK_TICK_SECONDS * 2},
     },
+    "github-tick": {
+        "task": "apps.github.tasks.tick",
+        "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS),
+        "options": {"expires": RELEASEDECK_TICK_SECONDS * 2},
+    },
     "notifications-tick": {
         "task": "apps.notifications.tasks.tick",
         "schedule": timedelta(seconds=RELEASEDECK_TICK_SECONDS * 6),
@@ -253,6 +260,22 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24
 RELEASEDECK_VISIBILITY = os.environ.get("RELEASEDECK_VISIBILITY", "organisation")
 if RELEASEDECK_VISIBILITY not in ("organisation", "team"):
     raise ImproperlyConfigured("RELEASEDECK_VISIBILITY must be 'organisation' or 'team'.")
+
+# GitHub deployment protection (README, "GitHub deployment protection"): a GitHub App whose
+# custom deployment protection rule ReleaseDeck answers. Off while the webhook secret is empty.
+RELEASEDECK_GITHUB_WEBHOOK_SECRET = os.environ.get("RELEASEDECK_GITHUB_WEBHOOK_SECRET", "")
+RELEASEDECK_GITHUB_APP_ID = os.environ.get("RELEASEDECK_GITHUB_APP_ID", "")
+# The App's private key: the PEM itself (newlines may be written \n) or the path of its file.
+RELEASEDECK_GITHUB_PRIVATE_KEY = os.environ.get("RELEASEDECK_GITHUB_PRIVATE_KEY", "")
+# GitHub Enterprise Server: https://<host>/api/v3. Answers go only to URLs under it.
+RELEASEDECK_GITHUB_API_URL = os.environ.get("RELEASEDECK_GITHUB_API_URL", "https://api.github.com")
+# "github-environment=releasedeck-environment,…"; an environment not named is taken by its name.
+RELEASEDECK_GITHUB_ENVIRONMENTS = os.environ.get("RELEASEDECK_GITHUB_ENVIRONMENTS", "")
+# "owner/repository=application-slug,…": a repository's commits name only that application's
+# releases (needed when several applications' releases name the same commit).
+RELEASEDECK_GITHUB_REPOSITORIES = os.environ.get("RELEASEDECK_GITHUB_REPOSITORIES", "")
+# How many times an answer to GitHub is tried before it counts as failed (backoff 2, 4, 8 … s).
+RELEASEDECK_GITHUB_ATTEMPTS = int(os.environ.get("RELEASEDECK_GITHUB_ATTEMPTS", "6"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "releasedeck@localhost")

@@ -225,10 +225,12 @@ def api_schema(in_test_transaction: None) -> Any:
     return schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
-def seeded_ids(path: str, world: World, persona: str) -> dict[str, int]:
+def seeded_ids(path: str, world: World, persona: str) -> dict[str, int | str]:
     """Path parameters that name seeded objects, so requests reach real rows."""
     collection = path.removeprefix("/api/v1/").split("/")[0]
-    found: dict[str, int] = {}
+    found: dict[str, int | str] = {}
+    if "{slug}" in path:  # an incident source's webhook: none is seeded, so it is refused
+        found["slug"] = "no-such-source"
     if "{release_id}" in path:
         found["release_id"] = world.ids["support" if path.endswith("/review/") else "testing"]
     if "{environment_id}" in path:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 SIGNED_IN = ("rm", "approver", "operator", "viewer", "readonly")
 Body = Callable[[World, str], dict[str, Any]] | None
-Path = Callable[[World, str], dict[str, int]]
+Path = Callable[[World, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -338,9 +338,29 @@ MATRIX: dict[tuple[str, str], Row] = {
         {RM}, 200, ids(id="freeze"), fixed({"reason": "Quarter-end close"})
     ),
     (V1 + "freeze-windows/<id:id>/", "DELETE"): write({RM}, 204, ids(id="freeze")),
+    # Lifting a freeze early by quorum: the platform role or an organisation-wide operator;
+    # the world's freeze was not declared for an incident, so it is refused by state (409).
+    (V1 + "freeze-windows/<id:id>/lift/", "POST"): write(
+        {RM, OPERATOR}, 409, ids(id="freeze"), fixed({"reason": "Incident over."})
+    ),
+    # Incident sources authenticate with their own token or signature; an unknown one is 401.
+    (V1 + "incidents/", "GET"): read(),
+    (V1 + "incident-sources/", "GET"): restricted_read({RM}),
+    (V1 + "incident-sources/", "POST"): write(
+        {RM}, 201, body=fixed({"name": "Prometheus", "slug": "prom", "kind": "alertmanager"})
+    ),
+    (V1 + "incidents/hooks/<slug:slug>/", "POST"): Row(
+        lambda world, persona: {"slug": "no-such-source"},
+        dict.fromkeys(PERSONAS, 401),
+        fixed({"id": "1", "status": "open"}),
+    ),
     (V1 + "stop-the-line/", "GET"): read(),
     (V1 + "stop-the-line/", "PUT"): write(
         {RM, OPERATOR}, 200, body=fixed({"active": True, "reason": "Payments incident."})
+    ),
+    # The GitHub App authenticates with its webhook secret's signature, never a person's token.
+    (V1 + "github/webhook/", "POST"): Row(
+        NO_IDS, dict.fromkeys(PERSONAS, 401), fixed({"action": "requested"})
     ),
     # Audit
     (V1 + "audit-events/", "GET"): read(),
@@ -381,9 +401,9 @@ def test_every_endpoint_is_in_the_matrix() -> None:
     assert sorted(set(MATRIX) - served) == [], "matrix rows for endpoints that do not exist"
 
 
-def _url(route: str, params: dict[str, int]) -> str:
+def _url(route: str, params: dict[str, Any]) -> str:
     for name, value in params.items():
-        route = route.replace(f"<id:{name}>", str(value))
+        route = route.replace(f"<id:{name}>", str(value)).replace(f"<slug:{name}>", str(value))
     assert "<" not in route, route
     return route
 

@@ -32,6 +32,8 @@ SHARED = {
     (V1 + "audit-events/", "GET"),
     (V1 + "audit-events/export/", "GET"),
     (V1 + "audit-events/<id:id>/", "GET"),
+    # Signed by the GitHub App; which release it is about is in the body, not the route.
+    (V1 + "github/webhook/", "POST"),
 }
 SHARED_PREFIXES = (
     V1 + "tokens/",
@@ -43,6 +45,8 @@ SHARED_PREFIXES = (
     V1 + "deployment-windows/",
     V1 + "freeze-windows/",
     V1 + "stop-the-line/",
+    V1 + "incidents/",
+    V1 + "incident-sources/",
     V1 + "notification-webhooks/",
 )
 # A hidden release is 404 on its routes; an application named in a body is a field error, the
