@@ -6,7 +6,7 @@ Within a task each row is claimed, sent and recorded on its own: a broken mail b
 dead receiver fails only its own rows, which retry with backoff.
 """
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -186,6 +186,23 @@ def notify(
     return created
 
 
+# Text an app above this one adds to a mail as it is sent, for one recipient (the sign-off
+# request's Approve/Reject links): made at delivery so that no secret waits in the outbox.
+MailPart = Callable[[Notification], str]
+_mail_parts: dict[str, list[MailPart]] = {}
+
+
+def register_mail_part(event: str, part: MailPart) -> None:
+    """Let `part(row)` add text to each mail of `event` when it is sent (from AppConfig.ready)."""
+    parts = _mail_parts.setdefault(event, [])
+    if part not in parts:
+        parts.append(part)
+
+
+def _mail_body(row: Notification) -> str:
+    return row.body + "".join(part(row) for part in _mail_parts.get(row.event, []))
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(600, 5 * 2**attempts))
 
@@ -238,7 +255,7 @@ def _deliver(row: Notification) -> tuple[str, bool]:
     """Send one row: (the error or "" when it went out, whether retrying is pointless)."""
     try:
         if row.channel == Channel.EMAIL:
-            send_mail(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.recipient])
+            send_mail(row.subject, _mail_body(row), settings.DEFAULT_FROM_EMAIL, [row.recipient])
             return "", False
         hook = row.webhook
         if hook is None or not hook.active:
