@@ -30,6 +30,8 @@ VERB_TEXT = {
     "release.move_refused": "move to {to} was refused",
     "signoff.approved": "approved as {role}",
     "signoff.rejected": "rejected as {role}",
+    "signoff.link_used": "gave a verdict as {role} through a mailed link",
+    "signoff.link_refused": "was refused a verdict through a mailed link ({code})",
     "stakeholder.added": "named {user} as {role}",
     "stakeholder.removed": "removed a stakeholder",
     "policy.set": "set the sign-off policy",

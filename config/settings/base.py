@@ -246,6 +246,8 @@ RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = int(
 )
 # Where deploy tools send their reports; included in every deploy request.
 RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
+# How long the Approve/Reject links of a sign-off request mail work (apps/signoffs/links.py).
+RELEASEDECK_APPROVAL_LINK_HOURS = float(os.environ.get("RELEASEDECK_APPROVAL_LINK_HOURS", "72"))
 # Who sees a release: "organisation" (everyone with a role reads every release) or "team"
 # (only people with a role in the team that owns its application, or organisation-wide).
 RELEASEDECK_VISIBILITY = os.environ.get("RELEASEDECK_VISIBILITY", "organisation")
