@@ -59,4 +59,6 @@ VERB_TEXT = {
     "stop_the_line.on": "stopped the line",
     "stop_the_line.off": "lifted stop the line",
     "announcement.created": "wrote an announcement",
+    "chat_identity.set": "linked a chat account to {user}",
+    "chat_identity.removed": "unlinked a chat account",
 }
