@@ -33,6 +33,9 @@ SHARED = {
     (V1 + "audit-events/", "GET"),
     (V1 + "audit-events/export/", "GET"),
     (V1 + "audit-events/<id:id>/", "GET"),
+    # Signed by Slack, not a person: who acts is the chat identity's person, under the web's
+    # rules (tests/notifications/test_slack.py)
+    (V1 + "chat/slack/interactions/", "POST"),
 }
 SHARED_PREFIXES = (
     V1 + "tokens/",
