@@ -19,6 +19,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.permissions import Action, can
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, NotAllowed, NotFound, ServiceError
 from apps.notifications.models import Notification
@@ -166,6 +167,13 @@ def approval_link_refusal(
     void = _void(link, release, now)
     if void:
         return LinkRefused(_void_text(void), status=410, code=void)
+    if not can(link.user, Action.VIEW, release):
+        # Before the confirmation page shows the release to whoever holds the link.
+        return LinkRefused(
+            f"{_name(link.user)} may no longer see this release, so the link does not open it.",
+            status=403,
+            code="not_allowed",
+        )
     return None
 
 

@@ -22,6 +22,7 @@ from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder
 from tests.builders import advance, planned_release
 from tests.db_state import db_state
+from tests.factories import revoke_all
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +283,14 @@ def test_self_approval_is_refused_through_a_link_too(links, testing_release, rit
     assert not SignOff.objects.exists()
     assert refusals()[-1].after["code"] == "refused"
     assert ApprovalLink.objects.get(user=alice).used_at is None
+
+
+def test_a_link_does_not_show_the_release_to_an_approver_who_lost_their_roles(links, alice):
+    revoke_all(alice)
+    page = Client().get(links["approve"])
+    assert page.status_code == 403
+    assert "may no longer see this release" in page.content.decode()
+    assert "Invoices: new screen" not in page.content.decode()
+    assert confirm(csrf_client(), links["approve"], "approve").status_code == 403
+    assert not SignOff.objects.exists()
+    assert refusals()[-1].after["code"] == "not_allowed"
