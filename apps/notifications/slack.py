@@ -207,11 +207,13 @@ def message_for(
 
 
 def outcome_message(original: dict[str, Any], outcome: str) -> dict[str, Any]:
-    """The posted message once decided: its summary kept, the form and buttons replaced by the
-    outcome, so nobody presses a button that can no longer decide."""
-    blocks = [b for b in original.get("blocks", []) if b.get("type") == "section"][:1]
+    """The posted message with one more verdict written under it. Its buttons stay: the
+    request is usually for several approvers, and a button that can no longer decide for
+    someone answers them why."""
+    blocks = list(original.get("blocks", []))
     blocks.append({"type": "context", "elements": [_text("mrkdwn", _escape(outcome))]})
-    return {"replace_original": True, "text": outcome, "blocks": blocks}
+    text = str(original.get("text", "")) or outcome
+    return {"replace_original": True, "text": text, "blocks": blocks}
 
 
 def ephemeral(text: str) -> dict[str, Any]:

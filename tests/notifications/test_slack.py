@@ -170,8 +170,10 @@ def test_approve_in_slack_signs_off_as_the_linked_person_and_updates_the_message
     assert deliver_chat() == ["sent"]
     (update,) = posted(recorder, "/actions/")
     assert update["replace_original"] is True
-    assert [b["type"] for b in update["blocks"]] == ["section", "context"]
-    assert "alice approved as QA" in update["blocks"][1]["elements"][0]["text"]
+    # The outcome is written under the message; the buttons stay for the other approvers.
+    assert [b["type"] for b in update["blocks"]] == ["section", "input", "actions", "context"]
+    assert "alice approved as QA" in update["blocks"][3]["elements"][0]["text"]
+    assert update["text"] == request_message["text"]
 
 
 def test_a_replayed_request_is_refused_and_changes_nothing(
@@ -323,3 +325,16 @@ def test_only_an_administrator_links_a_chat_account_and_it_is_audited(root, rita
         AuditEvent.objects.filter(verb__startswith="chat_identity.").values_list("verb", flat=True)
     )
     assert verbs == ["chat_identity.set", "chat_identity.set", "chat_identity.removed"]
+
+
+def test_the_next_approver_uses_the_same_message(
+    client, fake_slack, request_message, bob, alice_on_slack
+):
+    base, recorder = fake_slack
+    press(client, base, request_message, "approve")
+    deliver_chat()
+    (updated,) = posted(recorder, "/actions/")
+    ChatIdentity.objects.create(user=bob, provider="slack", external_user_id="U0BOB")
+    _, _, response = press(client, base, updated, "approve", user="U0BOB")
+    assert response.json()["text"].startswith("bob approved as Business owner")
+    assert SignOff.objects.count() == 2
