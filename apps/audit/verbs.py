@@ -32,6 +32,7 @@ VERB_TEXT = {
     "signoff.rejected": "rejected as {role}",
     "signoff.link_used": "gave a verdict as {role} through a mailed link",
     "signoff.link_refused": "was refused a verdict through a mailed link ({code})",
+    "signoff.chat_refused": "was refused a verdict from chat ({code})",
     "stakeholder.added": "named {user} as {role}",
     "stakeholder.removed": "removed a stakeholder",
     "policy.set": "set the sign-off policy",

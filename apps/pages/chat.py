@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.core.errors import ServiceError
 from apps.notifications import slack
 from apps.notifications.models import ChatIdentity, ChatProvider
@@ -63,64 +64,96 @@ def interaction_parse(body: bytes) -> Interaction:
     return interaction
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a press came to: the answer, and when it decided nothing, why (a stable code)."""
+
+    answer: str
+    refused: str = ""  # "", or not_linked, unknown, stale, decided, refused
+    release_id: int | None = None
+    actor: User | None = None
+
+
 def slack_interaction(interaction: Interaction) -> str:
     """Act on a pressed Approve/Reject button and answer in the message; returns the answer.
-    Any other action (a button that only opens a page) needs none."""
+    Any other action (a button that only opens a page) needs none. A press that decides
+    nothing is an audit event, like a refused use of a mailed link."""
     if interaction.action_id not in (slack.APPROVE, slack.REJECT):
         return ""
     with transaction.atomic():
-        answer, outcome, release_id = _decide(interaction)
+        outcome = _decide(interaction)
+        if outcome.refused:
+            audit_record(
+                actor=outcome.actor,
+                verb="signoff.chat_refused",
+                object_type="notifications.chatidentity",
+                object_id=f"slack:{interaction.user_id}"[:64],
+                release_id=outcome.release_id,
+                after={
+                    "code": outcome.refused,
+                    "decision": interaction.action_id,
+                    "slack_user": interaction.user_id,
+                },
+                reason=outcome.answer,
+            )
         if interaction.response_url:
             message = (
-                slack.outcome_message(interaction.message, answer)
-                if outcome
-                else slack.ephemeral(answer)
+                slack.ephemeral(outcome.answer)
+                if outcome.refused
+                else slack.outcome_message(interaction.message, outcome.answer)
             )
             chat_reply(
-                url=interaction.response_url, message=message, release_id=release_id, event=EVENT
+                url=interaction.response_url,
+                message=message,
+                release_id=outcome.release_id,
+                event=EVENT,
             )
-    return answer
+    return outcome.answer
 
 
-def _decide(interaction: Interaction) -> tuple[str, bool, int | None]:
-    """(the answer, whether it decided, the release): a refusal changes nothing."""
+def _decide(interaction: Interaction) -> Outcome:
+    """Give the verdict the press asks for, or say why not; a refusal changes nothing."""
     identity = (
         ChatIdentity.objects.select_related("user")
         .filter(provider=ChatProvider.SLACK, external_user_id=interaction.user_id)
         .first()
     )
     if identity is None or not identity.user.is_active:
-        return (
+        return Outcome(
             "Your Slack account is not linked to a ReleaseDeck person, so this changes nothing. "
             "Ask an administrator to link it, or give your verdict on the sign-off page.",
-            False,
-            None,
+            refused="not_linked",
         )
     user = identity.user
     button = slack.Button.parse(interaction.value)
     if button is None or not Release.objects.filter(pk=button.release_id).exists():
-        return "This button is not about a release ReleaseDeck knows.", False, None
+        return Outcome(
+            "This button is not about a release ReleaseDeck knows.", refused="unknown", actor=user
+        )
     # The release stays locked from the content check to the verdict: a change of content
     # in between waits for it, and then makes it stale like any other.
     release = get_release(button.release_id, lock=True)
+
+    def refused(answer: str, code: str) -> Outcome:
+        return Outcome(answer, refused=code, release_id=release.pk, actor=user)
+
     if release.fingerprint != button.fingerprint:
-        return (
+        return refused(
             f"{release.name} changed after this message was sent (version, build or scope), so "
             "this button no longer decides anything. Check the new content on the sign-off "
             "page.",
-            False,
-            release.pk,
+            "stale",
         )
     earlier = _earlier(release, user, button.wave_id)
     if earlier is not None:
-        return f"This is already decided: you {_verdict(earlier)}.", False, release.pk
+        return refused(f"This is already decided: you {_verdict(earlier)}.", "decided")
     decision = Decision.APPROVE if interaction.action_id == slack.APPROVE else Decision.REJECT
     try:
         signoff = _give(release, button.wave_id, user, decision, interaction.comment)
     except ServiceError as exc:
-        return f"Not recorded: {exc.message}", False, release.pk
+        return refused(f"Not recorded: {exc.message}", "refused")
     who = user.get_full_name() or user.get_username()
-    return f"{who} {_verdict(signoff)}.", True, release.pk
+    return Outcome(f"{who} {_verdict(signoff)}.", release_id=release.pk, actor=user)
 
 
 def _give(

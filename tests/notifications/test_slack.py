@@ -46,6 +46,12 @@ def sign(body: str, timestamp: int, secret: str = SECRET) -> dict[str, str]:
     }
 
 
+def chat_refusals() -> list:
+    from apps.audit.models import AuditEvent
+
+    return list(AuditEvent.objects.filter(verb="signoff.chat_refused").order_by("id"))
+
+
 def deliver_chat() -> list[str]:
     ids = list(
         Notification.objects.filter(channel="slack", state="pending").values_list("pk", flat=True)
@@ -185,7 +191,7 @@ def test_a_replayed_request_is_refused_and_changes_nothing(
     again = client.post(URL, body, content_type="application/x-www-form-urlencoded", **headers)
     assert again.status_code == 401
     assert "received before" in again.json()["detail"]
-    assert db_state() == before
+    assert db_state() == before  # refused before it is read: no audit event either
 
 
 def test_a_tampered_request_is_refused_and_changes_nothing(
@@ -229,6 +235,8 @@ def test_a_stale_button_answers_why_and_changes_nothing(
     assert response.status_code == 200
     assert "changed after this message was sent" in response.json()["text"]
     assert not SignOff.objects.exists()
+    (refused,) = chat_refusals()
+    assert refused.after["code"] == "stale" and refused.actor.username == "alice"
     assert deliver_chat() == ["sent"]
     (answer,) = posted(fake_slack[1], "/actions/")
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
@@ -248,6 +256,9 @@ def test_an_unlinked_slack_user_changes_nothing(client, fake_slack, request_mess
     _, _, response = press(client, fake_slack[0], request_message, "approve", user="U0OTHER")
     assert "not linked to a ReleaseDeck person" in response.json()["text"]
     assert not SignOff.objects.exists()
+    (refused,) = chat_refusals()
+    assert refused.actor is None
+    assert refused.after == {"code": "not_linked", "decision": "approve", "slack_user": "U0OTHER"}
 
 
 def test_the_webs_rules_apply_in_chat(client, fake_slack, request_message, rita):
@@ -255,6 +266,7 @@ def test_the_webs_rules_apply_in_chat(client, fake_slack, request_message, rita)
     _, _, response = press(client, fake_slack[0], request_message, "approve", user="U0RITA")
     assert "Not recorded: You own or created this release" in response.json()["text"]
     assert not SignOff.objects.exists()
+    assert [e.after["code"] for e in chat_refusals()] == ["refused"]
 
 
 def test_a_rejection_from_chat_needs_the_comment_box(
