@@ -238,6 +238,7 @@ OPERATIONS: dict[str, tuple[str, str | None]] = {
     "waves_skip": ("Skip a wave", None),
     "waves_confirm": ("Confirm a manual deploy", None),
     "waves_report": ("Report a deploy's outcome", None),
+    "chat_slack_interactions": ("Act on a button pressed in a Slack message", None),
     "waves_deploy_calls_list": ("List a wave's deploy calls", None),
     "waves_checks_list": ("List a wave's checks", "A wave's verification checks, in order."),
     "waves_checks_create": (

@@ -212,6 +212,12 @@ v1 = [
         pages.EvidencePackView.as_view(),
         name="release-evidence",
     ),
+    # Chat: Slack's interactivity request URL
+    path(
+        "chat/slack/interactions/",
+        pages.SlackInteractionsView.as_view(),
+        name="chat-slack-interactions",
+    ),
 ]
 
 urlpatterns = [

@@ -32,6 +32,9 @@ VERB_TEXT = {
     "release.move_refused": "move to {to} was refused",
     "signoff.approved": "approved as {role}",
     "signoff.rejected": "rejected as {role}",
+    "signoff.link_used": "gave a verdict as {role} through a mailed link",
+    "signoff.link_refused": "was refused a verdict through a mailed link ({code})",
+    "signoff.chat_refused": "was refused a verdict from chat ({code})",
     "stakeholder.added": "named {user} as {role}",
     "stakeholder.removed": "removed a stakeholder",
     "policy.set": "set the sign-off policy",
@@ -70,4 +73,6 @@ VERB_TEXT = {
     "github.rejected": "rejected GitHub's deployment to {environment}",
     "github.answer_sent": "answered GitHub: {verdict}",
     "github.answer_failed": "could not answer GitHub (attempt {attempt})",
+    "chat_identity.set": "linked a chat account to {user}",
+    "chat_identity.removed": "unlinked a chat account",
 }

@@ -7,7 +7,8 @@ from django.http import HttpRequest
 
 from apps.core.egress import validate_url
 
-from .models import Announcement, Notification, OutboundWebhook
+from .models import Announcement, ChatIdentity, Notification, OutboundWebhook
+from .services import chat_identity_remove, chat_identity_set
 
 
 @admin.register(Announcement)
@@ -33,3 +34,26 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["event", "channel", "recipient", "state", "attempts", "created_at"]
     list_filter = ["state", "channel", "event"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+
+
+@admin.register(ChatIdentity)
+class ChatIdentityAdmin(admin.ModelAdmin):
+    """Administrators link a chat account to a person here; each change is audited."""
+
+    list_display = ["user", "provider", "external_user_id", "updated_at"]
+    list_filter = ["provider"]
+    search_fields = ["user__username", "external_user_id"]
+    raw_id_fields = ["user"]
+    actions: list = []  # bulk deletion would skip the audit
+
+    def save_model(self, request: HttpRequest, obj: ChatIdentity, form: Any, change: bool) -> None:
+        saved = chat_identity_set(
+            user=obj.user,
+            provider=obj.provider,
+            external_user_id=obj.external_user_id,
+            actor=request.user,  # type: ignore[arg-type]
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: ChatIdentity) -> None:
+        chat_identity_remove(identity_id=obj.pk, actor=request.user)  # type: ignore[arg-type]

@@ -45,6 +45,7 @@ class OutboundWebhook(TimeStampedModel):
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     WEBHOOK = "webhook", "Webhook"
+    SLACK = "slack", "Slack"
 
 
 class DeliveryState(models.TextChoices):
@@ -61,7 +62,9 @@ class Notification(TimeStampedModel):
         "releases.Release", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    recipient = models.CharField(max_length=254)  # an email address, or the webhook's URL
+    # An email address, the webhook's URL, or for Slack the message's response_url (an update
+    # of a message already posted) or SLACK_WEBHOOK (the configured incoming webhook).
+    recipient = models.CharField(max_length=254)
     webhook = models.ForeignKey(
         OutboundWebhook, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
@@ -84,3 +87,32 @@ class Notification(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.recipient} ({self.state})"
+
+
+class ChatProvider(models.TextChoices):
+    SLACK = "slack", "Slack"
+
+
+class ChatIdentity(TimeStampedModel):
+    """Who a chat account is here: the only way a button pressed in chat acts as a person. Set
+    by an administrator; never inferred from a display name or an e-mail address."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_identities"
+    )
+    provider = models.CharField(max_length=16, choices=ChatProvider.choices)
+    # Slack's user id (U… or W…), as its interaction payloads carry it in `user.id`.
+    external_user_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["provider", "external_user_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "external_user_id"], name="chat_identity_unique_account"
+            ),
+            models.UniqueConstraint(fields=["provider", "user"], name="chat_identity_one_per_user"),
+        ]
+        verbose_name_plural = "chat identities"
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.external_user_id} → {self.user}"

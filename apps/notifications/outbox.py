@@ -6,9 +6,10 @@ Within a task each row is claimed, sent and recorded on its own: a broken mail b
 dead receiver fails only its own rows, which retry with backoff.
 """
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,9 +18,10 @@ from django.utils import timezone
 
 from apps.core import signing
 from apps.core.egress import post_json
-from apps.environments.models import Environment
 from apps.releases.models import Release
 
+from . import slack
+from .facts import WaveFacts
 from .models import Channel, DeliveryState, Notification, OutboundWebhook
 
 MAX_ATTEMPTS = 6
@@ -44,11 +46,12 @@ SHARED_SUBJECTS = {
 
 
 def _batches(rows: Sequence[tuple[int, str, int | None]]) -> list[list[int]]:
-    """(id, channel, webhook id) rows as send batches: the e-mails together, each webhook's
-    rows together, in id order, at most BATCH to a task."""
-    groups: dict[int | None, list[int]] = {}
+    """(id, channel, webhook id) rows as send batches: the e-mails together, the chat messages
+    together, each webhook's rows together, in id order, at most BATCH to a task."""
+    groups: dict[tuple[str, int | None], list[int]] = {}
     for pk, channel, hook_id in sorted(rows):
-        groups.setdefault(hook_id if channel == Channel.WEBHOOK else None, []).append(pk)
+        key = (channel, hook_id if channel == Channel.WEBHOOK else None)
+        groups.setdefault(key, []).append(pk)
     return [ids[i : i + BATCH] for ids in groups.values() for i in range(0, len(ids), BATCH)]
 
 
@@ -78,18 +81,6 @@ def _enqueue(rows: list[Notification], sends: Sends | None) -> None:
         transaction.on_commit(lambda: _publish(keys))
     else:
         transaction.on_commit(lambda: sends.rows.extend(keys))
-
-
-class WaveFacts(Protocol):
-    """What a notification says of a wave: the rollout engine's Wave, described here since
-    that app sits above this one."""
-
-    @property
-    def pk(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def environment(self) -> Environment: ...
 
 
 def _emails(release: Release, roles: Collection[str] | None) -> list[str]:
@@ -146,7 +137,8 @@ def notify(
         recipients = Recipients()
     emails = recipients.emails(release, roles)
     hooks = recipients.hooks()
-    if not emails and not hooks:
+    chat = slack.enabled() and event in slack.EVENTS
+    if not emails and not hooks and not chat:
         return []
     # Callers may hold objects read before their own change; say what is true now.
     if phase is None:
@@ -189,6 +181,16 @@ def notify(
         Notification(channel=Channel.WEBHOOK, recipient=hook.url[:254], webhook=hook, **common)
         for hook in hooks
     ]
+    if chat:
+        message = slack.message_for(
+            event=event,
+            release=release,
+            wave=wave,
+            text=text,
+            roles=_role_names(roles),
+        )
+        common["payload"] = message
+        rows.append(Notification(channel=Channel.SLACK, recipient=slack.SLACK_WEBHOOK, **common))
     created = Notification.objects.bulk_create(rows)
     _enqueue(created, sends)
     return created
@@ -222,6 +224,53 @@ def notify_shared(
     created = Notification.objects.bulk_create(rows)
     _enqueue(created, sends)
     return created
+
+
+def _role_names(roles: Collection[str] | None) -> list[str]:
+    from apps.stakeholders.models import StakeholderRole
+
+    if not roles:
+        return []
+    return list(
+        StakeholderRole.objects.filter(slug__in=list(roles))
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def chat_reply(*, url: str, message: dict[str, Any], release_id: int | None, event: str) -> None:
+    """Post `message` to a chat message's `response_url` once the caller's transaction commits,
+    through the outbox like every notification (retried, recorded)."""
+    if len(url) > 254:
+        return  # no such response_url is handed out; never store a cut one
+    row = Notification.objects.create(
+        event=event,
+        release_id=release_id,
+        channel=Channel.SLACK,
+        recipient=url,
+        subject=str(message.get("text", ""))[:300],
+        body="",
+        payload=message,
+        next_attempt_at=timezone.now(),
+    )
+    _enqueue([row], None)
+
+
+# Text an app above this one adds to a mail as it is sent, for one recipient (the sign-off
+# request's Approve/Reject links): made at delivery so that no secret waits in the outbox.
+MailPart = Callable[[Notification], str]
+_mail_parts: dict[str, list[MailPart]] = {}
+
+
+def register_mail_part(event: str, part: MailPart) -> None:
+    """Let `part(row)` add text to each mail of `event` when it is sent (from AppConfig.ready)."""
+    parts = _mail_parts.setdefault(event, [])
+    if part not in parts:
+        parts.append(part)
+
+
+def _mail_body(row: Notification) -> str:
+    return row.body + "".join(part(row) for part in _mail_parts.get(row.event, []))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -276,8 +325,10 @@ def _deliver(row: Notification) -> tuple[str, bool]:
     """Send one row: (the error or "" when it went out, whether retrying is pointless)."""
     try:
         if row.channel == Channel.EMAIL:
-            send_mail(row.subject, row.body, settings.DEFAULT_FROM_EMAIL, [row.recipient])
+            send_mail(row.subject, _mail_body(row), settings.DEFAULT_FROM_EMAIL, [row.recipient])
             return "", False
+        if row.channel == Channel.SLACK:
+            return _deliver_chat(row)
         hook = row.webhook
         if hook is None or not hook.active:
             return "Not sent: the webhook is inactive.", True
@@ -289,6 +340,19 @@ def _deliver(row: Notification) -> tuple[str, bool]:
         return error, False
     except Exception as exc:  # any channel failure is recorded and retried, never raised
         return f"{type(exc).__name__}: {exc}", False
+
+
+def _deliver_chat(row: Notification) -> tuple[str, bool]:
+    url = row.recipient
+    if url == slack.SLACK_WEBHOOK:
+        url = settings.RELEASEDECK_SLACK_WEBHOOK_URL
+        if not url:
+            return "Not sent: no Slack incoming webhook is configured.", True
+    body = json.dumps(row.payload, separators=(",", ":")).encode()
+    status, error = webhook_post(url, body, {"Content-Type": "application/json"})
+    if not error and not (status and 200 <= status < 300):
+        error = f"HTTP {status}"
+    return error, False
 
 
 def webhook_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:

@@ -12,7 +12,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import NotFound
 from apps.releases.services import get_release, record_change
 
-from .models import Announcement, OutboundWebhook
+from .models import Announcement, ChatIdentity, OutboundWebhook
 
 # What the services take is shaped and checked by the API's serializers and the pages' forms
 # (see validators.py); the services check permission, existence and state.
@@ -180,3 +180,51 @@ def webhook_delete(*, webhook_id: int, actor: User) -> None:
         hook = _locked_hook(webhook_id)
         audit_record(actor=actor, verb="webhook.deleted", obj=hook, before=_hook_snapshot(hook))
         hook.delete()
+
+
+# Chat identities: which chat account acts as which person. An administrator sets them.
+
+
+def chat_identity_set(
+    *, user: User, provider: str, external_user_id: str, actor: User
+) -> ChatIdentity:
+    """Link a chat account to a person (replacing that person's earlier account there); a
+    button pressed by that account then acts as them."""
+    require(actor, Action.MANAGE_PEOPLE)
+    with transaction.atomic():
+        current = ChatIdentity.objects.select_for_update().filter(user=user, provider=provider)
+        identity = current.first()
+        before = {"external_user_id": identity.external_user_id} if identity else None
+        if identity is not None and identity.external_user_id == external_user_id:
+            return identity
+        if identity is None:
+            identity = ChatIdentity(user=user, provider=provider)
+        identity.external_user_id = external_user_id
+        identity.save()
+        audit_record(
+            actor=actor,
+            verb="chat_identity.set",
+            obj=identity,
+            before=before,
+            after={
+                "user": user.get_username(),
+                "provider": provider,
+                "external_user_id": external_user_id,
+            },
+        )
+    return identity
+
+
+def chat_identity_remove(*, identity_id: int, actor: User) -> None:
+    require(actor, Action.MANAGE_PEOPLE)
+    with transaction.atomic():
+        identity = ChatIdentity.objects.select_for_update().filter(pk=identity_id).first()
+        if identity is None:
+            raise NotFound("No such chat identity.")
+        audit_record(
+            actor=actor,
+            verb="chat_identity.removed",
+            obj=identity,
+            before={"provider": identity.provider, "external_user_id": identity.external_user_id},
+        )
+        identity.delete()

@@ -175,10 +175,11 @@ def _role_choices(user: Any, release: Release) -> list[tuple[str, str]]:
 
 
 def _context(
-    request: HttpRequest, release: Release, *, form: SignoffForm | None = None
+    request: HttpRequest, release: Release, *, form: SignoffForm | None = None, user: Any = None
 ) -> dict[str, Any]:
-    """Everything the page shows, read in a fixed number of queries."""
-    user = request.user
+    """Everything the page shows, read in a fixed number of queries; for `user` when given (the
+    approver a mailed link is for), else for the signed-in person."""
+    user = request.user if user is None else user
     facts = release_facts(release)
     tally = rules.signoff_tally(facts)
     requirements = list(

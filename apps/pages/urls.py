@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from . import audit, people, release, signoff
+from . import audit, people, release, signoff, signoff_link
 
 release_patterns = [
     path("releases/<int:release_id>/", release.release_detail, name="detail"),
@@ -43,6 +43,7 @@ signoff_patterns = [
         signoff.wave_sign,
         name="wave_sign",
     ),
+    path("signoffs/links/<str:token>/", signoff_link.approval_link_page, name="link"),
 ]
 
 audit_patterns = [

@@ -63,3 +63,11 @@ class WaveSignoffForm(forms.Form):
     comment = forms.CharField(required=False, max_length=5000)
     role = forms.SlugField(required=False, max_length=32)
     fingerprint = forms.CharField(max_length=64)
+
+
+class LinkVerdictForm(ServiceErrorsForm):
+    """The verdict posted from a mailed link's confirmation page; the link fixes who signs, as
+    what role, and for which content, and apps.signoffs.links decides."""
+
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(required=False, max_length=5000)

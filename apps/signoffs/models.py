@@ -101,3 +101,42 @@ class SignOff(TimeStampedModel):
             created_at=self.created_at,
             role_held=role_held,
         )
+
+
+class LinkVoid(models.TextChoices):
+    """Why an approval link no longer decides anything (410); recorded when a use finds it."""
+
+    EXPIRED = "expired", "It has expired"
+    CONTENT_CHANGED = "content_changed", "The release's content changed since it was sent"
+    NOT_SIGNING = "not_signing", "The release no longer takes sign-offs"
+    NOT_STAKEHOLDER = "not_stakeholder", "Its approver no longer holds that role on the release"
+    DEACTIVATED = "deactivated", "Its approver's account is deactivated"
+
+
+class ApprovalLink(models.Model):
+    """A mailed Approve/Reject link: one approver, one release, one stakeholder role, one
+    content. Only the token's hash is kept; the token itself exists in the mail alone."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    release = models.ForeignKey(
+        "releases.Release", on_delete=models.CASCADE, related_name="approval_links"
+    )
+    role = models.ForeignKey(
+        "stakeholders.StakeholderRole", on_delete=models.PROTECT, related_name="+"
+    )
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    signoff = models.ForeignKey(
+        SignOff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    void_reason = models.CharField(max_length=16, choices=LinkVoid.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["release", "user"])]
+
+    def __str__(self) -> str:
+        return f"approval link for {self.user} on {self.release} as {self.role}"

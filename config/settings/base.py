@@ -255,6 +255,13 @@ RELEASEDECK_AUTO_ROLLBACKS_PER_RELEASE_HOUR = int(
 RELEASEDECK_PUBLIC_URL = os.environ.get("RELEASEDECK_PUBLIC_URL", "http://localhost:8000")
 # How long a set-password link an administrator sends stays valid, in seconds (3 days).
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
+# How long the Approve/Reject links of a sign-off request mail work (apps/signoffs/links.py).
+RELEASEDECK_APPROVAL_LINK_HOURS = float(os.environ.get("RELEASEDECK_APPROVAL_LINK_HOURS", "72"))
+# Slack-compatible chat: sign-off requests and wave halts are posted to this incoming webhook
+# (off when empty); its buttons post back to /api/v1/chat/slack/interactions/, signed with the
+# app's signing secret.
+RELEASEDECK_SLACK_WEBHOOK_URL = os.environ.get("RELEASEDECK_SLACK_WEBHOOK_URL", "")
+RELEASEDECK_SLACK_SIGNING_SECRET = os.environ.get("RELEASEDECK_SLACK_SIGNING_SECRET", "")
 # Who sees a release: "organisation" (everyone with a role reads every release) or "team"
 # (only people with a role in the team that owns its application, or organisation-wide).
 RELEASEDECK_VISIBILITY = os.environ.get("RELEASEDECK_VISIBILITY", "organisation")

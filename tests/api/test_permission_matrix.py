@@ -256,6 +256,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     (V1 + "waves/<id:id>/report/", "POST"): Row(
         ROLLING_WAVE, dict.fromkeys(PERSONAS, 401), fixed({"status": "succeeded"})
     ),
+    # Slack signs its interaction requests; no person's token or session counts there.
+    (V1 + "chat/slack/interactions/", "POST"): Row(
+        NO_IDS, dict.fromkeys(PERSONAS, 401), fixed({"payload": "{}"})
+    ),
     (V1 + "waves/<id:id>/deploy-calls/", "GET"): read(ROLLING_WAVE),
     (V1 + "waves/<id:id>/checks/", "GET"): read(ROLLING_WAVE),
     (V1 + "waves/<id:id>/checks/", "POST"): write(

@@ -34,6 +34,9 @@ SHARED = {
     (V1 + "audit-events/<id:id>/", "GET"),
     # Signed by the GitHub App; which release it is about is in the body, not the route.
     (V1 + "github/webhook/", "POST"),
+    # Signed by Slack, not a person: who acts is the chat identity's person, under the web's
+    # rules (tests/notifications/test_slack.py)
+    (V1 + "chat/slack/interactions/", "POST"),
 }
 SHARED_PREFIXES = (
     V1 + "tokens/",
