@@ -364,6 +364,9 @@ SPECTACULAR_SETTINGS = {
         "MoveStateEnum": "apps.releases.models.MoveState",
         # An environment's tier and the tiers an operator's grant is limited to: one enum.
         "TierEnum": "apps.environments.models.Tier",
+        # Two choice sets are called `kind`: a check's keeps the name it always had.
+        "KindEnum": "apps.rollouts.models.CheckKind",
+        "IncidentSourceKindEnum": "apps.incidents.models.SourceKind",
     },
     # Served from our own static files: the docs page needs no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
