@@ -20,6 +20,7 @@ from apps.signoffs.models import ApprovalLink, SignOff
 from apps.stakeholders import services as sh
 from apps.stakeholders.models import Stakeholder
 from tests.db_state import db_state
+from tests.factories import revoke_all
 
 from .test_links import LINK, confirm, csrf_client, refusals
 from .test_wave_signoffs import approver, rolling, run_engine, state
@@ -200,3 +201,21 @@ def test_a_wave_request_for_a_wave_no_longer_asked_carries_no_links(waiting_wave
     wave_operate(wave_id=wave.pk, action=WaveAction.SKIP, actor=oscar, reason="EU later")
     assert wave_mailed_links(wave, bob.email) == {}
     assert not ApprovalLink.objects.filter(wave=wave).exists()
+
+
+def test_the_wave_links_own_person_signed_in_may_use_it(links, bob):
+    client = csrf_client()
+    client.force_login(bob)
+    assert confirm(client, links["approve"], "approve").status_code == 200
+    assert wave_signoffs()[0].signer == bob
+
+
+def test_a_wave_link_does_not_show_the_release_to_an_approver_who_lost_their_roles(links, bob):
+    revoke_all(bob)
+    page = Client().get(links["approve"])
+    assert page.status_code == 403
+    assert "may no longer see this release" in page.content.decode()
+    assert "Invoices: new screen" not in page.content.decode()
+    assert confirm(csrf_client(), links["approve"], "approve").status_code == 403
+    assert not wave_signoffs()
+    assert refusals()[-1].after["code"] == "not_allowed"
