@@ -1,5 +1,6 @@
-"""A mailed Approve/Reject link: its confirmation page (GET, which changes nothing) and the
-verdict posted from it. apps.signoffs.links decides whether the link may still be used."""
+"""A mailed Approve/Reject link, for a release or for one wave's own sign-off: its confirmation
+page (GET, which changes nothing) and the verdict posted from it. apps.signoffs.links decides
+whether the link may still be used."""
 
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from apps.core.errors import ServiceError
+from apps.rollouts.models import Wave
 from apps.signoffs.forms import LinkVerdictForm
 from apps.signoffs.links import (
     LinkRefused,
@@ -17,7 +19,7 @@ from apps.signoffs.links import (
     approval_link_refusal,
     approval_link_use,
 )
-from apps.signoffs.models import ApprovalLink, Decision, SignOff
+from apps.signoffs.models import ApprovalLink, Decision, SignOff, SignoffRequirement
 
 from .signoff import _context
 
@@ -76,6 +78,7 @@ def _answer(
     context = {
         "release": link.release,
         "link": link,
+        "wave": link.wave,
         "signoff": signoff,
         "refusal": refusal,
         "code": getattr(refusal, "code", ""),
@@ -98,4 +101,15 @@ def _link_context(
         "hint": hint if hint in Decision.values else Decision.APPROVE,
         "link_form": form,
         "expires_at": timezone.localtime(link.expires_at),
+        **_wave_context(link),
     }
+
+
+def _wave_context(link: ApprovalLink) -> dict[str, Any]:
+    """What a wave's link signs: the wave, where and how much it deploys, and the approvals its
+    own sign-off asks for (the release's content is the rest of the page)."""
+    if link.wave_id is None:
+        return {"wave": None}
+    wave = Wave.objects.select_related("environment").get(pk=link.wave_id)
+    requirements = SignoffRequirement.objects.filter(wave=wave).select_related("role")
+    return {"wave": wave, "wave_requirements": list(requirements)}

@@ -10,7 +10,7 @@ from apps.releases import rules
 from apps.releases.models import Release
 from apps.releases.services import get_release
 from apps.signoffs.eligibility import signoff_roles
-from apps.signoffs.models import SignOff, SignoffRequirement
+from apps.signoffs.models import ApprovalLink, SignOff, SignoffRequirement
 from apps.signoffs.services import signoff_record, verdict_clean
 
 from .models import Wave
@@ -75,3 +75,27 @@ def _refusal(actor: User, release: Release) -> str:
         "Only an approver named on this release in a role this wave's sign-off asks for "
         "can sign it."
     )
+
+
+def wave_signoff_asked(wave_id: int) -> bool:
+    """Whether the wave's own sign-off is still asked: the release rolls out, the wave has a
+    requirement and has not started (the same test `wave_signoff_give` makes)."""
+    return Wave.objects.filter(
+        pk=wave_id,
+        plan__release__phase=rules.ROLLOUT,
+        state__in=WAITING_STATES,
+        signoff_requirements__isnull=False,
+    ).exists()
+
+
+def wave_link_give(link: ApprovalLink, decision: str, comment: str) -> SignOff:
+    """A mailed wave link's verdict, as its approver and role (see apps.signoffs.links)."""
+    assert link.wave_id is not None
+    signoff, _ = wave_signoff_give(
+        wave_id=link.wave_id,
+        decision=decision,
+        comment=comment,
+        role=link.role.slug,
+        actor=link.user,
+    )
+    return signoff

@@ -24,7 +24,16 @@ class ApprovalLinkAdmin(admin.ModelAdmin):
     """Mailed approval links, for following one up: made by the mail, used or refused through
     apps.signoffs.links, never written here."""
 
-    list_display = ["release", "user", "role", "created_at", "expires_at", "used_at", "void_reason"]
+    list_display = [
+        "release",
+        "wave",
+        "user",
+        "role",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "void_reason",
+    ]
     list_filter = ["void_reason"]
     readonly_fields = [f.name for f in ApprovalLink._meta.fields]
 

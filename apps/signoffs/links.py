@@ -1,14 +1,16 @@
 """Approve and Reject links in a sign-off request mail.
 
-A link is bound to one approver, one release, one stakeholder role and the release's content,
-works once and expires. Opening it changes nothing; the confirmation page's POST decides,
-through `signoff_give` and so under every rule a verdict from the sign-off page meets. The
+A link is bound to one approver, one release (or one of its waves), one stakeholder role and
+the release's content, works once and expires. Opening it changes nothing; the confirmation
+page's POST decides, through `signoff_give` (a wave's: the decider the rollouts app registers)
+and so under every rule a verdict from the sign-off page meets. The
 link is the approver's credential for that one verdict: it signs nobody in. Only the token's
 SHA-256 is stored, so the table cannot be turned back into working links.
 """
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,36 +60,78 @@ def link_url(token: str, decision: str) -> str:
 
 
 @dataclass(frozen=True)
+class WaveDecider:
+    """How a wave's link is decided, from the app that owns waves (signoffs sits below it):
+    `asked(wave_id)` says whether the wave's own sign-off is still asked (the release rolls
+    out, the wave has not started); `give(link, decision, comment)` is its one writer."""
+
+    asked: Callable[[int], bool]
+    give: Callable[[ApprovalLink, str, str], SignOff]
+
+
+_wave_decider: WaveDecider | None = None
+
+
+def register_wave_decider(decider: WaveDecider) -> None:
+    """Called from the rollouts app's AppConfig.ready(); without it no wave link is made."""
+    global _wave_decider
+    _wave_decider = decider
+
+
+def _wave_asked(wave_id: int) -> bool:
+    return _wave_decider is not None and _wave_decider.asked(wave_id)
+
+
+@dataclass(frozen=True)
 class MintedLink:
     link: ApprovalLink
     token: str
 
 
 def approval_link_mint(
-    *, release: Release, user: User, role_slug: str, now: datetime | None = None
+    *,
+    release: Release,
+    user: User,
+    role_slug: str,
+    wave_id: int | None = None,
+    now: datetime | None = None,
 ) -> MintedLink:
-    """A new link for `user` to sign `release`'s current content off as `role_slug`."""
+    """A new link for `user` to sign `release`'s current content (or the wave `wave_id`'s own
+    sign-off on it) off as `role_slug`."""
     now = now or timezone.now()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     link = ApprovalLink.objects.create(
         token_hash=hash_token(token),
         user=user,
         release=release,
-        role=SignoffRequirement.objects.get(
-            release=release, wave__isnull=True, role__slug=role_slug
-        ).role,
+        wave_id=wave_id,
+        role=_requirements(release, wave_id).get(role__slug=role_slug).role,
         fingerprint=release.fingerprint,
         expires_at=now + link_lifetime(),
     )
     return MintedLink(link=link, token=token)
 
 
-def approval_links_for_mail(*, release_id: int, email: str) -> list[MintedLink]:
-    """Links for whoever a sign-off request mail to `email` on the release goes to: one per
-    policy role they hold and may sign as now. None when the release takes no sign-offs."""
+def _requirements(release: Release, wave_id: int | None) -> Any:
+    requirements = SignoffRequirement.objects.filter(release=release).select_related("role")
+    if wave_id is None:
+        return requirements.filter(wave__isnull=True)
+    return requirements.filter(wave_id=wave_id)
+
+
+def approval_links_for_mail(
+    *, release_id: int, email: str, wave_id: int | None = None
+) -> list[MintedLink]:
+    """Links for whoever a sign-off request mail to `email` on the release (or on the wave
+    `wave_id`'s own sign-off) goes to: one per policy role they hold and may sign as now.
+    None when the release, or the wave, takes no sign-offs."""
     with transaction.atomic():
         release = Release.objects.filter(pk=release_id).select_related("application").first()
-        if release is None or release.phase not in SIGNING_PHASES:
+        if release is None:
+            return []
+        if wave_id is None and release.phase not in SIGNING_PHASES:
+            return []
+        if wave_id is not None and not _wave_asked(wave_id):
             return []
         stakeholders = (
             Stakeholder.objects.filter(release=release, user__email=email, user__is_active=True)
@@ -99,10 +143,15 @@ def approval_links_for_mail(*, release_id: int, email: str) -> list[MintedLink]:
         for stakeholder in stakeholders:
             user = stakeholder.user
             if user.pk not in eligible:
-                eligible[user.pk] = signoff_roles(user, release)
+                eligible[user.pk] = signoff_roles(user, release, wave_id)
             if stakeholder.role.slug in eligible[user.pk]:
                 minted.append(
-                    approval_link_mint(release=release, user=user, role_slug=stakeholder.role.slug)
+                    approval_link_mint(
+                        release=release,
+                        user=user,
+                        role_slug=stakeholder.role.slug,
+                        wave_id=wave_id,
+                    )
                 )
         return minted
 
@@ -111,7 +160,7 @@ def approval_link_find(token: str) -> ApprovalLink | None:
     if not token or len(token) > 128:
         return None
     return (
-        ApprovalLink.objects.select_related("user", "role", "signoff", "release")
+        ApprovalLink.objects.select_related("user", "role", "signoff", "release", "wave")
         .filter(token_hash=hash_token(token))
         .first()
     )
@@ -121,10 +170,11 @@ def _name(user: Any) -> str:
     return str(user.get_full_name() or user.get_username())
 
 
-def _verdict_text(signoff: SignOff) -> str:
+def _verdict_text(signoff: SignOff, link: ApprovalLink) -> str:
     verb = "approved" if signoff.decision == Decision.APPROVE else "rejected"
+    what = f"wave {link.wave.name}" if link.wave is not None else "it"
     when = timezone.localtime(signoff.created_at).strftime("%-d %b %Y, %H:%M %Z")
-    return f"{verb} it as {signoff.role.name} on {when}"
+    return f"{verb} {what} as {signoff.role.name} on {when}"
 
 
 def approval_link_refusal(
@@ -153,14 +203,17 @@ def approval_link_refusal(
         return LinkRefused(_void_text(link.void_reason), status=410, code=link.void_reason)
     given = (
         SignOff.objects.filter(
-            release=release, signer_id=link.user_id, fingerprint=link.fingerprint, wave__isnull=True
+            release=release,
+            signer_id=link.user_id,
+            fingerprint=link.fingerprint,
+            wave=link.wave,  # None: the release's own verdict
         )
         .select_related("role")
         .first()
     )
     if given is not None:
         return LinkRefused(
-            f"This request is already decided: {_name(link.user)} {_verdict_text(given)}.",
+            f"This request is already decided: {_name(link.user)} {_verdict_text(given, link)}.",
             status=409,
             code="decided",
         )
@@ -182,7 +235,12 @@ def _void(link: ApprovalLink, release: Release, now: datetime) -> str:
         return LinkVoid.EXPIRED
     if release.fingerprint != link.fingerprint:
         return LinkVoid.CONTENT_CHANGED
-    if release.phase not in SIGNING_PHASES:
+    if link.wave_id is not None:
+        if not _wave_asked(link.wave_id) or not (
+            _requirements(release, link.wave_id).filter(role_id=link.role_id).exists()
+        ):
+            return LinkVoid.NOT_ASKED
+    elif release.phase not in SIGNING_PHASES:
         return LinkVoid.NOT_SIGNING
     if not link.user.is_active:
         return LinkVoid.DEACTIVATED
@@ -202,6 +260,10 @@ VOID_WHY = {
     LinkVoid.NOT_SIGNING.value: "the release no longer takes sign-offs",
     LinkVoid.NOT_STAKEHOLDER.value: "its approver no longer holds that role on the release",
     LinkVoid.DEACTIVATED.value: "its approver's account is deactivated",
+    LinkVoid.NOT_ASKED.value: (
+        "the wave's own sign-off is no longer asked (the wave started, was skipped or rolled "
+        "back, or its requirement was removed)"
+    ),
 }
 
 
@@ -231,13 +293,7 @@ def approval_link_use(
             refusal = approval_link_refusal(link, release=release, viewer=viewer, now=now)
             if refusal is not None:
                 raise refusal
-            signoff = signoff_give(
-                release_id=release.pk,
-                decision=decision,
-                comment=comment,
-                role=link.role.slug,
-                actor=link.user,
-            )
+            signoff = _give(link, decision=decision, comment=comment)
             link.used_at, link.signoff = now, signoff
             link.save(update_fields=["used_at", "signoff"])
             audit_record(
@@ -245,7 +301,12 @@ def approval_link_use(
                 verb="signoff.link_used",
                 obj=link,
                 release_id=release.pk,
-                after={"decision": decision, "role": link.role.slug, "signoff": signoff.pk},
+                after={
+                    "decision": decision,
+                    "role": link.role.slug,
+                    "signoff": signoff.pk,
+                    **({"wave": link.wave_id} if link.wave_id else {}),
+                },
             )
         return signoff
     except (LinkRefused, NotAllowed, Conflict) as exc:
@@ -255,6 +316,20 @@ def approval_link_use(
         if exc.field != "comment":  # a rejection without a reason is a form to finish
             _refusal_record(found, exc, viewer=viewer, decision=decision)
         raise
+
+
+def _give(link: ApprovalLink, *, decision: str, comment: str) -> SignOff:
+    if link.wave_id is None:
+        return signoff_give(
+            release_id=link.release_id,
+            decision=decision,
+            comment=comment,
+            role=link.role.slug,
+            actor=link.user,
+        )
+    if _wave_decider is None:
+        raise LinkRefused(_void_text(LinkVoid.NOT_ASKED), status=410, code=LinkVoid.NOT_ASKED)
+    return _wave_decider.give(link, decision, comment)
 
 
 def _refusal_record(link: ApprovalLink, exc: ServiceError, *, viewer: Any, decision: str) -> None:
@@ -273,17 +348,22 @@ def _refusal_record(link: ApprovalLink, exc: ServiceError, *, viewer: Any, decis
                 "decision": decision,
                 "link_for": link.user.get_username(),
                 "role": link.role.slug,
+                **({"wave": link.wave_id} if link.wave_id else {}),
             },
             reason=exc.message,
         )
 
 
 def request_mail_links(row: Notification) -> str:
-    """The Approve/Reject links a release's sign-off request mail carries for its recipient
-    (registered with the outbox; a wave's own request links to the sign-off page instead)."""
-    if row.release_id is None or row.payload.get("wave"):
+    """The Approve/Reject links a sign-off request mail (the release's, or a wave's own)
+    carries for its recipient (registered with the outbox)."""
+    if row.release_id is None:
         return ""
-    minted = approval_links_for_mail(release_id=row.release_id, email=row.recipient)
+    wave = row.payload.get("wave") or {}
+    wave_id = wave.get("id") if isinstance(wave, dict) else None
+    minted = approval_links_for_mail(
+        release_id=row.release_id, email=row.recipient, wave_id=wave_id
+    )
     if not minted:
         return ""
     hours = settings.RELEASEDECK_APPROVAL_LINK_HOURS
@@ -295,11 +375,14 @@ def request_mail_links(row: Notification) -> str:
             f"  Approve: {link_url(item.token, Decision.APPROVE)}",
             f"  Reject:  {link_url(item.token, Decision.REJECT)}",
         ]
+    until = "the release's content changes"
+    if wave_id is not None:
+        until += " or the wave no longer waits for its sign-off"
     lines += [
         "",
         "Each link opens a page with the scope, test evidence and open defects; nothing is "
         "decided until you confirm there. The links are for you alone, work once, and stop "
-        f"working after {hours:g} hours or as soon as the release's content changes.",
+        f"working after {hours:g} hours or as soon as {until}.",
         "",
     ]
     return "\n".join(lines)

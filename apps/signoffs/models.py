@@ -111,11 +111,13 @@ class LinkVoid(models.TextChoices):
     NOT_SIGNING = "not_signing", "The release no longer takes sign-offs"
     NOT_STAKEHOLDER = "not_stakeholder", "Its approver no longer holds that role on the release"
     DEACTIVATED = "deactivated", "Its approver's account is deactivated"
+    NOT_ASKED = "not_asked", "The wave's own sign-off is no longer asked"
 
 
 class ApprovalLink(models.Model):
-    """A mailed Approve/Reject link: one approver, one release, one stakeholder role, one
-    content. Only the token's hash is kept; the token itself exists in the mail alone."""
+    """A mailed Approve/Reject link: one approver, one release (or one of its waves when `wave`
+    is set), one stakeholder role, one content. Only the token's hash is kept; the token
+    itself exists in the mail alone."""
 
     token_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -124,6 +126,10 @@ class ApprovalLink(models.Model):
     )
     role = models.ForeignKey(
         "stakeholders.StakeholderRole", on_delete=models.PROTECT, related_name="+"
+    )
+    # Set for a link to a wave's own sign-off, decided through the rollouts app's decider.
+    wave = models.ForeignKey(
+        "rollouts.Wave", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     fingerprint = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -139,4 +145,5 @@ class ApprovalLink(models.Model):
         indexes = [models.Index(fields=["release", "user"])]
 
     def __str__(self) -> str:
-        return f"approval link for {self.user} on {self.release} as {self.role}"
+        on = f"wave {self.wave_id} of {self.release}" if self.wave_id else str(self.release)
+        return f"approval link for {self.user} on {on} as {self.role}"

@@ -100,7 +100,8 @@ def test_only_the_hash_of_a_link_is_stored(links):
             assert cursor.fetchone() == (0,), table
 
 
-def test_a_wave_sign_off_request_mail_carries_no_links(rita, alice, bob):
+def test_a_request_mail_for_a_wave_that_no_longer_waits_carries_no_links(rita, alice, bob):
+    # A wave's own request is linked in test_wave_links.py; this wave is not asked any more.
     release = planned_release(rita, qa=alice, business_owner=bob)
     row = Notification.objects.create(
         event="signoff.requested",
