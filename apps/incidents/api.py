@@ -9,6 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api_guards import WebhookRateThrottle
 from apps.accounts.permissions import Action
 from apps.core.api import ApiMixin, ApiView, error_responses, id_field, validated
 from apps.environments.models import FreezeScope
@@ -73,6 +74,8 @@ class IncidentHookView(ApiView):
     serializer_class = DeliverySerializer
     authentication_classes: list = []
     permission_classes: list = []
+    throttle_classes = [WebhookRateThrottle]
+    throttle_scope = "webhook"
 
     @extend_schema(
         operation_id="incidents_hook",
