@@ -155,10 +155,16 @@ class FreezeLiftView(ApiView):
 
 class RouteSerializer(serializers.ModelSerializer):
     environment = serializers.IntegerField(source="environment_id", read_only=True, allow_null=True)
+    application = serializers.SlugRelatedField(  # type: ignore[var-annotated]
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The one application whose waves it freezes; null: every application's.",
+    )
 
     class Meta:
         model = IncidentRoute
-        fields = ["match", "scope", "environment", "region"]
+        fields = ["match", "scope", "environment", "region", "application"]
         read_only_fields = fields
 
 
@@ -173,6 +179,12 @@ class RouteWriteSerializer(serializers.Serializer):
     environment = id_field(required=False, allow_null=True, help_text="For scope environment.")
     region = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text="For scope region."
+    )
+    application = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="An application's slug: freeze only its waves in the scope; empty: every one.",
     )
 
 
@@ -239,7 +251,7 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
     """Where incidents come from and what each freezes (the platform role). Credentials are
     never shown: a new source's token is in the answer that creates it, once."""
 
-    queryset = IncidentSource.objects.prefetch_related("routes")
+    queryset = IncidentSource.objects.prefetch_related("routes__application")
     serializer_class = IncidentSourceSerializer
     read_action = Action.MANAGE_ENVIRONMENTS
     write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
@@ -258,6 +270,7 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
                 "scope": r["scope"],
                 "environment_id": r.get("environment"),
                 "region": r.get("region", ""),
+                "application": r.get("application", ""),
             }
             for r in data.pop("routes")
         ]
@@ -265,6 +278,6 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
             actor=cast(User, request.user), routes=cast(list[services.RouteSpec], routes), **data
         )
         token = "" if source.kind == SourceKind.PAGERDUTY else credential
-        source = IncidentSource.objects.prefetch_related("routes").get(pk=source.pk)
+        source = IncidentSource.objects.prefetch_related("routes__application").get(pk=source.pk)
         body = {**IncidentSourceSerializer(source).data, "token": token}
         return Response(body, status=status.HTTP_201_CREATED)
