@@ -293,6 +293,8 @@ def _open(
     if route is None:
         return Received(event.external_id, "opened; no route matched, nothing frozen", incident)
     reason = f"{_name(incident)}: {event.title or 'no title'}"
+    if route.application is not None:  # every page that lists the freeze says whose it is
+        reason = f"{route.application.name} only: {reason}"
     if event.url:
         reason = f"{reason} ({event.url})"
     end = now + (timedelta(hours=source.freeze_hours) if source.freeze_hours else OPEN_ENDED)

@@ -141,6 +141,7 @@ def test_an_application_incident_halts_its_waves_only(celery_worker, rita, alice
     wave = Wave.objects.get(pk=crm.pk)
     assert halted, (wave.state, wave.state_reason)
     assert "INC-44" in wave.state_reason
+    assert wave.state_reason.startswith("Frozen: CRM only: ")  # whose freeze it is
     # ERP's wave in the same environment carries on through further ticks.
     drive(lambda: False, timeout=2)
     assert state(erp) == "verifying"
