@@ -10,21 +10,21 @@ from apps.stakeholders import services as sh
 from .factories import ApplicationFactory, EnvironmentFactory
 
 
-def planned_release(rm, *, qa, business_owner, version: str = "2.0.0") -> Release:
+def planned_release(rm, *, qa, business_owner, version: str = "2.0.0", app: str = "crm") -> Release:
     """A release in planning whose planning → preparation gate is open.
 
     Policy 1 × qa + 1 × business_owner; one canary wave on prod-eu with one checklist item
-    and one test case.
+    and one test case. Of the application `app` (its slug; CRM unless said).
     """
-    app = ApplicationFactory(name="CRM", slug="crm")
+    application = ApplicationFactory(name=app.upper(), slug=app)
     env = EnvironmentFactory(name="prod-eu", region="eu", time_zone="Europe/Berlin")
     from datetime import timedelta
 
     from django.utils import timezone
 
     release = rs.release_create(
-        application_id=app.pk,
-        name=f"CRM {version}",
+        application_id=application.pk,
+        name=f"{application.name} {version}",
         version=version,
         build_ref=f"git:{version}",
         scope="Invoices: new screen. Search: faster.",

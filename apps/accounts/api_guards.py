@@ -12,7 +12,12 @@ from django.db import transaction
 from redis import Redis
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import (
+    AnonRateThrottle,
+    BaseThrottle,
+    ScopedRateThrottle,
+    SimpleRateThrottle,
+)
 
 from apps.core.cache import UNAVAILABLE, redis_client, warn_unavailable
 from apps.core.errors import NotAllowed
@@ -121,6 +126,21 @@ def _count_on_cache(key: str, period: int) -> tuple[int, Callable[[], float]]:
 
 
 class AnonymousRateThrottle(AnonRateThrottle):
+    def get_rate(self) -> str | None:
+        from rest_framework.settings import api_settings
+
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
+
+
+class WebhookRateThrottle(ScopedRateThrottle):
+    """For callers that prove themselves with a signature or a shared secret rather than a
+    person's token (the GitHub webhook, incident hooks, Slack interactions): a provider sends
+    its bursts from a few addresses and some never redeliver, so they get their own budget per
+    address (`webhook`) instead of the anonymous one. A view opts in with
+    `throttle_classes = [WebhookRateThrottle]` and `throttle_scope = "webhook"`; the signature
+    is still checked by the view, so a bad one stays 401."""
+
     def get_rate(self) -> str | None:
         from rest_framework.settings import api_settings
 

@@ -1,6 +1,8 @@
 """Reads behind the calendar page and the calendar feed: what happens when, as a person may
-see it, in three queries whatever the range."""
+see it, in three queries whatever the range (a fourth names the applications of freezes
+that cover one application only)."""
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -11,7 +13,7 @@ from django.db.models.functions import Coalesce
 from apps.accounts.permissions import Action, can
 from apps.environments.models import FreezeWindow
 from apps.releases import rules
-from apps.releases.models import Release
+from apps.releases.models import Application, Release
 from apps.releases.selectors import releases_visible_to
 from apps.rollouts.models import Wave
 
@@ -94,11 +96,12 @@ def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarE
                 updated_at=wave.updated_at,
             )
         )
-    freezes = (
+    freezes = list(
         FreezeWindow.objects.filter(start__lt=end, end__gt=start)
         .select_related("environment")
         .order_by("start", "pk")
     )
+    names = application_names(freezes)
     for freeze in freezes:
         events.append(
             CalendarEvent(
@@ -107,7 +110,7 @@ def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarE
                 start=freeze.start,
                 end=freeze.end,
                 title=f"Freeze: {freeze.reason}",
-                detail=freeze_scope_label(freeze),
+                detail=freeze_scope_label(freeze, names),
                 css="",
                 updated_at=freeze.updated_at,
             )
@@ -115,9 +118,22 @@ def calendar_events(user: Any, start: datetime, end: datetime) -> list[CalendarE
     return sorted(events, key=lambda e: (e.start, e.kind, e.key))
 
 
-def freeze_scope_label(freeze: FreezeWindow) -> str:
+def application_names(freezes: Iterable[FreezeWindow]) -> dict[int, str]:
+    """The names of the applications the freezes name, by id, in one query (none if none)."""
+    ids = {f.application_id for f in freezes if f.application_id is not None}
+    if not ids:
+        return {}
+    return dict(Application.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+
+def freeze_scope_label(freeze: FreezeWindow, names: Mapping[int, str] | None = None) -> str:
     if freeze.scope == "global":
-        return "Everywhere"
-    if freeze.scope == "environment" and freeze.environment is not None:
-        return f"Environment {freeze.environment.name}"
-    return f"Region {freeze.region}"
+        where = "Everywhere"
+    elif freeze.scope == "environment" and freeze.environment is not None:
+        where = f"Environment {freeze.environment.name}"
+    else:
+        where = f"Region {freeze.region}"
+    if freeze.application_id is None:
+        return where
+    name = (names or {}).get(freeze.application_id, f"application #{freeze.application_id}")
+    return f"{name} only · {where}"

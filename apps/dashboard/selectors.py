@@ -21,6 +21,8 @@ from apps.rollouts.models import TERMINAL_WAVE_STATES, Wave, WaveState
 from apps.signoffs.models import SignOff, SignoffRequirement
 from apps.stakeholders.models import Stakeholder
 
+from .calendar_events import application_names
+
 UPCOMING_DAYS = 14
 UPCOMING_LIMIT = 10
 FREEZE_LIMIT = 8
@@ -370,7 +372,10 @@ def signoffs_waiting(user: Any, now: datetime) -> list[dict[str, Any]]:
     return sorted(waiting, key=lambda item: item["since"])
 
 
-def _freeze_covers(freeze: FreezeWindow, environment: Environment) -> bool:
+def _freeze_covers(freeze: FreezeWindow, wave: Wave) -> bool:
+    if freeze.application_id not in (None, wave.plan.release.application_id):
+        return False  # another application's freeze
+    environment = wave.environment
     if freeze.scope == "global":
         return True
     if freeze.scope == "environment":
@@ -382,6 +387,7 @@ def _freeze_covers(freeze: FreezeWindow, environment: Environment) -> bool:
 class UpcomingFreeze:
     freeze: FreezeWindow
     is_active: bool  # it has started
+    application: str = ""  # the one application it covers; empty: every one
 
 
 @dataclass(frozen=True)
@@ -394,12 +400,20 @@ class UpcomingWave:
 
 def upcoming_freezes(now: datetime) -> list[UpcomingFreeze]:
     horizon = now + timedelta(days=UPCOMING_DAYS)
-    freezes = (
+    freezes = list(
         FreezeWindow.objects.filter(end__gt=now, start__lt=horizon)
         .select_related("environment")
         .order_by("start", "pk")
     )
-    return [UpcomingFreeze(freeze=freeze, is_active=freeze.start <= now) for freeze in freezes]
+    names = application_names(freezes)
+    return [
+        UpcomingFreeze(
+            freeze=freeze,
+            is_active=freeze.start <= now,
+            application=names.get(freeze.application_id or 0, ""),
+        )
+        for freeze in freezes
+    ]
 
 
 def upcoming_waves(
@@ -430,8 +444,7 @@ def upcoming_waves(
                     (
                         f.freeze
                         for f in freezes
-                        if f.freeze.start <= when < f.freeze.end
-                        and _freeze_covers(f.freeze, wave.environment)
+                        if f.freeze.start <= when < f.freeze.end and _freeze_covers(f.freeze, wave)
                     ),
                     None,
                 ),

@@ -240,6 +240,7 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
             "scope",
             "environment",
             "region",
+            "application_id",
             "start",
             "end",
             "reason",
@@ -248,6 +249,12 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "application_id": {
+                "help_text": "The one application whose waves it freezes (its id); null: every "
+                "application's."
+            }
+        }
 
 
 class FreezeWindowCreateSerializer(serializers.Serializer):

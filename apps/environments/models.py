@@ -71,7 +71,8 @@ class FreezeScope(models.TextChoices):
 
 
 class FreezeWindow(TimeStampedModel):
-    """A blackout: no wave starts in its scope between start and end. One that `halts_running`
+    """A blackout: no wave starts in its scope (of one application's, when `application_id` is
+    set) between start and end. One that `halts_running`
     (declared for an incident) also halts the running waves in its scope, and is lifted early
     only by its quorum (`freeze_lift`)."""
 
@@ -84,6 +85,10 @@ class FreezeWindow(TimeStampedModel):
     end = models.DateTimeField()
     reason = models.CharField(max_length=300)
     halts_running = models.BooleanField(default=False)
+    # The one application the freeze covers (releases.Application's id), or None: every one.
+    # A plain id, not a foreign key: environments sits below releases and knows no
+    # applications; rollouts compares it with a wave's release.
+    application_id = models.PositiveBigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

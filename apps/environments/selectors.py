@@ -32,11 +32,19 @@ def calendar_of(
     )
 
 
+def for_application(application_id: int | None) -> Q:
+    """Freezes that concern waves of the application `application_id`: those for every
+    application and those for it. None: only those for every application."""
+    every = Q(application_id__isnull=True)
+    return every if application_id is None else every | Q(application_id=application_id)
+
+
 def calendars_for(
-    environments: Iterable[Environment], now: datetime
+    environments: Iterable[Environment], now: datetime, application_id: int | None = None
 ) -> dict[int, calendars.Calendar]:
-    """Each environment's calendar (its windows, and the freezes not yet over that cover it),
-    by environment id, in two queries however many there are."""
+    """Each environment's calendar (its windows, and the freezes not yet over that cover it,
+    leaving out those for other applications than `application_id`), by environment id, in two
+    queries however many there are."""
     envs = {e.pk: e for e in environments}
     if not envs:
         return {}
@@ -47,12 +55,18 @@ def calendars_for(
     scope = Q(scope=FreezeScope.GLOBAL) | Q(scope=FreezeScope.ENVIRONMENT, environment_id__in=envs)
     if regions:
         scope |= Q(scope=FreezeScope.REGION, region__in=regions)
-    freezes = list(FreezeWindow.objects.filter(scope, end__gt=now).order_by("start", "pk"))
+    freezes = list(
+        FreezeWindow.objects.filter(scope, for_application(application_id), end__gt=now).order_by(
+            "start", "pk"
+        )
+    )
     return {pk: calendar_of(env, windows[pk], freezes) for pk, env in envs.items()}
 
 
-def calendar_for(environment: Environment, now: datetime) -> calendars.Calendar:
-    return calendars_for([environment], now)[environment.pk]
+def calendar_for(
+    environment: Environment, now: datetime, application_id: int | None = None
+) -> calendars.Calendar:
+    return calendars_for([environment], now, application_id)[environment.pk]
 
 
 def scope_q(freeze: FreezeWindow, path: str = "") -> Q:
@@ -75,9 +89,19 @@ def halting_freezes(now: datetime) -> list[FreezeWindow]:
     )
 
 
-def halting_freeze_for(env: Environment, now: datetime) -> FreezeWindow | None:
-    """The earliest freeze in force that halts running waves in `env`, if any."""
-    return next((f for f in halting_freezes(now) if covers(f, env)), None)
+def halting_freeze_for(
+    env: Environment, now: datetime, application_id: int | None = None
+) -> FreezeWindow | None:
+    """The earliest freeze in force that halts running waves of the application
+    `application_id` in `env`, if any (freezes of other applications are left out)."""
+    return next(
+        (
+            f
+            for f in halting_freezes(now)
+            if covers(f, env) and f.application_id in (None, application_id)
+        ),
+        None,
+    )
 
 
 def environments_covered(freeze: FreezeWindow) -> list[Environment]:

@@ -232,6 +232,7 @@ def _freeze_snapshot(freeze: FreezeWindow) -> dict[str, str | None]:
         "end": freeze.end.isoformat(),
         "reason": freeze.reason,
         **({"halts_running": "yes"} if freeze.halts_running else {}),
+        **({"application_id": str(freeze.application_id)} if freeze.application_id else {}),
     }
 
 
@@ -311,9 +312,11 @@ def freeze_declare_halting(
     reason: str,
     environment_id: int | None = None,
     region: str = "",
+    application_id: int | None = None,
 ) -> FreezeWindow:
     """Declare, for the system (an incident), a freeze that also halts the running waves in its
-    scope. Whoever calls has decided it is due; lifting it early takes its quorum."""
+    scope (of the application `application_id` only, when given: the caller has checked it
+    exists). Whoever calls has decided it is due; lifting it early takes its quorum."""
     environment, region = _freeze_scope(scope, environment_id, region)
     if end <= start:
         raise ServiceError("A freeze must end after it starts.", field="end")
@@ -326,6 +329,7 @@ def freeze_declare_halting(
             end=end,
             reason=reason[:300],
             halts_running=True,
+            application_id=application_id,
         )
         _calendar_changed()
         audit_record(

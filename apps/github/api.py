@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api_guards import WebhookRateThrottle
 from apps.core.api import ApiView, error_responses
 from apps.core.errors import ServiceError
 
@@ -118,6 +119,8 @@ class GithubWebhookView(ApiView):
     serializer_class = ProtectionRequestSerializer
     authentication_classes: list = []
     permission_classes: list = []
+    throttle_classes = [WebhookRateThrottle]
+    throttle_scope = "webhook"
 
     @extend_schema(
         operation_id="github_webhook",

@@ -9,6 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api_guards import WebhookRateThrottle
 from apps.accounts.permissions import Action
 from apps.core.api import ApiMixin, ApiView, error_responses, id_field, validated
 from apps.environments.models import FreezeScope
@@ -73,6 +74,8 @@ class IncidentHookView(ApiView):
     serializer_class = DeliverySerializer
     authentication_classes: list = []
     permission_classes: list = []
+    throttle_classes = [WebhookRateThrottle]
+    throttle_scope = "webhook"
 
     @extend_schema(
         operation_id="incidents_hook",
@@ -152,10 +155,16 @@ class FreezeLiftView(ApiView):
 
 class RouteSerializer(serializers.ModelSerializer):
     environment = serializers.IntegerField(source="environment_id", read_only=True, allow_null=True)
+    application = serializers.SlugRelatedField(  # type: ignore[var-annotated]
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="The one application whose waves it freezes; null: every application's.",
+    )
 
     class Meta:
         model = IncidentRoute
-        fields = ["match", "scope", "environment", "region"]
+        fields = ["match", "scope", "environment", "region", "application"]
         read_only_fields = fields
 
 
@@ -170,6 +179,12 @@ class RouteWriteSerializer(serializers.Serializer):
     environment = id_field(required=False, allow_null=True, help_text="For scope environment.")
     region = serializers.CharField(
         max_length=64, required=False, allow_blank=True, help_text="For scope region."
+    )
+    application = serializers.SlugField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="An application's slug: freeze only its waves in the scope; empty: every one.",
     )
 
 
@@ -236,7 +251,7 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
     """Where incidents come from and what each freezes (the platform role). Credentials are
     never shown: a new source's token is in the answer that creates it, once."""
 
-    queryset = IncidentSource.objects.prefetch_related("routes")
+    queryset = IncidentSource.objects.prefetch_related("routes__application")
     serializer_class = IncidentSourceSerializer
     read_action = Action.MANAGE_ENVIRONMENTS
     write_actions = {"POST": Action.MANAGE_ENVIRONMENTS}
@@ -255,6 +270,7 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
                 "scope": r["scope"],
                 "environment_id": r.get("environment"),
                 "region": r.get("region", ""),
+                "application": r.get("application", ""),
             }
             for r in data.pop("routes")
         ]
@@ -262,6 +278,6 @@ class IncidentSourceListView(ApiMixin, generics.ListAPIView):
             actor=cast(User, request.user), routes=cast(list[services.RouteSpec], routes), **data
         )
         token = "" if source.kind == SourceKind.PAGERDUTY else credential
-        source = IncidentSource.objects.prefetch_related("routes").get(pk=source.pk)
+        source = IncidentSource.objects.prefetch_related("routes__application").get(pk=source.pk)
         body = {**IncidentSourceSerializer(source).data, "token": token}
         return Response(body, status=status.HTTP_201_CREATED)

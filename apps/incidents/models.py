@@ -4,6 +4,7 @@ from django.db.models import Q
 
 from apps.core.models import TimeStampedModel
 from apps.environments.models import Environment, FreezeScope, FreezeWindow
+from apps.releases.models import Application
 
 
 class SourceKind(models.TextChoices):
@@ -38,7 +39,8 @@ class IncidentSource(TimeStampedModel):
 class IncidentRoute(models.Model):
     """Which incidents of a source freeze what: every label in `match` must equal the
     incident's (Alertmanager labels; for PagerDuty `service_id`, `service`, `urgency`; the
-    generic form's `labels`). The first matching route, by position, wins."""
+    generic form's `labels`). The first matching route, by position, wins. With an
+    `application`, the freeze covers only that application's waves in the scope."""
 
     source = models.ForeignKey(IncidentSource, on_delete=models.CASCADE, related_name="routes")
     position = models.PositiveSmallIntegerField(default=0)
@@ -48,6 +50,10 @@ class IncidentRoute(models.Model):
         Environment, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     region = models.CharField(max_length=64, blank=True)
+    # Only this application's waves in the scope are frozen; none: every application's.
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["source", "position", "pk"]
@@ -64,6 +70,8 @@ class IncidentRoute(models.Model):
 
     def __str__(self) -> str:
         where = self.environment or self.region or "everywhere"
+        if self.application is not None:
+            where = f"{self.application.slug} in {where}"
         return f"{self.source}: {self.match} → {where}"
 
 

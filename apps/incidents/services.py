@@ -19,6 +19,7 @@ from apps.environments import selectors as env_selectors
 from apps.environments import services as env_services
 from apps.environments.models import Environment, FreezeScope, FreezeWindow
 from apps.notifications.outbox import notify_shared
+from apps.releases.models import Application
 
 from . import inbound
 from .models import (
@@ -59,6 +60,7 @@ class RouteSpec(TypedDict, total=False):
     scope: str
     environment_id: int | None
     region: str
+    application: str
 
 
 def incident_source_create(
@@ -122,9 +124,11 @@ def incident_route_add(
     actor: User,
     environment_id: int | None = None,
     region: str = "",
+    application: str = "",
 ) -> IncidentRoute:
     """Say what a source's incidents matching `match` freeze: one environment, a region or
-    everything. Routes are tried in the order they were added."""
+    everything, of every application or only of `application` (its slug). Routes are tried
+    in the order they were added."""
     require(actor, Action.MANAGE_ENVIRONMENTS)
     if scope not in FreezeScope.values:
         raise ServiceError(f"scope must be one of {', '.join(FreezeScope.values)}.", field="scope")
@@ -134,6 +138,11 @@ def incident_route_add(
         raise ServiceError("Name the environment this route freezes.", field="environment")
     if scope == FreezeScope.REGION and not region:
         raise ServiceError("Name the region this route freezes.", field="region")
+    app = None
+    if application:
+        app = Application.objects.filter(slug=application).first()
+        if app is None:
+            raise ServiceError(f"No application has the slug {application!r}.", field="application")
     with transaction.atomic():
         source = IncidentSource.objects.select_for_update().filter(pk=source_id).first()
         if source is None:
@@ -145,12 +154,19 @@ def incident_route_add(
             scope=scope,
             environment_id=environment_id if scope == FreezeScope.ENVIRONMENT else None,
             region=region if scope == FreezeScope.REGION else "",
+            application=app,
         )
         audit_record(
             actor=actor,
             verb="incident_route.added",
             obj=route,
-            after={"source": source.slug, "match": route.match, "scope": scope, "region": region},
+            after={
+                "source": source.slug,
+                "match": route.match,
+                "scope": scope,
+                "region": region,
+                **({"application": app.slug} if app else {}),
+            },
         )
     return route
 
@@ -222,10 +238,20 @@ def _freeze_about(freeze: FreezeWindow | None) -> dict[str, object] | None:
         "scope": freeze.scope,
         "environment": freeze.environment.name if freeze.environment else None,
         "region": freeze.region,
+        "application": _application_slug(freeze),
         "start": freeze.start.isoformat(),
         "end": freeze.end.isoformat(),
         "reason": freeze.reason,
     }
+
+
+def _application_slug(freeze: FreezeWindow) -> str | None:
+    """The slug of the one application a freeze covers; None: every application."""
+    if freeze.application_id is None:
+        return None
+    return (
+        Application.objects.filter(pk=freeze.application_id).values_list("slug", flat=True).first()
+    )
 
 
 def _name(incident: Incident) -> str:
@@ -267,6 +293,8 @@ def _open(
     if route is None:
         return Received(event.external_id, "opened; no route matched, nothing frozen", incident)
     reason = f"{_name(incident)}: {event.title or 'no title'}"
+    if route.application is not None:  # every page that lists the freeze says whose it is
+        reason = f"{route.application.name} only: {reason}"
     if event.url:
         reason = f"{reason} ({event.url})"
     end = now + (timedelta(hours=source.freeze_hours) if source.freeze_hours else OPEN_ENDED)
@@ -274,6 +302,7 @@ def _open(
         scope=route.scope,
         environment_id=route.environment_id,
         region=route.region,
+        application_id=route.application_id,
         start=now,
         end=end,
         reason=reason[:300],

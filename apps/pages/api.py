@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.api_guards import WebhookRateThrottle
 from apps.audit.api import AuditEventSerializer
 from apps.core.api import ApiView, error_responses
 from apps.notifications import slack
@@ -66,6 +67,8 @@ class SlackInteractionsView(ApiView):
     serializer_class = ChatAnswerSerializer
     authentication_classes: list = []
     permission_classes: list = []
+    throttle_classes = [WebhookRateThrottle]
+    throttle_scope = "webhook"
 
     @extend_schema(
         operation_id="chat_slack_interactions",

@@ -83,7 +83,7 @@ def plan_dry_run(*, release_id: int, actor: User, now: datetime | None = None) -
     planned = [
         scheduling.PlannedWave(
             w.name,
-            env_selectors.calendar_for(w.environment, now),
+            env_selectors.calendar_for(w.environment, now, release.application_id),
             w.planned_start,
             timedelta(minutes=w.bake_minutes),
         )
@@ -129,7 +129,9 @@ def plan_dry_run_proposal(
     """The dry run of waves not saved yet, in order, against the planned window of the release
     `release_id` when given."""
     require(actor, Action.VIEW)
-    window = planned_window(release_get(release_id)) if release_id is not None else None
+    release = release_get(release_id) if release_id is not None else None
+    window = planned_window(release) if release is not None else None
+    application_id = release.application_id if release is not None else None
     now = now or timezone.now()
     rows = []
     for index, proposal in enumerate(waves):
@@ -145,7 +147,10 @@ def plan_dry_run_proposal(
         rows.append((proposal.name or environment.name, environment, start, proposal.bake_minutes))
     planned = [
         scheduling.PlannedWave(
-            name, env_selectors.calendar_for(env, now), start, timedelta(minutes=bake)
+            name,
+            env_selectors.calendar_for(env, now, application_id),
+            start,
+            timedelta(minutes=bake),
         )
         for name, env, start, bake in rows
     ]
@@ -179,7 +184,9 @@ def window_notes(release: Release, waves: list[Wave], now: datetime | None = Non
     if rolling:  # what has started is history; the dry run speaks of what is still to come
         waves = [w for w in waves if w.state in WAITING_STATES]
     if waves:
-        by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
+        by_env = env_selectors.calendars_for(
+            {w.environment for w in waves}, now, release.application_id
+        )
         planned = [
             scheduling.PlannedWave(
                 w.name,

@@ -12,7 +12,7 @@ from apps.audit.services import AuditBatch
 from apps.core.errors import Blocker
 from apps.environments import calendars
 from apps.environments import selectors as env_selectors
-from apps.environments.models import FreezeScope, StopTheLine
+from apps.environments.models import FreezeScope, FreezeWindow, StopTheLine
 from apps.notifications.outbox import Sends
 from apps.releases import rules as release_rules
 from apps.releases.models import Release
@@ -81,7 +81,9 @@ def start_blockers(
         return [Blocker(SIGNOFF_MISSING, m) for m in missing], now + settings.RELEASEDECK_RECHECK
     planned = wave.planned_start if keep_planned_start else None
     not_before = max(now, planned) if planned else now
-    slot = calendars.earliest_start(not_before, env_selectors.calendar_for(wave.environment, now))
+    slot = calendars.earliest_start(
+        not_before, env_selectors.calendar_for(wave.environment, now, release.application_id)
+    )
     if slot.at is None:
         return [Blocker(NO_SLOT, r) for r in slot.reasons], now + timedelta(hours=1)
     if slot.at > now:
@@ -94,8 +96,10 @@ def start_blockers(
 
 def halt_reason(wave: Wave, now: datetime) -> str | None:
     """Why a running wave must halt at this step: a freeze in force that halts running waves
-    (an incident's) covers its environment. None: it carries on."""
-    freeze = env_selectors.halting_freeze_for(wave.environment, now)
+    (an incident's) covers its environment, and its application if it names one. None: it
+    carries on."""
+    application_id = wave.plan.release.application_id
+    freeze = env_selectors.halting_freeze_for(wave.environment, now, application_id)
     if freeze is None:
         return None
     return f"Frozen: {freeze.reason}"
@@ -107,14 +111,22 @@ def frozen_running(now: datetime) -> "QuerySet[Wave]":
     freezes = env_selectors.halting_freezes(now)
     if not freezes:
         return Wave.objects.none()
-    # An empty Q (a global freeze) would vanish from an OR: it means every wave.
-    if any(f.scope == FreezeScope.GLOBAL for f in freezes):
+    # An empty Q (a global freeze of every application) would vanish from an OR: every wave.
+    if any(f.scope == FreezeScope.GLOBAL and f.application_id is None for f in freezes):
         scope = Q()
     else:
-        scope = reduce(or_, (env_selectors.scope_q(f, "environment") for f in freezes))
+        scope = reduce(or_, (_covered(f) for f in freezes))
     return Wave.objects.filter(
         scope,
         state__in=RUNNING_STATES,
         plan__release__phase=release_rules.ROLLOUT,
         rollback_requested_at__isnull=True,
     )
+
+
+def _covered(freeze: FreezeWindow) -> Q:
+    """The waves a freeze covers, as a filter on Wave: its environments, of its application."""
+    where = env_selectors.scope_q(freeze, "environment")
+    if freeze.application_id is None:
+        return where
+    return where & Q(plan__release__application_id=freeze.application_id)

@@ -329,6 +329,8 @@ REST_FRAMEWORK.update(
         "DEFAULT_THROTTLE_RATES": {
             "token": os.environ.get("RELEASEDECK_API_TOKEN_RATE", "1200/minute"),
             "anon": os.environ.get("RELEASEDECK_API_ANON_RATE", "120/minute"),
+            # Signed inbound deliveries (GitHub, incident sources, Slack), per client address.
+            "webhook": os.environ.get("RELEASEDECK_WEBHOOK_RATE", "1200/minute"),
         },
     }
 )

@@ -218,3 +218,21 @@ def test_docs_page_loads_everything_from_our_own_static_files(client, settings) 
             assert finders.find(url.removeprefix(f"/{settings.STATIC_URL}")), url
     assert any("swagger-ui-bundle" in u for u in urls)
     assert "http://" not in html and "https://" not in html and "//cdn" not in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/github/webhook/",
+        "/api/v1/incidents/hooks/prom/",
+        "/api/v1/chat/slack/interactions/",
+    ],
+)
+def test_signed_inbound_hooks_have_their_own_throttle(path) -> None:
+    from django.urls import resolve
+
+    from apps.accounts.api_guards import WebhookRateThrottle
+
+    view = resolve(path).func.view_class
+    assert view.throttle_classes == [WebhookRateThrottle]
+    assert view.throttle_scope == "webhook"

@@ -672,3 +672,29 @@ def test_a_sign_off_asked_for_moments_ago_waits_under_a_minute(client, rita, ali
     [item] = waiting_list(client, alice)
     assert item == "CRM 2.0.0 as QA waiting under a minute"
     assert "0 minutes" not in client.get(HOME).content.decode()
+
+
+def test_a_freeze_of_one_application_says_so_and_holds_only_its_waves(client, vera, week):
+    from apps.dashboard.calendar_events import freeze_scope_label
+    from apps.environments.models import Environment
+
+    eu = Environment.objects.get(name="prod-eu")
+    freeze = FreezeWindow.objects.create(
+        scope="environment",
+        environment=eu,
+        start=hour(-1),
+        end=hour(11),
+        reason="Payroll incident",
+        application_id=week["payroll"].application_id,
+    )
+    client.force_login(vera)
+    html = client.get(HOME).content.decode()
+    freezes = re.search(r'<section id="freezes".*?</section>', html, re.S).group(0)
+    rows = upcoming_rows(html)
+
+    assert "Payroll only · Environment prod-eu" in freezes
+    assert freeze_scope_label(freeze, {freeze.application_id: "Payroll"}) == (
+        "Payroll only · Environment prod-eu"
+    )
+    assert [r for r in rows if "Payroll 3.2.0" in r and "In a freeze" in r]
+    assert not [r for r in rows if "CRM 2.0.0" in r and "In a freeze" in r]  # CRM is not frozen

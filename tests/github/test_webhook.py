@@ -104,3 +104,57 @@ def test_the_webhook_is_documented(client):
     operation = json.loads(schema.content)["paths"]["/api/v1/github/webhook/"]["post"]
     assert operation["operationId"] == "github_webhook"
     assert {"202", "200", "400", "401"} <= set(operation["responses"])
+
+
+@pytest.fixture
+def fresh_throttles():
+    """The anonymous and webhook counters of the test client's address, empty before and after."""
+    from django.core.cache import cache
+
+    keys = ["throttle_anon_127.0.0.1", "throttle_webhook_127.0.0.1"]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)
+
+
+def test_a_burst_of_signed_deliveries_is_not_held_to_the_anonymous_rate(
+    client, github, settings, fresh_throttles
+):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "token": "1200/minute",
+            "anon": "120/minute",
+            "webhook": "1200/minute",
+        },
+    }
+    answers = [
+        deliver(client, {"zen": "Keep it simple."}, kind="ping").status_code for _ in range(121)
+    ]
+    unsigned = deliver(client, event(github), signature="sha256=" + "0" * 64)
+
+    assert answers == [200] * 121
+    assert unsigned.status_code == 401  # its own budget, but the signature is still checked
+    # Other anonymous callers (here a deploy tool's report) keep the anonymous rate.
+    reports = [
+        client.post("/api/v1/waves/1/report/", {}, content_type="application/json").status_code
+        for _ in range(121)
+    ]
+    assert 429 not in reports[:120]
+    assert reports[120] == 429
+
+
+def test_a_signed_delivery_past_the_webhook_rate_is_429(client, github, settings, fresh_throttles):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "token": "1200/minute",
+            "anon": "120/minute",
+            "webhook": "2/minute",
+        },
+    }
+    answers = [
+        deliver(client, {"zen": "Keep it simple."}, kind="ping").status_code for _ in range(3)
+    ]
+
+    assert answers == [200, 200, 429]

@@ -8,12 +8,17 @@ from typing import Any
 import pytest
 
 from apps.incidents import services as inc
-from tests.factories import EnvironmentFactory
+from tests.factories import ApplicationFactory, EnvironmentFactory
 
 
 @pytest.fixture
 def prod_eu(db):
     return EnvironmentFactory(name="prod-eu", region="eu", tier="production")
+
+
+@pytest.fixture
+def crm(db):
+    return ApplicationFactory(name="CRM", slug="crm")
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ def test_the_platform_role_adds_a_source_through_the_api(client, rita, prod_eu):
             "scope": "environment",
             "environment": prod_eu.pk,
             "region": "",
+            "application": None,
         }
     ]
     token = created["token"]
@@ -106,4 +107,54 @@ def test_a_route_naming_no_environment_is_refused_and_adds_no_source(client, rit
     )
     assert response.status_code == 400
     assert response.json()["field"] == "environment"
+    assert not IncidentSource.objects.exists()
+
+
+def test_a_route_can_freeze_one_application_only(client, rita, prod_eu, crm):
+    from tests.api.conftest import token_header
+
+    out = StringIO()
+    call_command(
+        "incident_source_create",
+        "prom",
+        "--kind=alertmanager",
+        "--as=rita",
+        f"--route=service=crm->application:{crm.slug}@environment:prod-eu",
+        f"--route=service=crm-db->application:{crm.slug}",
+        stdout=out,
+    )
+    routes = IncidentSource.objects.get(slug="prom").routes.all()
+    assert [(r.scope, r.environment, r.application) for r in routes] == [
+        ("environment", prod_eu, crm),
+        ("global", None, crm),
+    ]
+    listed = client.get("/api/v1/incident-sources/", **token_header(rita)).json()
+    assert [r["application"] for r in listed["results"][0]["routes"]] == [crm.slug] * 2
+
+
+def test_a_route_naming_an_unknown_application_is_refused_and_adds_no_source(client, rita):
+    from tests.api.conftest import token_header
+
+    with pytest.raises(CommandError, match="No application has the slug 'nope'"):
+        call_command(
+            "incident_source_create",
+            "x",
+            "--kind=generic",
+            "--as=rita",
+            "--route=->application:nope",
+        )
+    response = client.post(
+        "/api/v1/incident-sources/",
+        data={
+            "name": "S",
+            "slug": "s",
+            "kind": "generic",
+            "routes": [{"scope": "global", "application": "nope"}],
+        },
+        content_type="application/json",
+        **token_header(rita),
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "application"
+    assert "nope" in response.json()["detail"]
     assert not IncidentSource.objects.exists()

@@ -15,7 +15,7 @@ from apps.rollouts.models import Wave
 from apps.rollouts.runner import rollouts_tick
 from tests.builders import advance, planned_release
 from tests.celery_worker import wait_for
-from tests.factories import EnvironmentFactory
+from tests.factories import ApplicationFactory, EnvironmentFactory
 from tests.rollouts.test_engine_worker import drive
 
 from .conftest import bearer, post_hook
@@ -23,9 +23,10 @@ from .conftest import bearer, post_hook
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-def rolling_out(rita, alice, bob, env, version: str) -> Wave:
-    """A release rolling out one wave to `env`, which bakes long enough to stay verifying."""
-    release = planned_release(rita, qa=alice, business_owner=bob, version=version)
+def rolling_out(rita, alice, bob, env, version: str, app: str = "crm") -> Wave:
+    """A release of `app` rolling out one wave to `env`, which bakes long enough to stay
+    verifying."""
+    release = planned_release(rita, qa=alice, business_owner=bob, version=version, app=app)
     (wave,) = ro.plan_apply_strategy(
         release_id=release.pk, strategy="big_bang", environment_ids=[env.pk], actor=rita
     )
@@ -101,3 +102,71 @@ def test_no_wave_starts_where_an_incident_freeze_holds(celery_worker, rita, alic
     assert waiting, (wave.state, wave.state_reason)
     assert "INC-43" in wave.state_reason
     assert wave.started_at is None
+
+
+def crm_only(rita, eu) -> str:
+    """A source whose CRM incidents freeze CRM's waves in `eu` only; its token."""
+    ApplicationFactory(name="CRM", slug="crm")
+    source, token = inc.incident_source_create(
+        name="Status", slug="status", kind="generic", actor=rita, lift_on_resolve=True
+    )
+    inc.incident_route_add(
+        source_id=source.pk,
+        match={"service": "crm"},
+        scope="environment",
+        environment_id=eu.pk,
+        application="crm",
+        actor=rita,
+    )
+    return token
+
+
+def crm_incident(status: str = "open") -> bytes:
+    return json.dumps(
+        {"id": "INC-44", "status": status, "title": "CRM down", "labels": {"service": "crm"}}
+    ).encode()
+
+
+def test_an_application_incident_halts_its_waves_only(celery_worker, rita, alice, bob):
+    eu = EnvironmentFactory(name="prod-eu", region="eu", tier="production")
+    crm = rolling_out(rita, alice, bob, eu, "2.0.0", app="crm")
+    erp = rolling_out(rita, alice, bob, eu, "7.0.0", app="erp")
+    token = crm_only(rita, eu)
+    assert drive(lambda: state(crm) == state(erp) == "verifying", timeout=30)
+
+    assert post_hook(Client(), "status", crm_incident(), **bearer(token)).status_code == 202
+    rollouts_tick()  # one tick, no more
+    halted = wait_for(lambda: state(crm) == "halted", timeout=10)
+
+    wave = Wave.objects.get(pk=crm.pk)
+    assert halted, (wave.state, wave.state_reason)
+    assert "INC-44" in wave.state_reason
+    assert wave.state_reason.startswith("Frozen: CRM only: ")  # whose freeze it is
+    # ERP's wave in the same environment carries on through further ticks.
+    drive(lambda: False, timeout=2)
+    assert state(erp) == "verifying"
+    told = Notification.objects.filter(event="wave.halted")
+    assert {n.payload["wave"]["id"] for n in told} == {crm.pk}
+
+
+def test_no_new_wave_of_the_frozen_application_starts_and_lifting_lets_it(
+    celery_worker, rita, alice, bob
+):
+    eu = EnvironmentFactory(name="prod-eu", region="eu", tier="production")
+    token = crm_only(rita, eu)
+    assert post_hook(Client(), "status", crm_incident(), **bearer(token)).status_code == 202
+
+    crm = rolling_out(rita, alice, bob, eu, "2.0.0", app="crm")
+    erp = rolling_out(rita, alice, bob, eu, "7.0.0", app="erp")
+    both = drive(lambda: state(crm) == "waiting" and state(erp) == "verifying", timeout=20)
+
+    crm.refresh_from_db()
+    assert both, (crm.state, crm.state_reason, state(erp))
+    assert "INC-44" in crm.state_reason
+    assert crm.started_at is None
+
+    # The source resolves the incident: the freeze lifts and CRM's wave starts as before.
+    assert (
+        post_hook(Client(), "status", crm_incident("resolved"), **bearer(token)).status_code == 202
+    )
+    assert drive(lambda: state(crm) == "verifying", timeout=20), Wave.objects.get(pk=crm.pk).state

@@ -295,7 +295,9 @@ def scheduler_context(
     can_plan = can(user, Action.PLAN_ROLLOUT, release)
     can_policy = can(user, Action.SET_POLICY, release)
     plannable = release.phase in services.PLANNABLE
-    by_env = env_selectors.calendars_for({w.environment for w in waves}, now)
+    by_env = env_selectors.calendars_for(
+        {w.environment for w in waves}, now, release.application_id
+    )
     proposals = []
     for wave in waves:
         start = wave.planned_start

@@ -10,12 +10,14 @@ from apps.incidents.services import incident_route_add, incident_source_create
 
 ROUTE_HELP = (
     "Labels that must match, then what to freeze: 'service=crm,env=prod->environment:prod-eu', "
-    "'region=eu->region:eu', '->global' (any incident). Repeat for more routes, tried in order."
+    "'region=eu->region:eu', '->global' (any incident); 'service=crm->application:crm' or "
+    "'service=crm->application:crm@environment:prod-eu' freeze one application's waves only. "
+    "Repeat for more routes, tried in order."
 )
 
 
-def _route(text: str) -> tuple[dict[str, str], str, str]:
-    """'k=v,k=v->scope[:name]' as (match, scope, name)."""
+def _route(text: str) -> tuple[dict[str, str], str, str, str]:
+    """'k=v,k=v->[application:slug@]scope[:name]' as (match, scope, name, application)."""
     labels, sep, target = text.partition("->")
     if not sep:
         raise CommandError(f"A route needs '->': {text!r}. {ROUTE_HELP}")
@@ -25,8 +27,12 @@ def _route(text: str) -> tuple[dict[str, str], str, str]:
         if not eq or not key:
             raise CommandError(f"Labels are key=value: {pair!r}.")
         match[key.strip()] = value.strip()
-    scope, _, name = target.strip().partition(":")
-    return match, scope, name
+    target, application = target.strip(), ""
+    if target.startswith("application:"):
+        application, _, target = target.removeprefix("application:").partition("@")
+        target = target or "global"
+    scope, _, name = target.partition(":")
+    return match, scope, name, application
 
 
 class Command(BaseCommand):
@@ -71,7 +77,7 @@ class Command(BaseCommand):
                     lift_on_resolve=bool(options["lift_on_resolve"]),
                     freeze_hours=options["freeze_hours"],  # type: ignore[arg-type]
                 )
-                for match, scope, name in routes:
+                for match, scope, name, application in routes:
                     env = (
                         Environment.objects.filter(name=name).first()
                         if scope == "environment"
@@ -86,6 +92,7 @@ class Command(BaseCommand):
                         actor=actor,
                         environment_id=env.pk if env else None,
                         region=name if scope == "region" else "",
+                        application=application,
                     )
         except ServiceError as exc:
             raise CommandError(exc.message) from None
