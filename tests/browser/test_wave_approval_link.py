@@ -43,4 +43,7 @@ def test_approver_opens_the_mailed_wave_link_and_approves(new_page, rita, alice,
         "business_owner",
     )
     assert signoff.fingerprint == release.fingerprint
-    assert Wave.objects.get(pk=wave.pk).next_step_at <= timezone.now()  # the wave was woken
+    # The wave was woken: due now, or already started by a worker that took the wake-up
+    # (the suite's shared worker runs beside the browser tests).
+    woken = Wave.objects.get(pk=wave.pk)
+    assert woken.next_step_at <= timezone.now() or woken.state != "waiting", woken.state
