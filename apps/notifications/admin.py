@@ -2,7 +2,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpRequest
 
 from apps.core.egress import validate_url
@@ -47,12 +47,18 @@ class ChatIdentityAdmin(admin.ModelAdmin):
     actions: list = []  # bulk deletion would skip the audit
 
     def save_model(self, request: HttpRequest, obj: ChatIdentity, form: Any, change: bool) -> None:
-        saved = chat_identity_set(
-            user=obj.user,
-            provider=obj.provider,
-            external_user_id=obj.external_user_id,
-            actor=request.user,  # type: ignore[arg-type]
-        )
+        actor = request.user
+        with transaction.atomic():
+            # The services key a link by person and provider: a row moved to another person
+            # or provider is the old link removed and a new one set, both audited.
+            if change and {"user", "provider"} & set(form.changed_data):
+                chat_identity_remove(identity_id=obj.pk, actor=actor)  # type: ignore[arg-type]
+            saved = chat_identity_set(
+                user=obj.user,
+                provider=obj.provider,
+                external_user_id=obj.external_user_id,
+                actor=actor,  # type: ignore[arg-type]
+            )
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: ChatIdentity) -> None:

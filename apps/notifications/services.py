@@ -9,7 +9,7 @@ from django.db import transaction
 
 from apps.accounts.permissions import Action, require
 from apps.audit.services import audit_record
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ServiceError
 from apps.releases.services import get_release, record_change
 
 from .models import Announcement, ChatIdentity, OutboundWebhook
@@ -192,6 +192,18 @@ def chat_identity_set(
     button pressed by that account then acts as them."""
     require(actor, Action.MANAGE_PEOPLE)
     with transaction.atomic():
+        holder = (
+            ChatIdentity.objects.filter(provider=provider, external_user_id=external_user_id)
+            .exclude(user=user)
+            .select_related("user")
+            .first()
+        )
+        if holder is not None:
+            raise ServiceError(
+                f"That {provider} account is linked to {holder.user.get_username()}; unlink it "
+                "there first.",
+                field="external_user_id",
+            )
         current = ChatIdentity.objects.select_for_update().filter(user=user, provider=provider)
         identity = current.first()
         before = {"external_user_id": identity.external_user_id} if identity else None

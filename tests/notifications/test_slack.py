@@ -350,3 +350,47 @@ def test_the_next_approver_uses_the_same_message(
     _, _, response = press(client, base, updated, "approve", user="U0BOB")
     assert response.json()["text"].startswith("bob approved as Business owner")
     assert SignOff.objects.count() == 2
+
+
+def test_a_chat_account_linked_to_someone_else_is_refused_not_a_server_error(root, alice, bob):
+    from apps.core.errors import ServiceError
+    from apps.notifications.services import chat_identity_set
+    from tests.db_state import db_state
+
+    chat_identity_set(user=alice, provider="slack", external_user_id="U0A", actor=root)
+    before = db_state()
+    with pytest.raises(ServiceError, match="linked to alice") as refused:
+        chat_identity_set(user=bob, provider="slack", external_user_id="U0A", actor=root)
+    assert refused.value.field == "external_user_id"
+    assert db_state() == before
+
+
+def test_the_admin_moves_a_chat_link_to_another_person(client, root, alice, bob):
+    from django.urls import reverse
+
+    from apps.audit.models import AuditEvent
+    from apps.notifications.services import chat_identity_set
+
+    identity = chat_identity_set(user=alice, provider="slack", external_user_id="U0A", actor=root)
+    client.force_login(root)
+    response = client.post(
+        reverse("admin:notifications_chatidentity_change", args=[identity.pk]),
+        {"user": bob.pk, "provider": "slack", "external_user_id": "U0A"},
+    )
+    assert response.status_code == 302
+    (moved,) = ChatIdentity.objects.all()
+    assert (moved.user, moved.external_user_id) == (bob, "U0A")
+    verbs = list(
+        AuditEvent.objects.filter(verb__startswith="chat_identity.")
+        .order_by("id")
+        .values_list("verb", flat=True)
+    )
+    assert verbs == ["chat_identity.set", "chat_identity.removed", "chat_identity.set"]
+    # Another person's account: the form says so and nothing changes.
+    other = chat_identity_set(user=alice, provider="slack", external_user_id="U0B", actor=root)
+    refused = client.post(
+        reverse("admin:notifications_chatidentity_change", args=[other.pk]),
+        {"user": bob.pk, "provider": "slack", "external_user_id": "U0B"},
+    )
+    assert refused.status_code == 200
+    assert ChatIdentity.objects.get(pk=other.pk).user == alice
