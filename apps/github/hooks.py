@@ -1,7 +1,6 @@
 """What makes an undecided request worth a look before the next sweep: its release moved, or
-one of its waves changed state (started, failed, was skipped), as its one writer says.
-Connected in `apps.py`; only when the integration is set up, so nothing is sent for
-installations that do not use it."""
+one of its waves changed state (started, failed, was skipped). Connected in `apps.py`; only
+when the integration is set up, so nothing is sent for installations that do not use it."""
 
 from typing import Any
 
@@ -24,7 +23,8 @@ def release_moved(*, release: Release, **_: Any) -> None:
         transaction.on_commit(lambda: tasks.reevaluate.delay(release_id=release_id))
 
 
-def wave_moved(*, wave: Wave, **_: Any) -> None:
-    if _enabled():
-        plan_id = wave.plan_id
-        transaction.on_commit(lambda: tasks.reevaluate.delay(plan_id=plan_id))
+def wave_saved(*, instance: Wave, update_fields: Any = None, **_: Any) -> None:
+    if not _enabled() or (update_fields is not None and "state" not in update_fields):
+        return
+    plan_id = instance.plan_id
+    transaction.on_commit(lambda: tasks.reevaluate.delay(plan_id=plan_id))

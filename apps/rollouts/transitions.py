@@ -17,7 +17,6 @@ from apps.releases.services import record_change
 from . import queue, rules
 from .locking import lock
 from .models import TERMINAL_WAVE_STATES, Wave, WaveState
-from .signals import wave_moved
 
 
 def wave_move(
@@ -86,7 +85,6 @@ def wave_move(
     if to in TERMINAL_WAVE_STATES and wave.next_step_at is not None:
         queue.set_due(wave, None)
     _record(release, wave, "wave.state_changed", before, actor=actor, batch=batch)
-    wave_moved.send(sender=Wave, wave=wave, before=before["state"])
     return True
 
 
